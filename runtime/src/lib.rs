@@ -1,0 +1,17 @@
+//! The runtime that nnc-generated networks call: kernels, activations, losses,
+//! optimizers, initialisers, data loading, metrics, weights I/O and the
+//! training loop.
+//!
+//! Generated code implements [`Model`]; everything else here works on any
+//! [`Model`], so a network assembled by hand from the kernels trains the same way.
+
+pub mod activation;
+pub mod error;
+pub mod model;
+
+pub use activation::Activation;
+pub use error::{Error, Result};
+pub use model::{GradAt, LayerInfo, Model, Param};
+/// The array crate the runtime is built on, re-exported so that users and
+/// generated code agree on one version.
+pub use ndarray;
