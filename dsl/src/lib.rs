@@ -13,8 +13,11 @@
 //! way it is compiled.
 
 pub mod diag;
+pub mod emit;
 pub mod ir;
+pub mod lower;
 pub mod span;
+pub mod tokens;
 
 pub use diag::{Diagnostic, Severity};
 pub use span::Span;

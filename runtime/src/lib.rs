@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod error;
 pub mod model;
+pub mod support;
 
 pub use activation::Activation;
 pub use error::{Error, Result};

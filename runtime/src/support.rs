@@ -1,0 +1,94 @@
+//! Small helpers that generated code calls at the boundary of a network:
+//! checking and copying batches in, shaping results out. They never allocate
+//! for per-sample ranks up to 3, so a training step stays allocation-free.
+
+use crate::{Error, Result};
+use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, Dimension, IxDyn};
+
+/// `[n, ..shape]` as a stack buffer (ranks up to 7).
+fn batch_dims(n: usize, shape: &[usize]) -> ([usize; 8], usize) {
+    let mut dims = [0usize; 8];
+    let k = (shape.len() + 1).min(8);
+    dims[0] = n;
+    dims[1..k].copy_from_slice(&shape[..k - 1]);
+    (dims, k)
+}
+
+fn shape_error(expected_rows: Option<usize>, shape: &[usize], found: &[usize]) -> Error {
+    let mut expected = vec![expected_rows.unwrap_or(usize::MAX)];
+    expected.extend_from_slice(shape);
+    Error::Shape {
+        context: "batch".into(),
+        expected,
+        found: found.to_vec(),
+    }
+}
+
+/// Checks that `x` is a batch `[n, ..shape]` and returns `n`.
+pub fn check_batch(x: &ArrayViewD<'_, f32>, shape: &[usize]) -> Result<usize> {
+    let found = x.shape();
+    if found.len() != shape.len() + 1 || found[1..] != *shape {
+        return Err(shape_error(None, shape, found));
+    }
+    Ok(found[0])
+}
+
+/// Copies the batch `src` (`[rows, ..shape]`, any memory layout) into the
+/// `[rows, width]` matrix `dst`, after checking its shape.
+pub fn copy_batch(
+    src: &ArrayViewD<'_, f32>,
+    shape: &[usize],
+    mut dst: ArrayViewMut2<'_, f32>,
+) -> Result<()> {
+    let found = src.shape();
+    if found.len() != shape.len() + 1 || found[0] != dst.nrows() || found[1..] != *shape {
+        return Err(shape_error(Some(dst.nrows()), shape, found));
+    }
+    match (src.as_slice(), dst.as_slice_mut()) {
+        (Some(s), Some(d)) => d.copy_from_slice(s),
+        _ => dst.iter_mut().zip(src.iter()).for_each(|(d, s)| *d = *s),
+    }
+    Ok(())
+}
+
+/// Views the `[n, width]` matrix `v` as `[n, ..shape]`.
+pub fn unflatten<'a>(v: ArrayView2<'a, f32>, shape: &[usize]) -> Result<ArrayViewD<'a, f32>> {
+    let (dims, k) = batch_dims(v.nrows(), shape);
+    let found = v.shape().to_vec();
+    v.into_shape_with_order(IxDyn(&dims[..k]))
+        .map_err(|_| shape_error(Some(dims[0]), shape, &found))
+}
+
+/// Converts a dynamic-rank view to a fixed rank `D`.
+pub fn fixed_rank<D: Dimension>(y: ArrayViewD<'_, f32>) -> Result<ndarray::ArrayView<'_, f32, D>> {
+    let found = y.shape().to_vec();
+    y.into_dimensionality::<D>().map_err(|_| Error::Shape {
+        context: "output rank".into(),
+        expected: vec![usize::MAX; D::NDIM.unwrap_or(0)],
+        found,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, Array3};
+
+    #[test]
+    fn copy_and_check_batches() {
+        let x = Array3::from_shape_fn((2, 2, 3), |(i, j, k)| (i * 6 + j * 3 + k) as f32);
+        assert_eq!(check_batch(&x.view().into_dyn(), &[2, 3]).unwrap(), 2);
+        assert!(check_batch(&x.view().into_dyn(), &[3, 2]).is_err());
+        let mut dst = Array2::zeros((2, 6));
+        copy_batch(&x.view().into_dyn(), &[2, 3], dst.view_mut()).unwrap();
+        assert_eq!(dst[[1, 5]], 11.0);
+        // A transposed (non-contiguous) source is copied in logical order.
+        let t = x.view().permuted_axes([0, 2, 1]);
+        copy_batch(&t.into_dyn(), &[3, 2], dst.view_mut()).unwrap();
+        assert_eq!(dst.row(0).to_vec(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        let mut wrong = Array2::zeros((3, 6));
+        assert!(copy_batch(&x.view().into_dyn(), &[2, 3], wrong.view_mut()).is_err());
+        let v = unflatten(dst.view(), &[3, 2]).unwrap();
+        assert_eq!(v.shape(), &[2, 3, 2]);
+    }
+}
