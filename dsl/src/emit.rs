@@ -339,7 +339,7 @@ fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                 Step::Activation { act, out, .. } => {
                     let act = activation(*act);
                     let outv = view_mut(plan, *out);
-                    quote!(::nnc::kernels::activation::forward(#act, #input, #outv);)
+                    quote!(::nnc::kernels::act::forward(#act, #input, #outv);)
                 }
                 Step::Dropout {
                     rate, mask, out, ..
@@ -407,9 +407,9 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                     };
                     let penalty = if trainable && (*l1 != 0.0 || *l2 != 0.0) {
                         let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
-                        let wf = flat(&plan.params[*w], quote!(p));
-                        let gf = flat_mut(&plan.params[*w], quote!(g));
-                        quote!(::nnc::kernels::penalty::add_grad(#l1, #l2, #wf, #gf);)
+                        let wv = param_view(plan, *w);
+                        let gv = grad_param_view_mut(plan, *w);
+                        quote!(::nnc::kernels::penalty::add_grad(#l1, #l2, #wv, #gv);)
                     } else {
                         quote!()
                     };
@@ -422,7 +422,7 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                     let act = activation(*act);
                     let (xv, yv, dy) = (view(plan, input), view(plan, out), grad_view(plan, out));
                     let dxv = grad_view_mut(plan, input);
-                    let call = quote!(::nnc::kernels::activation::backward(#act, #xv, #yv, #dy, #dxv););
+                    let call = quote!(::nnc::kernels::act::backward(#act, Some(#xv), #yv, #dy, #dxv););
                     if fused_out {
                         let (dy2, dx2) = (grad_view(plan, out), grad_view_mut(plan, input));
                         quote! {
@@ -485,7 +485,7 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
                 let act = activation(*act);
                 stmts.push(quote! {
                     let mut #y = [0.0f32; #width];
-                    ::nnc::kernels::activation::forward_slice(#act, &#input, &mut #y);
+                    ::nnc::kernels::act::forward_slice(#act, &#input, &mut #y);
                 });
             }
             Step::Dropout { .. } => {}
@@ -776,8 +776,8 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
         .filter_map(|s| match s {
             Step::Dense { w, l1, l2, .. } if *l1 != 0.0 || *l2 != 0.0 => {
                 let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
-                let wf = flat(&plan.params[*w], quote!(self.params));
-                Some(quote!(::nnc::kernels::penalty::value(#l1, #l2, #wf)))
+                let wi = format_ident!("{}", plan.params[*w].ident);
+                Some(quote!(::nnc::kernels::penalty::value(#l1, #l2, ::nnc::ndarray::ArrayView2::from(&*self.params.#wi))))
             }
             _ => None,
         })

@@ -1,0 +1,116 @@
+//! The build-script front: compile `.nn` specs into `OUT_DIR`.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     nnc_dsl::build::compile_specs("specs");
+//! }
+//! ```
+//! and in the crate: `include!(concat!(env!("OUT_DIR"), "/mnist.rs"));`
+//! for `specs/mnist.nn`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why a build failed.
+#[derive(Debug)]
+pub enum BuildError {
+    /// A spec or the output directory could not be read or written.
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        error: std::io::Error,
+    },
+    /// A spec is not valid UTF-8.
+    NotUtf8(PathBuf),
+    /// One or more specs have errors; the text is the rendered diagnostics.
+    Spec(String),
+    /// `OUT_DIR` is not set (not running inside a build script).
+    NoOutDir,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            BuildError::NotUtf8(path) => write!(f, "{}: spec is not valid UTF-8", path.display()),
+            BuildError::Spec(rendered) => f.write_str(rendered),
+            BuildError::NoOutDir => f.write_str("OUT_DIR is not set: call this from a build script"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Compiles spec text to formatted Rust source, or to rendered diagnostics
+/// naming `file_name`. The same function backs `nnc emit` and build scripts,
+/// and gives the same code as `network!` for the same spec.
+pub fn emit_source(src: &str, file_name: &str) -> Result<String, BuildError> {
+    let program = crate::compile(src).map_err(|diags| BuildError::Spec(crate::render(&diags, file_name, src)))?;
+    let tokens = crate::emit::emit_program(&program);
+    crate::emit::format(tokens).map_err(|e| BuildError::Spec(format!("internal error: generated code does not parse: {e}")))
+}
+
+/// Compiles one `.nn` file to Rust source.
+pub fn compile_file(path: impl AsRef<Path>) -> Result<String, BuildError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|error| BuildError::Io { path: path.into(), error })?;
+    let src = String::from_utf8(bytes).map_err(|_| BuildError::NotUtf8(path.into()))?;
+    emit_source(&src, &path.display().to_string())
+}
+
+/// The `.nn` files at `path`: the file itself, or every `.nn` file directly
+/// in the directory, sorted.
+fn spec_files(path: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let io = |error| BuildError::Io { path: path.into(), error };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let p = entry.map_err(io)?.path();
+        if p.extension().is_some_and(|e| e == "nn") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Compiles the spec file or directory at `path` (relative to the crate
+/// root) into `OUT_DIR/<stem>.rs`, and tells Cargo to rerun when it changes.
+/// Every spec is compiled and every error reported before failing.
+pub fn try_compile_specs(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, BuildError> {
+    let path = path.as_ref();
+    println!("cargo:rerun-if-changed={}", path.display());
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").ok_or(BuildError::NoOutDir)?);
+    let mut written = Vec::new();
+    let mut failures = String::new();
+    for file in spec_files(path)? {
+        println!("cargo:rerun-if-changed={}", file.display());
+        match compile_file(&file) {
+            Ok(code) => {
+                let stem = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let out = out_dir.join(format!("{stem}.rs"));
+                std::fs::write(&out, code).map_err(|error| BuildError::Io { path: out.clone(), error })?;
+                written.push(out);
+            }
+            Err(e) => failures.push_str(&e.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        Ok(written)
+    } else {
+        Err(BuildError::Spec(failures))
+    }
+}
+
+/// [`try_compile_specs`] for a build script: on error prints the rendered
+/// diagnostics and fails the build.
+pub fn compile_specs(path: impl AsRef<Path>) {
+    if let Err(e) = try_compile_specs(path) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}

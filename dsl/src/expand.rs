@@ -1,0 +1,96 @@
+//! What `network!` does, as a function of `proc_macro2` tokens so tests can
+//! call it: rebuild the spec text, compile it, and either emit the code or
+//! turn each diagnostic into a `compile_error!` on the offending tokens.
+
+use crate::diag::{Diagnostic, Severity};
+use crate::tokens::SpecText;
+use proc_macro2::{Punct, Spacing, TokenStream, TokenTree};
+use quote::quote;
+
+/// Expands the body of a `network! { ... }` block.
+pub fn expand(input: TokenStream) -> TokenStream {
+    let spec = SpecText::from_tokens(input);
+    match crate::compile(&spec.text) {
+        Ok(program) => crate::emit::emit_program(&program),
+        Err(diags) => {
+            let errors = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| compile_error(&spec, d));
+            let fallback = fallback(&spec);
+            quote!(#(#errors)* #fallback)
+        }
+    }
+}
+
+/// The text rustc shows for a diagnostic: the code and message, then notes
+/// and help, as in a rustc error.
+pub fn message(d: &Diagnostic) -> String {
+    let mut msg = format!("{}: {}", d.code, d.message);
+    if !d.label.is_empty() && d.label != d.message {
+        msg.push_str(&format!("\n  = note: {}", d.label));
+    }
+    for label in &d.labels {
+        msg.push_str(&format!("\n  = note: {}", label.message));
+    }
+    if let Some(help) = &d.help {
+        msg.push_str(&format!("\n  = help: {help}"));
+    }
+    msg
+}
+
+fn compile_error(spec: &SpecText, d: &Diagnostic) -> TokenStream {
+    let (first, last) = spec
+        .token_spans(d.span)
+        .unwrap_or((proc_macro2::Span::call_site(), proc_macro2::Span::call_site()));
+    // `syn::Error::new_spanned` spans the error from the first to the last
+    // token given, which on stable Rust is the way to underline a range.
+    let mut a = Punct::new('*', Spacing::Alone);
+    a.set_span(first);
+    let mut b = Punct::new('*', Spacing::Alone);
+    b.set_span(last);
+    let range: TokenStream = [TokenTree::Punct(a), TokenTree::Punct(b)].into_iter().collect();
+    syn::Error::new_spanned(range, message(d)).to_compile_error()
+}
+
+/// For every `network Name` in the input, an empty `pub struct Name;`, so
+/// that code naming the network reports the spec error, not "cannot find
+/// type `Name`" as well.
+fn fallback(spec: &SpecText) -> TokenStream {
+    let names = crate::tokens::network_names(&spec.text);
+    quote!(#(#[allow(dead_code)] pub struct #names;)*)
+}
+
+/// Expands `include_network!("path/to/spec.nn")`: the spec file, relative to
+/// the crate root (`CARGO_MANIFEST_DIR`), compiled as `network!` would.
+/// Errors are rendered with the spec's path, line and column and reported at
+/// the path literal.
+pub fn expand_file(input: TokenStream) -> TokenStream {
+    let lit: syn::LitStr = match syn::parse2(input) {
+        Ok(lit) => lit,
+        Err(e) => return e.to_compile_error(),
+    };
+    let rel = lit.value();
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from).unwrap_or_default();
+    let path = root.join(&rel);
+    let fail = |msg: String| syn::Error::new(lit.span(), msg).to_compile_error();
+    let src = match std::fs::read(&path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(src) => src,
+            Err(_) => return fail(format!("{rel}: spec is not valid UTF-8")),
+        },
+        Err(e) => return fail(format!("cannot read {rel} (looked in {}): {e}", path.display())),
+    };
+    let code = match crate::compile(&src) {
+        Ok(program) => crate::emit::emit_program(&program),
+        Err(diags) => {
+            let names = crate::tokens::network_names(&src);
+            let fallback = quote!(#(#[allow(dead_code)] pub struct #names;)*);
+            let err = fail(format!("errors in network spec\n\n{}", crate::render(&diags, &rel, &src)));
+            return quote!(#err #fallback);
+        }
+    };
+    // Makes rustc rebuild the crate when the spec changes.
+    let abs = path.display().to_string();
+    quote!(const _: &str = include_str!(#abs); #code)
+}
