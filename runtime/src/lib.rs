@@ -3,11 +3,14 @@
 //! training loop.
 //!
 //! Generated code implements [`Model`]; everything else here works on any
-//! [`Model`], so a network assembled by hand from the kernels trains the same way.
+//! [`Model`], so a network assembled by hand from the kernels
+//! ([`sequential::Sequential`]) trains the same way.
 
 pub mod activation;
 pub mod error;
+pub mod kernels;
 pub mod model;
+pub mod rng;
 
 pub use activation::Activation;
 pub use error::{Error, Result};
@@ -15,3 +18,4 @@ pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
 pub use ndarray;
+pub use rng::Rng;
