@@ -9,11 +9,13 @@
 pub mod activation;
 pub mod error;
 pub mod kernels;
+pub mod loss;
 pub mod model;
 pub mod rng;
 
 pub use activation::Activation;
 pub use error::{Error, Result};
+pub use loss::Loss;
 pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
