@@ -8,9 +8,11 @@
 
 pub mod activation;
 pub mod error;
+pub mod init;
 pub mod kernels;
 pub mod loss;
 pub mod model;
+pub mod optim;
 pub mod rng;
 
 pub use activation::Activation;
@@ -20,4 +22,5 @@ pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
 pub use ndarray;
+pub use optim::{Optimizer, OptimizerState, Schedule};
 pub use rng::Rng;
