@@ -14,6 +14,7 @@ pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod sequential;
 
 pub use activation::Activation;
 pub use error::{Error, Result};
