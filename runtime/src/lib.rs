@@ -7,18 +7,22 @@
 //! ([`sequential::Sequential`]) trains the same way.
 
 pub mod activation;
+pub mod data;
 pub mod error;
 pub mod init;
 pub mod kernels;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod sequential;
 
 pub use activation::Activation;
+pub use data::Dataset;
 pub use error::{Error, Result};
 pub use loss::Loss;
+pub use metrics::Metric;
 pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
