@@ -9,7 +9,9 @@
 pub mod activation;
 pub mod data;
 pub mod error;
+pub mod history;
 pub mod init;
+pub mod io;
 pub mod kernels;
 pub mod loss;
 pub mod metrics;
@@ -17,10 +19,12 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod sequential;
+pub mod train;
 
 pub use activation::Activation;
 pub use data::Dataset;
 pub use error::{Error, Result};
+pub use history::History;
 pub use loss::Loss;
 pub use metrics::Metric;
 pub use model::{GradAt, LayerInfo, Model, Param};
@@ -29,3 +33,4 @@ pub use model::{GradAt, LayerInfo, Model, Param};
 pub use ndarray;
 pub use optim::{Optimizer, OptimizerState, Schedule};
 pub use rng::Rng;
+pub use train::{evaluate, fit, fit_with_validation, predict, TrainConfig};

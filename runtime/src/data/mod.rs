@@ -7,7 +7,7 @@ pub mod idx;
 pub mod transform;
 
 use crate::{Error, Result, Rng};
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 /// Features and targets, sample-major: `x` is `[n, ..features]`, `y` is
 /// `[n, ..targets]` (class labels as `[n]` or `[n, 1]`, stored as `f32`).
@@ -189,14 +189,6 @@ impl<'a> Iterator for Batches<'a> {
             self.data.y.slice_axis(Axis(0), s),
         ))
     }
-}
-
-/// `[n, ..rest]` as a shape, for building arrays batch by batch.
-pub(crate) fn with_batch(n: usize, rest: &[usize]) -> IxDyn {
-    let mut dims = Vec::with_capacity(rest.len() + 1);
-    dims.push(n);
-    dims.extend_from_slice(rest);
-    IxDyn(&dims)
 }
 
 #[cfg(test)]
