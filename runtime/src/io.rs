@@ -313,3 +313,152 @@ pub fn load_checkpoint(
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sequential::Sequential;
+    use crate::Activation;
+    use std::path::PathBuf;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nnc-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    fn net(seed: u64, hidden: usize) -> Sequential {
+        Sequential::builder(&[3])
+            .dense(hidden, Activation::Relu)
+            .dense(2, Activation::Linear)
+            .build(seed)
+            .unwrap()
+    }
+
+    fn values(m: &mut Sequential) -> Vec<f32> {
+        let mut v = Vec::new();
+        m.visit_params(&mut |p| v.extend_from_slice(p.value));
+        v
+    }
+
+    #[test]
+    fn weights_round_trip_with_layer_names() {
+        let path = tmp("rt.safetensors");
+        let mut a = net(1, 4);
+        save_weights(&path, &mut a).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = st.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "dense1.bias",
+                "dense1.weight",
+                "dense2.bias",
+                "dense2.weight"
+            ]
+        );
+        let mut b = net(2, 4);
+        assert_ne!(values(&mut a), values(&mut b));
+        load_weights(&path, &mut b).unwrap();
+        assert_eq!(values(&mut a), values(&mut b));
+        // No temporary file is left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn mismatch_lists_every_difference_and_changes_nothing() {
+        let path = tmp("mm.safetensors");
+        save_weights(&path, &mut net(1, 4)).unwrap();
+        let mut other = Sequential::builder(&[3])
+            .dense(5, Activation::Relu)
+            .build(0)
+            .unwrap();
+        let before = values(&mut other);
+        let err = load_weights(&path, &mut other).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`dense1.weight` has shape [3, 4], expected [3, 5]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`dense1.bias` has shape [4], expected [5]"),
+            "{text}"
+        );
+        assert!(text.contains("unexpected tensor `dense2.weight`"), "{text}");
+        assert_eq!(values(&mut other), before);
+        let mut bigger = Sequential::builder(&[3])
+            .dense(4, Activation::Relu)
+            .dense(2, Activation::Linear)
+            .dense(1, Activation::Linear)
+            .build(0)
+            .unwrap();
+        let text = load_weights(&path, &mut bigger).unwrap_err().to_string();
+        assert!(
+            text.contains("missing tensor `dense3.weight` [2, 1]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn wrong_dtype_truncated_and_corrupt_files_are_errors() {
+        let path = tmp("bad.safetensors");
+        save_weights(&path, &mut net(1, 4)).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [0, 4, 8, 20, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let err = load_weights(&path, &mut net(1, 4)).unwrap_err();
+            assert!(matches!(err, Error::Format { .. }), "cut at {cut}: {err}");
+        }
+        let mut corrupt = bytes.clone();
+        corrupt[10] = b'{';
+        corrupt[11] = b'{';
+        std::fs::write(&path, &corrupt).unwrap();
+        assert!(load_weights(&path, &mut net(1, 4)).is_err());
+        let huge_header = [u64::MAX.to_le_bytes().to_vec(), b"{}".to_vec()].concat();
+        std::fs::write(&path, huge_header).unwrap();
+        assert!(load_weights(&path, &mut net(1, 4)).is_err());
+        // An f64 tensor where an f32 one is expected.
+        struct F64(Vec<usize>, Vec<u8>);
+        impl View for &F64 {
+            fn dtype(&self) -> Dtype {
+                Dtype::F64
+            }
+            fn shape(&self) -> &[usize] {
+                &self.0
+            }
+            fn data(&self) -> Cow<'_, [u8]> {
+                Cow::Borrowed(&self.1)
+            }
+            fn data_len(&self) -> usize {
+                self.1.len()
+            }
+        }
+        let t = F64(vec![1, 2], vec![0; 16]);
+        std::fs::write(
+            &path,
+            safetensors::serialize([("dense1.weight", &t)], None).unwrap(),
+        )
+        .unwrap();
+        let mut one = Sequential::builder(&[1])
+            .dense(2, Activation::Linear)
+            .build(0)
+            .unwrap();
+        let text = load_weights(&path, &mut one).unwrap_err().to_string();
+        assert!(
+            text.contains("`dense1.weight` has dtype F64, expected F32")
+                && text.contains("missing tensor `dense1.bias`"),
+            "{text}"
+        );
+        let missing = load_weights(tmp("does-not-exist"), &mut one)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("does-not-exist"), "{missing}");
+    }
+}

@@ -762,3 +762,259 @@ fn progress_bar(
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     Some(bar)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sequential::Sequential;
+    use crate::Activation;
+    use ndarray::{Array1, Array2};
+
+    /// Three Gaussian blobs in 2-D, labels as class indices.
+    pub(crate) fn blobs(n: usize, seed: u64) -> Dataset {
+        let mut rng = Rng::seed_from(seed);
+        let centres = [(-2.0f32, 0.0f32), (2.0, 0.0), (0.0, 2.5)];
+        let mut x = Array2::zeros((n, 2));
+        let mut y = Array1::zeros(n);
+        for i in 0..n {
+            let c = i % 3;
+            x[[i, 0]] = centres[c].0 + 0.6 * rng.normal();
+            x[[i, 1]] = centres[c].1 + 0.6 * rng.normal();
+            y[i] = c as f32;
+        }
+        Dataset::new(x.into_dyn(), y.into_dyn()).unwrap()
+    }
+
+    fn model(seed: u64) -> Sequential {
+        Sequential::builder(&[2])
+            .dense(16, Activation::Relu)
+            .dropout(0.1)
+            .dense(3, Activation::Softmax)
+            .build(seed)
+            .unwrap()
+    }
+
+    fn cfg() -> TrainConfig {
+        TrainConfig {
+            loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+            optimizer: Optimizer::adam(0.02),
+            batch_size: 16,
+            epochs: 15,
+            metrics: vec![Metric::Accuracy],
+            validation_split: 0.2,
+            verbose: false,
+            ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn learns_blobs_and_reports_history() {
+        let data = blobs(300, 1);
+        let mut m = model(1);
+        let h = fit(&mut m, &cfg(), &data).unwrap();
+        assert_eq!(h.columns, ["loss", "accuracy", "val_loss", "val_accuracy"]);
+        assert_eq!(h.len(), 15);
+        let loss = h.get("loss").unwrap();
+        assert!(loss[14] < loss[0] * 0.5, "{loss:?}");
+        assert!(h.last("val_accuracy").unwrap() > 0.9, "{h:?}");
+        let test = blobs(90, 2);
+        let e = evaluate(&mut m, cfg().loss, &[Metric::Accuracy], &test, 7).unwrap();
+        assert!(e.metrics[0].1 > 0.9);
+        let p = predict(&mut m, test.x.view(), 32).unwrap();
+        assert_eq!(p.shape(), &[90, 3]);
+        assert!(
+            (Metric::Accuracy.compute(p.view(), test.y.view()).unwrap() - e.metrics[0].1).abs()
+                < 1e-6
+        );
+    }
+
+    #[test]
+    fn same_seed_same_result() {
+        let data = blobs(120, 3);
+        let run = |seed| {
+            let mut m = model(7);
+            let c = TrainConfig {
+                seed,
+                epochs: 3,
+                ..cfg()
+            };
+            fit(&mut m, &c, &data).unwrap().rows
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn nan_guard_names_epoch_and_batch() {
+        let data = blobs(60, 4);
+        let mut m = Sequential::builder(&[2])
+            .dense(3, Activation::Linear)
+            .build(0)
+            .unwrap();
+        let c = TrainConfig {
+            loss: Loss::Mse,
+            optimizer: Optimizer::sgd(1e6),
+            validation_split: 0.0,
+            metrics: vec![],
+            epochs: 50,
+            ..cfg()
+        };
+        let y3 = Array2::from_shape_fn((60, 3), |(i, j)| data.y[[i]] + j as f32).into_dyn();
+        let d = Dataset::new(data.x.clone(), y3).unwrap();
+        let err = fit(&mut m, &c, &d).unwrap_err();
+        let Error::NonFinite { epoch, batch, .. } = err else {
+            panic!("{err}")
+        };
+        assert!(epoch >= 1 && batch >= 1);
+        // The weights are the last finite ones, not NaN.
+        let mut finite = true;
+        m.visit_params(&mut |p| finite &= p.value.iter().all(|v| v.is_finite()));
+        assert!(finite);
+    }
+
+    #[test]
+    fn bad_settings_and_data_are_clear_errors() {
+        let data = blobs(30, 5);
+        let mut m = model(0);
+        let zero = TrainConfig {
+            batch_size: 0,
+            ..cfg()
+        };
+        assert!(fit(&mut m, &zero, &data)
+            .unwrap_err()
+            .to_string()
+            .contains("batch size"));
+        let onehot_loss = TrainConfig {
+            loss: Loss::CategoricalCrossentropy { from_logits: false },
+            ..cfg()
+        };
+        let err = fit(&mut m, &onehot_loss, &data).unwrap_err().to_string();
+        assert!(err.contains("sparse_categorical_crossentropy"), "{err}");
+        let es = TrainConfig {
+            validation_split: 0.0,
+            early_stopping: Some(EarlyStopping::default()),
+            ..cfg()
+        };
+        let err = fit(&mut m, &es, &data).unwrap_err().to_string();
+        assert!(
+            err.contains("val_loss") && err.contains("validation_split"),
+            "{err}"
+        );
+        let empty = Dataset::new(
+            Array2::zeros((0, 2)).into_dyn(),
+            Array1::zeros(0).into_dyn(),
+        )
+        .unwrap();
+        assert!(fit_with_validation(&mut m, &cfg(), &empty, None).is_err());
+        let wrong_x = Dataset::new(
+            Array2::zeros((5, 3)).into_dyn(),
+            Array1::zeros(5).into_dyn(),
+        )
+        .unwrap();
+        assert!(matches!(
+            fit(
+                &mut m,
+                &TrainConfig {
+                    validation_split: 0.0,
+                    ..cfg()
+                },
+                &wrong_x
+            ),
+            Err(Error::Shape { .. })
+        ));
+        let mut labels = data.clone();
+        labels.y[[3]] = 7.0;
+        let err = fit(
+            &mut m,
+            &TrainConfig {
+                validation_split: 0.0,
+                ..cfg()
+            },
+            &labels,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("label 7"), "{err}");
+    }
+
+    #[test]
+    fn early_stopping_stops_and_restores_the_best_weights() {
+        let data = blobs(150, 6);
+        let mut m = model(2);
+        let c = TrainConfig {
+            epochs: 200,
+            // A rate high enough that validation loss soon stops improving.
+            optimizer: Optimizer::sgd(0.5),
+            early_stopping: Some(EarlyStopping {
+                monitor: "val_loss".into(),
+                patience: 2,
+                min_delta: 1e-3,
+                restore_best_weights: true,
+            }),
+            ..cfg()
+        };
+        let h = fit(&mut m, &c, &data).unwrap();
+        let stopped = h.stopped_epoch.expect("should stop early");
+        assert!(stopped < 200);
+        let best = h.restored_epoch.unwrap();
+        let vl = h.get("val_loss").unwrap();
+        let best_val = vl.iter().cloned().fold(f32::INFINITY, f32::min);
+        assert!((vl[best - 1] - best_val).abs() < 1e-3);
+        // The restored model scores the best epoch's validation loss (dropout is off in evaluation).
+        let (_, val) = data.validation_split(0.2).unwrap();
+        let e = evaluate(&mut m, c.loss, &[], &val, 64).unwrap();
+        assert!(
+            (e.loss - vl[best - 1]).abs() < 1e-4,
+            "{} vs {}",
+            e.loss,
+            vl[best - 1]
+        );
+    }
+
+    #[test]
+    fn schedule_sets_the_learning_rate_per_epoch() {
+        let data = blobs(60, 7);
+        let mut m = model(0);
+        let c = TrainConfig {
+            epochs: 3,
+            schedule: Schedule::Exponential { rate: 0.5 },
+            ..cfg()
+        };
+        let h = fit(&mut m, &c, &data).unwrap();
+        assert_eq!(h.lr, [0.02, 0.01, 0.005]);
+    }
+
+    #[test]
+    fn checkpoint_resume_matches_an_uninterrupted_run() {
+        let dir = std::env::temp_dir().join(format!("nnc-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.safetensors");
+        let data = blobs(90, 8);
+        let full_cfg = TrainConfig { epochs: 4, ..cfg() };
+        let mut full = model(3);
+        let full_h = fit(&mut full, &full_cfg, &data).unwrap();
+
+        let half_cfg = TrainConfig {
+            epochs: 2,
+            checkpoint: Some(Checkpointing {
+                path: path.clone(),
+                every: 1,
+                save_best_only: false,
+                monitor: "val_loss".into(),
+            }),
+            ..cfg()
+        };
+        let mut first = model(3);
+        fit(&mut first, &half_cfg, &data).unwrap();
+        let mut resumed = model(99);
+        let state = crate::io::load_checkpoint(&path, &mut resumed, &full_cfg).unwrap();
+        assert_eq!(state.epoch, 2);
+        let (tr, va) = data.validation_split(0.2).unwrap();
+        let h = resume(&mut resumed, &full_cfg, &tr, Some(&va), state).unwrap();
+        assert_eq!(h.epochs, [1, 2, 3, 4]);
+        for (a, b) in h.rows.iter().flatten().zip(full_h.rows.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{h:?}\n{full_h:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
