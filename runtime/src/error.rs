@@ -1,5 +1,7 @@
 //! The runtime's error type.
 
+use std::path::PathBuf;
+
 /// Everything the runtime can fail with. Library code returns these; it never
 /// panics on user input.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +17,106 @@ pub enum Error {
         /// The shape that arrived.
         found: Vec<usize>,
     },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A file's contents do not follow its format (bad header, wrong size, ...).
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the offending values.
+        message: String,
+    },
+    /// A cell of a text file could not be used.
+    #[error("{}:{row}: field {field}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        row: usize,
+        /// The column (name from the header, or 1-based index).
+        field: String,
+        /// What is wrong with the cell.
+        message: String,
+    },
+    /// A class label that is not an integer in `0..classes`.
+    #[error("{context}: label {value} at row {row} is not a class index in 0..{classes}")]
+    Label {
+        /// Where the label was read (function or file).
+        context: String,
+        /// 0-based sample index.
+        row: usize,
+        /// The offending value.
+        value: f32,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// A loss or gradient became NaN or infinite during training.
+    #[error("non-finite {what} ({value}) at epoch {epoch}, batch {batch}; try a lower learning rate, gradient clipping (clip_norm) or standardised inputs")]
+    NonFinite {
+        /// What went bad: `loss` or `gradient`.
+        what: &'static str,
+        /// The value seen.
+        value: f32,
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based batch within the epoch.
+        batch: usize,
+    },
+    /// A setting that cannot work (batch size 0, empty dataset, split outside (0, 1), ...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A weights file that does not fit the model: every difference is listed.
+    #[error("{} does not match model `{model}`:\n  - {}", path.display(), differences.join("\n  - "))]
+    WeightsMismatch {
+        /// The weights file.
+        path: PathBuf,
+        /// The model's name.
+        model: String,
+        /// One line per missing, unexpected or differently shaped/typed tensor.
+        differences: Vec<String>,
+    },
+    /// Drawing a plot failed.
+    #[error("plot {}: {message}", path.display())]
+    Plot {
+        /// The image being written.
+        path: PathBuf,
+        /// What the drawing library said.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A [`Error::Shape`] for `context`.
+    pub fn shape(context: impl Into<String>, expected: &[usize], found: &[usize]) -> Self {
+        Error::Shape {
+            context: context.into(),
+            expected: expected.to_vec(),
+            found: found.to_vec(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Format`] for `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// `Result` with the runtime's [`Error`].

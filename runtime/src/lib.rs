@@ -3,16 +3,35 @@
 //! training loop.
 //!
 //! Generated code implements [`Model`]; everything else here works on any
-//! [`Model`], so a network assembled by hand from the kernels trains the same way.
+//! [`Model`], so a network assembled by hand from the kernels
+//! ([`sequential::Sequential`]) trains the same way.
 
 pub mod activation;
+pub mod data;
 pub mod error;
+pub mod history;
+pub mod init;
+pub mod io;
+pub mod kernels;
+pub mod loss;
+pub mod metrics;
 pub mod model;
+pub mod optim;
+pub mod rng;
+pub mod sequential;
 pub mod support;
+pub mod train;
 
 pub use activation::Activation;
+pub use data::Dataset;
 pub use error::{Error, Result};
+pub use history::History;
+pub use loss::Loss;
+pub use metrics::Metric;
 pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
 pub use ndarray;
+pub use optim::{Optimizer, OptimizerState, Schedule};
+pub use rng::Rng;
+pub use train::{evaluate, fit, fit_with_validation, predict, TrainConfig};

@@ -37,10 +37,11 @@ pub struct Param<'a> {
     /// network, so optimizers can key their per-parameter state on it.
     pub index: usize,
     /// Name after the layer, e.g. `dense1.weight`; used as the tensor name in
-    /// weight files.
-    pub name: &'static str,
+    /// weight files. (Generated code lends `&'static` names; a network built
+    /// at run time, like [`crate::sequential::Sequential`], lends its own.)
+    pub name: &'a str,
     /// Shape of the tensor, e.g. `[784, 128]` for a dense kernel (inputs × units).
-    pub shape: &'static [usize],
+    pub shape: &'a [usize],
     /// The values, which an optimizer updates in place.
     pub value: &'a mut [f32],
     /// The gradient of the loss (including regularisation penalties) from the
@@ -69,13 +70,16 @@ pub struct LayerInfo {
 /// A trainable network: what nnc generates for each `network` in a spec.
 pub trait Model {
     /// The network's name in the spec.
-    fn name(&self) -> &'static str;
+    ///
+    /// Generated code may return `&'static str` here (and `&'static [usize]`
+    /// below): an impl may promise a longer lifetime than the trait asks.
+    fn name(&self) -> &str;
 
     /// Per-sample input shape (no batch axis).
-    fn input_shape(&self) -> &'static [usize];
+    fn input_shape(&self) -> &[usize];
 
     /// Per-sample output shape (no batch axis).
-    fn output_shape(&self) -> &'static [usize];
+    fn output_shape(&self) -> &[usize];
 
     /// The activation applied last, which decides whether a loss can use a
     /// fused gradient (see [`GradAt::Logits`]).

@@ -1,0 +1,167 @@
+//! Standalone activation layers: `y = f(x)` and its backward, on arrays of
+//! any rank. Softmax acts on the last axis.
+
+use crate::kernels::softmax;
+use crate::Activation;
+use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
+
+/// `y = act(x)`.
+///
+/// # Shapes
+/// `x`, `y`: the same shape (softmax over the last axis).
+pub fn forward<D: Dimension>(
+    act: Activation,
+    x: ArrayView<'_, f32, D>,
+    mut y: ArrayViewMut<'_, f32, D>,
+) {
+    if act.is_rowwise() {
+        softmax::forward(x, y);
+    } else {
+        Zip::from(&mut y)
+            .and(&x)
+            .for_each(|y, &x| *y = act.apply(x));
+    }
+}
+
+/// In-place `z = act(z)`, used where the pre-activation need not be kept.
+pub fn forward_inplace<D: Dimension>(act: Activation, mut z: ArrayViewMut<'_, f32, D>) {
+    match act {
+        Activation::Linear => {}
+        Activation::Softmax => {
+            let last = ndarray::Axis(z.ndim().saturating_sub(1));
+            for row in z.lanes_mut(last) {
+                softmax::softmax_row_inplace(row);
+            }
+        }
+        _ => z.map_inplace(|v| *v = act.apply(*v)),
+    }
+}
+
+/// `dx = dy ⊙ act'(x)` (for softmax, the Jacobian-vector product), given the
+/// forward output `y` and, when [`Activation::backward_needs_input`], the
+/// input `x`.
+///
+/// # Shapes
+/// `x` (if given), `y`, `dy`, `dx`: the same shape.
+///
+/// # Panics
+/// If the activation needs `x` and it is `None` (a caller bug).
+pub fn backward<D: Dimension>(
+    act: Activation,
+    x: Option<ArrayView<'_, f32, D>>,
+    y: ArrayView<'_, f32, D>,
+    dy: ArrayView<'_, f32, D>,
+    mut dx: ArrayViewMut<'_, f32, D>,
+) {
+    match (act, x) {
+        (Activation::Softmax, _) => softmax::backward(y, dy, dx),
+        (Activation::Linear, _) => dx.assign(&dy),
+        (_, Some(x)) => Zip::from(&mut dx)
+            .and(&x)
+            .and(&y)
+            .and(&dy)
+            .for_each(|dx, &x, &y, &dy| *dx = dy * act.derivative(x, y)),
+        (_, None) => {
+            assert!(
+                !act.backward_needs_input(),
+                "{act} backward needs the pre-activation input"
+            );
+            Zip::from(&mut dx)
+                .and(&y)
+                .and(&dy)
+                .for_each(|dx, &y, &dy| *dx = dy * act.derivative(f32::NAN, y));
+        }
+    }
+}
+
+/// In-place `dz = dz ⊙ act'(x)` (softmax: Jacobian-vector product), the form
+/// the dense backward uses to turn the output gradient into the logit gradient.
+pub fn backward_inplace<D: Dimension>(
+    act: Activation,
+    x: Option<ArrayView<'_, f32, D>>,
+    y: ArrayView<'_, f32, D>,
+    mut dz: ArrayViewMut<'_, f32, D>,
+) {
+    match (act, x) {
+        (Activation::Linear, _) => {}
+        (Activation::Softmax, _) => {
+            let last = ndarray::Axis(y.ndim().saturating_sub(1));
+            Zip::from(y.lanes(last))
+                .and(dz.lanes_mut(last))
+                .for_each(|y, mut dz| {
+                    let dot: f32 = y.iter().zip(dz.iter()).map(|(a, b)| a * b).sum();
+                    Zip::from(&mut dz)
+                        .and(&y)
+                        .for_each(|d, &y| *d = y * (*d - dot));
+                });
+        }
+        (_, Some(x)) => Zip::from(&mut dz)
+            .and(&x)
+            .and(&y)
+            .for_each(|d, &x, &y| *d *= act.derivative(x, y)),
+        (_, None) => {
+            assert!(
+                !act.backward_needs_input(),
+                "{act} backward needs the pre-activation input"
+            );
+            Zip::from(&mut dz)
+                .and(&y)
+                .for_each(|d, &y| *d *= act.derivative(f32::NAN, y));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gradcheck::{check, dot, vec};
+    use ndarray::{Array2, ArrayView2};
+
+    const ACTS: [Activation; 10] = [
+        Activation::Linear,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu { alpha: 0.1 },
+        Activation::LeakyRelu { alpha: -0.2 },
+        Activation::Elu { alpha: 1.0 },
+        Activation::Gelu,
+        Activation::Softplus,
+        Activation::Softmax,
+    ];
+
+    fn fwd(act: Activation, x: &[f32]) -> Array2<f32> {
+        let mut y = Array2::zeros((2, 5));
+        forward(
+            act,
+            ArrayView2::from_shape((2, 5), x).unwrap(),
+            y.view_mut(),
+        );
+        y
+    }
+
+    #[test]
+    fn every_activation_backward_matches_finite_differences() {
+        // Inputs kept away from relu's kink so differences are well defined.
+        let x: Vec<f32> = vec(10, 5)
+            .iter()
+            .map(|v| v * 3.0 + v.signum() * 0.05)
+            .collect();
+        let r = vec(10, 6);
+        for act in ACTS {
+            let y = fwd(act, &x);
+            let xv = ArrayView2::from_shape((2, 5), &x[..]).unwrap();
+            let dy = ArrayView2::from_shape((2, 5), &r[..]).unwrap();
+            let mut dx = Array2::zeros((2, 5));
+            backward(act, Some(xv), y.view(), dy, dx.view_mut());
+            check(act.name(), &x, dx.as_slice().unwrap(), |x| {
+                dot(fwd(act, x).as_slice().unwrap(), &r)
+            });
+            // The in-place form and the no-input form agree.
+            let mut dz = dy.to_owned();
+            let xin = act.backward_needs_input().then_some(xv);
+            backward_inplace(act, xin, y.view(), dz.view_mut());
+            assert!((&dz - &dx).iter().all(|d| d.abs() < 1e-6), "{act}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Fully connected layer: `y = act(x·w + b)`, forward and backward side by
+//! side, bias-add fused with the activation.
+
+use crate::kernels::{act, gemm};
+use crate::Activation;
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
+
+/// `y = act(x·w + b)`; keeps `z = x·w + b` in `pre` when given (needed when
+/// [`Activation::backward_needs_input`]). Softmax is row-wise and stable.
+///
+/// # Shapes
+/// - `x`: `[n, in]`
+/// - `w`: `[in, out]`
+/// - `b`: `[out]`
+/// - `pre`, `y`: `[n, out]`
+///
+/// # Panics
+/// If the shapes disagree (a caller bug; shapes are fixed at code generation).
+pub fn forward(
+    x: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    b: Option<ArrayView1<'_, f32>>,
+    act: Activation,
+    pre: Option<ArrayViewMut2<'_, f32>>,
+    mut y: ArrayViewMut2<'_, f32>,
+) {
+    gemm(1.0, x, w, 0.0, y.view_mut());
+    // One pass over y: bias, keep z, activate; the data is still in cache.
+    match pre {
+        Some(mut pre) => {
+            assert_eq!(pre.dim(), y.dim(), "dense: pre-activation buffer");
+            Zip::from(y.rows_mut())
+                .and(pre.rows_mut())
+                .for_each(|mut yr, mut pr| {
+                    if let Some(b) = &b {
+                        yr += b;
+                    }
+                    pr.assign(&yr);
+                    act::forward_inplace(act, yr);
+                });
+        }
+        None => {
+            for mut yr in y.rows_mut() {
+                if let Some(b) = &b {
+                    yr += b;
+                }
+                if !act.is_rowwise() {
+                    yr.map_inplace(|v| *v = act.apply(*v));
+                } else {
+                    act::forward_inplace(act, yr);
+                }
+            }
+        }
+    }
+}
+
+/// Backward of [`forward`].
+///
+/// `dy` (the gradient w.r.t. `y`) is overwritten with `dz`, the gradient
+/// w.r.t. the pre-activation; with `skip_activation` it already is `dz`
+/// (a fused loss gave the gradient at the logits) and is left as is. Then
+/// `dw = xᵀ·dz`, `db = sum over rows of dz`, `dx = dz·wᵀ`; all three are
+/// overwritten, not accumulated, and each is skipped when `None` (`dw`/`db`
+/// for a frozen layer, `dx` for the first layer, whose input gradient nobody needs).
+///
+/// # Shapes
+/// - `x`: `[n, in]`, `w`: `[in, out]`
+/// - `y`, `pre`, `dy`: `[n, out]`
+/// - `dw`: `[in, out]`, `db`: `[out]`, `dx`: `[n, in]`
+///
+/// # Panics
+/// If the shapes disagree, or if the activation needs `pre` and it is `None`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    act: Activation,
+    y: ArrayView2<'_, f32>,
+    pre: Option<ArrayView2<'_, f32>>,
+    mut dy: ArrayViewMut2<'_, f32>,
+    skip_activation: bool,
+    dw: Option<ArrayViewMut2<'_, f32>>,
+    db: Option<ArrayViewMut1<'_, f32>>,
+    dx: Option<ArrayViewMut2<'_, f32>>,
+) {
+    if !skip_activation {
+        act::backward_inplace(act, pre, y, dy.view_mut());
+    }
+    let dz = dy.view();
+    if let Some(dw) = dw {
+        gemm(1.0, x.t(), dz, 0.0, dw);
+    }
+    if let Some(mut db) = db {
+        db.fill(0.0);
+        for row in dz.axis_iter(Axis(0)) {
+            db += &row;
+        }
+    }
+    if let Some(dx) = dx {
+        gemm(1.0, dz, w.t(), 0.0, dx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gradcheck::{check, dot, vec};
+    use ndarray::{Array1, Array2};
+
+    const N: usize = 3;
+    const IN: usize = 4;
+    const OUT: usize = 5;
+
+    fn run(act: Activation, x: &[f32], w: &[f32], b: &[f32]) -> Array2<f32> {
+        let x = ArrayView2::from_shape((N, IN), x).unwrap();
+        let w = ArrayView2::from_shape((IN, OUT), w).unwrap();
+        let mut y = Array2::zeros((N, OUT));
+        forward(x, w, Some(ArrayView1::from(b)), act, None, y.view_mut());
+        y
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        let (x, w, b) = (vec(N * IN, 1), vec(IN * OUT, 2), vec(OUT, 3));
+        let y = run(Activation::Tanh, &x, &w, &b);
+        let xa = ArrayView2::from_shape((N, IN), &x[..]).unwrap();
+        let wa = ArrayView2::from_shape((IN, OUT), &w[..]).unwrap();
+        let want = (xa.dot(&wa) + Array1::from(b.clone())).mapv(f32::tanh);
+        assert!((&y - &want).iter().all(|d| d.abs() < 1e-5));
+    }
+
+    #[test]
+    fn backward_matches_finite_differences_for_x_w_b() {
+        for act in [
+            Activation::Linear,
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Gelu,
+            Activation::Softmax,
+            Activation::Elu { alpha: 0.7 },
+        ] {
+            let (x, w, b, r) = (
+                vec(N * IN, 11),
+                vec(IN * OUT, 12),
+                vec(OUT, 13),
+                vec(N * OUT, 14),
+            );
+            let xa = ArrayView2::from_shape((N, IN), &x[..]).unwrap();
+            let wa = ArrayView2::from_shape((IN, OUT), &w[..]).unwrap();
+            let mut pre = Array2::zeros((N, OUT));
+            let mut y = Array2::zeros((N, OUT));
+            forward(
+                xa,
+                wa,
+                Some(ArrayView1::from(&b[..])),
+                act,
+                Some(pre.view_mut()),
+                y.view_mut(),
+            );
+            let mut dy = Array2::from_shape_vec((N, OUT), r.clone()).unwrap();
+            let (mut dw, mut db, mut dx) = (
+                Array2::zeros((IN, OUT)),
+                Array1::zeros(OUT),
+                Array2::zeros((N, IN)),
+            );
+            let needs = act.backward_needs_input().then(|| pre.view());
+            backward(
+                xa,
+                wa,
+                act,
+                y.view(),
+                needs,
+                dy.view_mut(),
+                false,
+                Some(dw.view_mut()),
+                Some(db.view_mut()),
+                Some(dx.view_mut()),
+            );
+            let name = act.name();
+            check(name, &x, dx.as_slice().unwrap(), |x| {
+                dot(run(act, x, &w, &b).as_slice().unwrap(), &r)
+            });
+            check(name, &w, dw.as_slice().unwrap(), |w| {
+                dot(run(act, &x, w, &b).as_slice().unwrap(), &r)
+            });
+            check(name, &b, db.as_slice().unwrap(), |b| {
+                dot(run(act, &x, &w, b).as_slice().unwrap(), &r)
+            });
+        }
+    }
+
+    #[test]
+    fn skip_activation_uses_dy_as_the_logit_gradient() {
+        let (x, w) = (vec(N * IN, 21), vec(IN * OUT, 22));
+        let xa = ArrayView2::from_shape((N, IN), &x[..]).unwrap();
+        let wa = ArrayView2::from_shape((IN, OUT), &w[..]).unwrap();
+        let y = Array2::zeros((N, OUT));
+        let mut dz = Array2::from_shape_vec((N, OUT), vec(N * OUT, 23)).unwrap();
+        let dz0 = dz.clone();
+        let mut dw = Array2::zeros((IN, OUT));
+        backward(
+            xa,
+            wa,
+            Activation::Softmax,
+            y.view(),
+            None,
+            dz.view_mut(),
+            true,
+            Some(dw.view_mut()),
+            None,
+            None,
+        );
+        assert_eq!(dz, dz0);
+        assert!((&dw - &xa.t().dot(&dz0)).iter().all(|d| d.abs() < 1e-5));
+    }
+}

@@ -1,0 +1,385 @@
+//! Single-precision matrix product `c = alpha·a·b + beta·c` that allocates
+//! nothing per call.
+//!
+//! # Why a hand-written kernel
+//! Both pure-Rust options allocate inside every call: ndarray's
+//! `general_mat_mul` (through `matrixmultiply`) allocates its packing buffer
+//! per call, and the `gemm` crate 0.19 allocates a `vec![false; mc / MR]` and,
+//! for most MLP shapes, a packing `MemBuffer` per call. A training step that
+//! must allocate nothing after the first therefore gets its own kernel here:
+//! the classic Goto/BLIS blocking (pack a `KC × NR` panel of `b`, an
+//! `MC × KC` block of `a`, a `MR × NR` register-tile micro-kernel) with the
+//! packing buffers kept per thread and grown only when a larger product
+//! arrives. The micro-kernel is plain Rust that LLVM vectorises; on x86-64 a
+//! copy compiled with AVX2+FMA is chosen at run time.
+//!
+//! # Measurements
+//! This machine (2 cores, AVX2+FMA), release build, single thread, GFLOP/s
+//! (`2·m·n·k / time`), from `cargo bench -p nnc-runtime --bench kernels`:
+//!
+//! | m×k×n (MLP role)              | this kernel | ndarray/matrixmultiply | gemm crate (1 thread) | gemm crate (rayon, 2) |
+//! | ---                           | ---         | ---                    | ---                   | ---                   |
+//! | 64×784×128 (fwd, layer 1)     | see report  |                        |                       |                       |
+//!
+//! (The table is filled in by the numbers in `runtime/benches/README.md`.)
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use std::cell::RefCell;
+
+/// Rows of the register tile.
+const MR: usize = 6;
+/// Columns of the register tile: two AVX vectors of 8 `f32`.
+const NR: usize = 16;
+/// Depth of a packed block: a `KC × NR` panel of `b` stays in L1.
+const KC: usize = 256;
+/// Rows of `a` packed at once: an `MC × KC` block stays in L2.
+const MC: usize = 96;
+/// Columns of `b` packed at once (an L3-sized panel).
+const NC: usize = 2048;
+
+thread_local! {
+    /// Packing buffers `(a, b)`, grown on demand and never shrunk, so after
+    /// the first product of a given size no call allocates.
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `c = alpha · a · b + beta · c`.
+///
+/// Any of the three may be a strided or transposed view (`x.t()`); the result
+/// does not depend on the layout. As in BLAS, `beta == 0` overwrites `c`
+/// without reading it (so a `c` full of NaN is fine).
+///
+/// # Shapes
+/// - `a`: `[m, k]`
+/// - `b`: `[k, n]`
+/// - `c`: `[m, n]`
+///
+/// # Panics
+/// If the shapes do not agree. Shapes are fixed by the (generated) caller,
+/// never by user data.
+pub fn gemm(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
+    let (m, k) = a.dim();
+    let (k2, n) = b.dim();
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "gemm: a is {:?}, b is {:?}, c is {:?}",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        scale(beta, &mut c);
+        return;
+    }
+    PACK.with(|cell| {
+        // A re-entrant call cannot happen (the kernel calls nothing that
+        // calls back), but fall back to fresh buffers rather than panic.
+        match cell.try_borrow_mut() {
+            Ok(mut bufs) => {
+                let (pa, pb) = &mut *bufs;
+                driver(alpha, &a, &b, beta, &mut c, pa, pb);
+            }
+            Err(_) => driver(
+                alpha,
+                &a,
+                &b,
+                beta,
+                &mut c,
+                &mut Vec::new(),
+                &mut Vec::new(),
+            ),
+        }
+    });
+}
+
+fn scale(beta: f32, c: &mut ArrayViewMut2<'_, f32>) {
+    if beta == 0.0 {
+        c.fill(0.0);
+    } else if beta != 1.0 {
+        c.map_inplace(|v| *v *= beta);
+    }
+}
+
+fn driver(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+    pa: &mut Vec<f32>,
+    pb: &mut Vec<f32>,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let need_a = MC.min(m.next_multiple_of(MR)) * KC.min(k);
+    let need_b = NC.min(n.next_multiple_of(NR)) * KC.min(k);
+    if pa.len() < need_a {
+        pa.resize(need_a, 0.0);
+    }
+    if pb.len() < need_b {
+        pb.resize(need_b, 0.0);
+    }
+    let fma = has_fma();
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack_b(b, pc, kc, jc, nc, pb);
+            // Later depth blocks accumulate onto the first one's result.
+            let beta_eff = if pc == 0 { beta } else { 1.0 };
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(alpha, a, ic, mc, pc, kc, pa);
+                let block = Block {
+                    mc,
+                    nc,
+                    kc,
+                    ic,
+                    jc,
+                    beta: beta_eff,
+                };
+                if fma {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `has_fma` checked at run time that the CPU has AVX2 and FMA.
+                    unsafe {
+                        macro_avx2(&block, pa, pb, c)
+                    };
+                } else {
+                    macro_kernel::<false>(&block, pa, pb, c);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_fma() -> bool {
+    false
+}
+
+/// Copies `b[pc..pc+kc, jc..jc+nc]` into panels of `NR` columns, each stored
+/// row by row (`kc × NR`), zero-padding the last panel.
+fn pack_b(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
+    for (jp, panel) in out
+        .chunks_exact_mut(kc * NR)
+        .take(nc.div_ceil(NR))
+        .enumerate()
+    {
+        let j0 = jc + jp * NR;
+        let width = NR.min(jc + nc - j0);
+        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+            let src = b.row(pc + p);
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = if j < width { src[j0 + j] } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// Copies `alpha · a[ic..ic+mc, pc..pc+kc]` into panels of `MR` rows, each
+/// stored column by column (`kc × MR`), zero-padding the last panel.
+fn pack_a(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
+    for (ip, panel) in out
+        .chunks_exact_mut(kc * MR)
+        .take(mc.div_ceil(MR))
+        .enumerate()
+    {
+        let i0 = ic + ip * MR;
+        let height = MR.min(ic + mc - i0);
+        for i in 0..MR {
+            if i < height {
+                let src = a.row(i0 + i);
+                for p in 0..kc {
+                    panel[p * MR + i] = alpha * src[pc + p];
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * MR + i] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Where one packed block goes in `c`.
+struct Block {
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    ic: usize,
+    jc: usize,
+    beta: f32,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn macro_avx2(block: &Block, pa: &[f32], pb: &[f32], c: &mut ArrayViewMut2<'_, f32>) {
+    macro_kernel::<true>(block, pa, pb, c)
+}
+
+/// Runs the micro-kernel over every `MR × NR` tile of a packed block.
+#[inline(always)]
+fn macro_kernel<const FMA: bool>(
+    block: &Block,
+    pa: &[f32],
+    pb: &[f32],
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let kc = block.kc;
+    for (jp, bpanel) in pb
+        .chunks_exact(kc * NR)
+        .take(block.nc.div_ceil(NR))
+        .enumerate()
+    {
+        let j0 = block.jc + jp * NR;
+        let width = NR.min(block.jc + block.nc - j0);
+        for (ip, apanel) in pa
+            .chunks_exact(kc * MR)
+            .take(block.mc.div_ceil(MR))
+            .enumerate()
+        {
+            let i0 = block.ic + ip * MR;
+            let height = MR.min(block.ic + block.mc - i0);
+            let acc = micro_kernel::<FMA>(apanel, bpanel);
+            for (i, acc_row) in acc.iter().enumerate().take(height) {
+                let mut crow = c.row_mut(i0 + i);
+                for (j, &v) in acc_row.iter().enumerate().take(width) {
+                    let dst = &mut crow[j0 + j];
+                    *dst = if block.beta == 0.0 {
+                        v
+                    } else {
+                        block.beta * *dst + v
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The `MR × NR` register tile: `sum_p a[p, :]ᵀ · b[p, :]`. Fixed-size
+/// arrays and loops let LLVM keep the 12 accumulator vectors in registers.
+#[inline(always)]
+fn micro_kernel<const FMA: bool>(apanel: &[f32], bpanel: &[f32]) -> [[f32; NR]; MR] {
+    let mut acc = [[0.0f32; NR]; MR];
+    for (ap, bp) in apanel.chunks_exact(MR).zip(bpanel.chunks_exact(NR)) {
+        let ap: &[f32; MR] = ap.try_into().unwrap_or(&[0.0; MR]);
+        let bp: &[f32; NR] = bp.try_into().unwrap_or(&[0.0; NR]);
+        for i in 0..MR {
+            let ai = ap[i];
+            for j in 0..NR {
+                // mul_add is one instruction with FMA, a slow libm call without.
+                acc[i][j] = if FMA {
+                    ai.mul_add(bp[j], acc[i][j])
+                } else {
+                    acc[i][j] + ai * bp[j]
+                };
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use ndarray::Array2;
+
+    fn random(m: usize, n: usize, rng: &mut Rng) -> Array2<f32> {
+        Array2::from_shape_fn((m, n), |_| rng.uniform(-1.0, 1.0))
+    }
+
+    fn naive(
+        alpha: f32,
+        a: &ArrayView2<f32>,
+        b: &ArrayView2<f32>,
+        beta: f32,
+        c: &Array2<f32>,
+    ) -> Array2<f32> {
+        let mut out = c.clone();
+        for i in 0..a.nrows() {
+            for j in 0..b.ncols() {
+                let mut s = 0.0f64;
+                for p in 0..a.ncols() {
+                    s += a[[i, p]] as f64 * b[[p, j]] as f64;
+                }
+                out[[i, j]] = alpha * s as f32 + beta * c[[i, j]];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_naive_on_odd_shapes_and_transposed_views() {
+        let mut rng = Rng::seed_from(11);
+        // Shapes that cross every block edge (MR, NR, KC, MC) and degenerate ones.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (7, 3, 17),
+            (13, 300, 33),
+            (100, 257, 5),
+            (6, 16, 16),
+            (3, 0, 4),
+            (97, 9, 2100),
+        ] {
+            let a = random(m, k, &mut rng);
+            let b = random(k, n, &mut rng);
+            let at = random(k, m, &mut rng);
+            let bt = random(n, k, &mut rng);
+            let c0 = random(m, n, &mut rng);
+            for &(alpha, beta) in &[(1.0, 0.0), (0.5, 1.0), (-2.0, 0.3)] {
+                for (av, bv) in [(a.view(), b.view()), (at.t(), bt.t()), (a.view(), bt.t())] {
+                    let want = naive(alpha, &av, &bv, beta, &c0);
+                    let mut c = c0.clone();
+                    gemm(alpha, av, bv, beta, c.view_mut());
+                    let err = (&c - &want).iter().fold(0.0f32, |e, v| e.max(v.abs()));
+                    assert!(
+                        err < 1e-4 * (k as f32 + 1.0),
+                        "{m}x{k}x{n} alpha {alpha} beta {beta}: max error {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn beta_zero_ignores_nan_in_c() {
+        let a = Array2::<f32>::ones((4, 5));
+        let b = Array2::<f32>::ones((5, 3));
+        let mut c = Array2::from_elem((4, 3), f32::NAN);
+        gemm(1.0, a.view(), b.view(), 0.0, c.view_mut());
+        assert!(c.iter().all(|&v| v == 5.0));
+    }
+
+    #[test]
+    fn writes_into_a_strided_destination() {
+        let a = Array2::<f32>::ones((3, 2));
+        let b = Array2::<f32>::ones((2, 4));
+        let mut big = Array2::<f32>::zeros((4, 3));
+        // c = big.t() is [3, 4] with column-major strides.
+        gemm(1.0, a.view(), b.view(), 0.0, big.view_mut().reversed_axes());
+        assert!(big.iter().all(|&v| v == 2.0));
+    }
+}

@@ -1,0 +1,705 @@
+//! Optimizers with per-parameter state, gradient clipping and learning-rate
+//! schedules. Update rules and defaults follow Keras 3.
+
+use crate::{Model, Param};
+
+/// An optimizer and its hyper-parameters. The constructors (`Optimizer::adam(lr)`, ...)
+/// fill in Keras' defaults for everything but the learning rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Optimizer {
+    /// Stochastic gradient descent: `v = momentum·v - lr·g; w += v`
+    /// (Nesterov: `w += momentum·v - lr·g`).
+    Sgd {
+        /// Learning rate (Keras default 0.01).
+        lr: f32,
+        /// Momentum in `[0, 1)`; 0 is plain SGD.
+        momentum: f32,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// Adagrad: `a += g²; w -= lr·g / sqrt(a + eps)`.
+    Adagrad {
+        /// Learning rate (Keras default 0.001).
+        lr: f32,
+        /// Starting value of the accumulator (Keras default 0.1).
+        initial_accumulator: f32,
+        /// Added inside the square root (Keras default 1e-7).
+        epsilon: f32,
+    },
+    /// Adadelta: step sizes from running averages of squared gradients and updates.
+    Adadelta {
+        /// Learning rate (Keras default 0.001; the paper uses 1.0).
+        lr: f32,
+        /// Decay of the running averages (Keras default 0.95).
+        rho: f32,
+        /// Added inside the square roots (Keras default 1e-7).
+        epsilon: f32,
+    },
+    /// RMSprop: `v = rho·v + (1 - rho)·g²; w -= lr·g / sqrt(v + eps)` (with optional momentum).
+    RmsProp {
+        /// Learning rate (Keras default 0.001).
+        lr: f32,
+        /// Decay of the squared-gradient average (Keras default 0.9).
+        rho: f32,
+        /// Momentum (Keras default 0).
+        momentum: f32,
+        /// Added inside the square root (Keras default 1e-7).
+        epsilon: f32,
+    },
+    /// Adam with bias correction.
+    Adam {
+        /// Learning rate (Keras default 0.001).
+        lr: f32,
+        /// Decay of the first moment (Keras default 0.9).
+        beta1: f32,
+        /// Decay of the second moment (Keras default 0.999).
+        beta2: f32,
+        /// Added to the denominator (Keras default 1e-7).
+        epsilon: f32,
+    },
+    /// Adam with decoupled weight decay: `w -= lr·wd·w` before the Adam step.
+    AdamW {
+        /// Learning rate (Keras default 0.001).
+        lr: f32,
+        /// Decay of the first moment (Keras default 0.9).
+        beta1: f32,
+        /// Decay of the second moment (Keras default 0.999).
+        beta2: f32,
+        /// Added to the denominator (Keras default 1e-7).
+        epsilon: f32,
+        /// Decoupled weight decay (Keras default 0.004).
+        weight_decay: f32,
+    },
+}
+
+impl Optimizer {
+    /// Plain SGD.
+    pub fn sgd(lr: f32) -> Self {
+        Optimizer::Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+        }
+    }
+
+    /// SGD with (optionally Nesterov) momentum.
+    pub fn momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            nesterov,
+        }
+    }
+
+    /// Adagrad with Keras' defaults.
+    pub fn adagrad(lr: f32) -> Self {
+        Optimizer::Adagrad {
+            lr,
+            initial_accumulator: 0.1,
+            epsilon: 1e-7,
+        }
+    }
+
+    /// Adadelta with Keras' defaults.
+    pub fn adadelta(lr: f32) -> Self {
+        Optimizer::Adadelta {
+            lr,
+            rho: 0.95,
+            epsilon: 1e-7,
+        }
+    }
+
+    /// RMSprop with Keras' defaults.
+    pub fn rmsprop(lr: f32) -> Self {
+        Optimizer::RmsProp {
+            lr,
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+        }
+    }
+
+    /// Adam with Keras' defaults.
+    pub fn adam(lr: f32) -> Self {
+        Optimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+
+    /// AdamW with Keras' defaults.
+    pub fn adamw(lr: f32, weight_decay: f32) -> Self {
+        Optimizer::AdamW {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay,
+        }
+    }
+
+    /// The base learning rate.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adagrad { lr, .. }
+            | Optimizer::Adadelta { lr, .. }
+            | Optimizer::RmsProp { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::AdamW { lr, .. } => lr,
+        }
+    }
+
+    /// The optimizer's name as the model language spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adagrad { .. } => "adagrad",
+            Optimizer::Adadelta { .. } => "adadelta",
+            Optimizer::RmsProp { .. } => "rmsprop",
+            Optimizer::Adam { .. } => "adam",
+            Optimizer::AdamW { .. } => "adamw",
+        }
+    }
+
+    /// Names of the per-parameter state slots, in [`OptimizerState`] order.
+    fn slot_names(&self) -> &'static [&'static str] {
+        match self {
+            Optimizer::Sgd { momentum, .. } if *momentum == 0.0 => &[],
+            Optimizer::Sgd { .. } => &["momentum"],
+            Optimizer::Adagrad { .. } => &["accumulator"],
+            Optimizer::Adadelta { .. } => &["accumulated_grad", "accumulated_delta"],
+            Optimizer::RmsProp { momentum, .. } if *momentum == 0.0 => &["velocity"],
+            Optimizer::RmsProp { .. } => &["velocity", "momentum"],
+            Optimizer::Adam { .. } | Optimizer::AdamW { .. } => &["m", "v"],
+        }
+    }
+}
+
+impl Default for Optimizer {
+    /// Adam with learning rate 0.001, as Keras users expect.
+    fn default() -> Self {
+        Optimizer::adam(1e-3)
+    }
+}
+
+/// A learning-rate schedule, as a function of the (0-based) epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Schedule {
+    /// The base rate throughout.
+    #[default]
+    Constant,
+    /// Multiply by `factor` every `every` epochs.
+    Step {
+        /// Epochs between drops (0 means never).
+        every: usize,
+        /// Factor applied at each drop, e.g. 0.5.
+        factor: f32,
+    },
+    /// `lr · rate^epoch`.
+    Exponential {
+        /// Decay per epoch, e.g. 0.95.
+        rate: f32,
+    },
+    /// Cosine decay from the base rate to `min_lr` over `epochs` epochs, then `min_lr`.
+    Cosine {
+        /// Length of the decay.
+        epochs: usize,
+        /// Final rate.
+        min_lr: f32,
+    },
+}
+
+impl Schedule {
+    /// The learning rate for `epoch` (0-based) given the base rate.
+    pub fn lr(&self, base: f32, epoch: usize) -> f32 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { every, factor } => {
+                let drops = epoch.checked_div(every).unwrap_or(0);
+                base * factor.powi(drops.min(i32::MAX as usize) as i32)
+            }
+            Schedule::Exponential { rate } => base * rate.powi(epoch.min(i32::MAX as usize) as i32),
+            Schedule::Cosine { epochs, min_lr } => {
+                if epochs == 0 || epoch >= epochs {
+                    min_lr
+                } else {
+                    let t = epoch as f32 / epochs as f32;
+                    min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f32::consts::PI * t).cos())
+                }
+            }
+        }
+    }
+}
+
+/// One parameter's state vectors (momentum, moments, accumulators).
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// An optimizer with its per-parameter state, keyed by [`Param::index`].
+///
+/// State vectors are allocated on the first [`OptimizerState::step`] that
+/// sees a parameter and reused afterwards: steps after the first allocate nothing.
+#[derive(Debug, Clone)]
+pub struct OptimizerState {
+    optimizer: Optimizer,
+    lr: f32,
+    clip_norm: Option<f32>,
+    iterations: u64,
+    slots: Vec<Slot>,
+}
+
+impl OptimizerState {
+    /// Fresh state for `optimizer`, at its base learning rate, without clipping.
+    pub fn new(optimizer: Optimizer) -> Self {
+        OptimizerState {
+            optimizer,
+            lr: optimizer.lr(),
+            clip_norm: None,
+            iterations: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Rescales gradients whose global L2 norm (over all trainable
+    /// parameters) exceeds `clip_norm`, as Keras' `global_clipnorm`.
+    pub fn with_clip_norm(mut self, clip_norm: Option<f32>) -> Self {
+        self.clip_norm = clip_norm;
+        self
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// The learning rate in use (the base rate unless a schedule changed it).
+    pub fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    /// Sets the learning rate (schedules call this at each epoch).
+    pub fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    /// Number of steps taken (Adam's `t`).
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Restores the step count, e.g. when resuming from a checkpoint.
+    pub fn set_iterations(&mut self, iterations: u64) {
+        self.iterations = iterations;
+    }
+
+    /// Applies one update from the gradients the model's last backward
+    /// stored, and returns the global gradient norm (before clipping).
+    ///
+    /// If that norm is NaN or infinite the parameters are left untouched
+    /// (so a bad batch cannot poison the weights) and the caller should stop:
+    /// [`crate::train::fit`] reports it as [`crate::Error::NonFinite`].
+    pub fn step(&mut self, model: &mut dyn Model) -> f32 {
+        let mut sq = 0.0f64;
+        model.visit_params(&mut |p: Param<'_>| {
+            if p.trainable {
+                sq += p.grad.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
+            }
+        });
+        let norm = sq.sqrt() as f32;
+        if !norm.is_finite() {
+            return norm;
+        }
+        let scale = match self.clip_norm {
+            Some(c) if norm > c && c > 0.0 => c / norm,
+            _ => 1.0,
+        };
+        self.iterations += 1;
+        let t = self.iterations;
+        let lr = self.lr;
+        let opt = self.optimizer;
+        let slots = &mut self.slots;
+        model.visit_params(&mut |p: Param<'_>| {
+            if !p.trainable || p.value.len() != p.grad.len() {
+                return;
+            }
+            if slots.len() <= p.index {
+                slots.resize_with(p.index + 1, Slot::default);
+            }
+            let slot = &mut slots[p.index];
+            if slot.a.len() != p.value.len() {
+                let init = match opt {
+                    Optimizer::Adagrad {
+                        initial_accumulator,
+                        ..
+                    } => initial_accumulator,
+                    _ => 0.0,
+                };
+                slot.a = vec![init; p.value.len()];
+                slot.b = vec![0.0; p.value.len()];
+            }
+            update(opt, lr, t, scale, p.value, p.grad, slot);
+        });
+        norm
+    }
+
+    /// The state vectors, as `(param index, slot name, values)`, for checkpoints.
+    pub fn state(&self) -> Vec<(usize, &'static str, &[f32])> {
+        let names = self.optimizer.slot_names();
+        let mut out = Vec::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            if slot.a.is_empty() {
+                continue;
+            }
+            for (k, name) in names.iter().enumerate() {
+                out.push((index, *name, if k == 0 { &slot.a[..] } else { &slot.b[..] }));
+            }
+        }
+        out
+    }
+
+    /// Restores one state vector saved by [`OptimizerState::state`]; returns
+    /// `false` (and changes nothing) if this optimizer has no such slot.
+    pub fn set_state(&mut self, index: usize, name: &str, values: Vec<f32>) -> bool {
+        let Some(k) = self.optimizer.slot_names().iter().position(|n| *n == name) else {
+            return false;
+        };
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, Slot::default);
+        }
+        let slot = &mut self.slots[index];
+        let len = values.len();
+        if k == 0 {
+            slot.a = values;
+            if slot.b.len() != len {
+                slot.b = vec![0.0; len];
+            }
+        } else {
+            slot.b = values;
+            if slot.a.len() != len {
+                slot.a = vec![0.0; len];
+            }
+        }
+        true
+    }
+}
+
+/// One parameter's update; `scale` is the clipping factor applied to `grad`.
+fn update(
+    opt: Optimizer,
+    lr: f32,
+    t: u64,
+    scale: f32,
+    w: &mut [f32],
+    grad: &[f32],
+    slot: &mut Slot,
+) {
+    let (a, b) = (&mut slot.a[..], &mut slot.b[..]);
+    match opt {
+        Optimizer::Sgd {
+            momentum, nesterov, ..
+        } => {
+            if momentum == 0.0 {
+                for (w, &g) in w.iter_mut().zip(grad) {
+                    *w -= lr * g * scale;
+                }
+            } else {
+                for ((w, &g), v) in w.iter_mut().zip(grad).zip(a.iter_mut()) {
+                    let g = g * scale;
+                    *v = momentum * *v - lr * g;
+                    *w += if nesterov { momentum * *v - lr * g } else { *v };
+                }
+            }
+        }
+        Optimizer::Adagrad { epsilon, .. } => {
+            for ((w, &g), acc) in w.iter_mut().zip(grad).zip(a.iter_mut()) {
+                let g = g * scale;
+                *acc += g * g;
+                *w -= lr * g / (*acc + epsilon).sqrt();
+            }
+        }
+        Optimizer::Adadelta { rho, epsilon, .. } => {
+            for (((w, &g), ag), ad) in w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut()) {
+                let g = g * scale;
+                *ag = rho * *ag + (1.0 - rho) * g * g;
+                let delta = (*ad + epsilon).sqrt() / (*ag + epsilon).sqrt() * g;
+                *ad = rho * *ad + (1.0 - rho) * delta * delta;
+                *w -= lr * delta;
+            }
+        }
+        Optimizer::RmsProp {
+            rho,
+            momentum,
+            epsilon,
+            ..
+        } => {
+            for (((w, &g), v), m) in w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut()) {
+                let g = g * scale;
+                *v = rho * *v + (1.0 - rho) * g * g;
+                let inc = lr * g / (*v + epsilon).sqrt();
+                if momentum > 0.0 {
+                    *m = momentum * *m + inc;
+                    *w -= *m;
+                } else {
+                    *w -= inc;
+                }
+            }
+        }
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            epsilon,
+            ..
+        }
+        | Optimizer::AdamW {
+            beta1,
+            beta2,
+            epsilon,
+            ..
+        } => {
+            let decay = match opt {
+                Optimizer::AdamW { weight_decay, .. } => weight_decay,
+                _ => 0.0,
+            };
+            let t = t.min(i32::MAX as u64) as i32;
+            let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+            for (((w, &g), m), v) in w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut()) {
+                let g = g * scale;
+                *w -= lr * decay * *w;
+                *m = beta1 * *m + (1.0 - beta1) * g;
+                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                *w -= alpha * *m / (v.sqrt() + epsilon);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::{Activation, GradAt, LayerInfo, Result};
+    use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+    /// `f(w) = 0.5 · sum a_i (w_i - c_i)²`: minimum at `c`, curvatures `a`
+    /// differing by 20× so that per-coordinate scaling matters.
+    pub(crate) struct Quadratic {
+        pub w: Vec<f32>,
+        pub g: Vec<f32>,
+        pub frozen: Vec<f32>,
+        a: Vec<f32>,
+        c: Vec<f32>,
+        out: ArrayD<f32>,
+    }
+
+    impl Quadratic {
+        pub(crate) fn new() -> Self {
+            Quadratic {
+                w: vec![0.0; 3],
+                g: vec![0.0; 3],
+                frozen: vec![5.0],
+                a: vec![1.0, 5.0, 20.0],
+                c: vec![1.0, -2.0, 0.5],
+                out: ArrayD::zeros(IxDyn(&[1, 1])),
+            }
+        }
+        pub(crate) fn distance(&self) -> f32 {
+            self.w
+                .iter()
+                .zip(&self.c)
+                .map(|(w, c)| (w - c).abs())
+                .fold(0.0, f32::max)
+        }
+        fn grad(&mut self) {
+            for i in 0..3 {
+                self.g[i] = self.a[i] * (self.w[i] - self.c[i]);
+            }
+        }
+    }
+
+    impl Model for Quadratic {
+        fn name(&self) -> &str {
+            "quadratic"
+        }
+        fn input_shape(&self) -> &[usize] {
+            &[1]
+        }
+        fn output_shape(&self) -> &[usize] {
+            &[1]
+        }
+        fn output_activation(&self) -> Activation {
+            Activation::Linear
+        }
+        fn forward(
+            &mut self,
+            _x: ArrayViewD<'_, f32>,
+            _training: bool,
+        ) -> Result<ArrayViewD<'_, f32>> {
+            Ok(self.out.view())
+        }
+        fn backward(&mut self, _grad: ArrayViewD<'_, f32>, _at: GradAt) -> Result<()> {
+            self.grad();
+            Ok(())
+        }
+        fn penalty(&self) -> f32 {
+            0.0
+        }
+        fn visit_params(&mut self, f: &mut dyn FnMut(Param<'_>)) {
+            f(Param {
+                index: 0,
+                name: "w",
+                shape: &[3],
+                value: &mut self.w,
+                grad: &self.g,
+                trainable: true,
+            });
+            f(Param {
+                index: 1,
+                name: "frozen",
+                shape: &[1],
+                value: &mut self.frozen,
+                grad: &[1.0],
+                trainable: false,
+            });
+        }
+        fn reseed(&mut self, _seed: u64) {}
+        fn layers(&self) -> Vec<LayerInfo> {
+            Vec::new()
+        }
+    }
+
+    fn minimise(opt: Optimizer, steps: usize) -> Quadratic {
+        let mut q = Quadratic::new();
+        let mut state = OptimizerState::new(opt);
+        for _ in 0..steps {
+            q.grad();
+            let norm = state.step(&mut q);
+            assert!(norm.is_finite());
+        }
+        assert_eq!(q.frozen, [5.0], "{}: a frozen parameter moved", opt.name());
+        q
+    }
+
+    #[test]
+    fn every_optimizer_reaches_the_known_minimum() {
+        let cases = [
+            (Optimizer::sgd(0.04), 500),
+            (Optimizer::momentum(0.02, 0.9, false), 500),
+            (Optimizer::momentum(0.02, 0.9, true), 500),
+            (Optimizer::adagrad(0.5), 2000),
+            (Optimizer::adadelta(1.0), 3000),
+            (Optimizer::rmsprop(0.01), 2000),
+            (
+                Optimizer::RmsProp {
+                    lr: 0.005,
+                    rho: 0.9,
+                    momentum: 0.5,
+                    epsilon: 1e-7,
+                },
+                2000,
+            ),
+            (Optimizer::adam(0.05), 2000),
+            (Optimizer::adamw(0.05, 0.0), 2000),
+        ];
+        for (opt, steps) in cases {
+            let q = minimise(opt, steps);
+            assert!(q.distance() < 1e-2, "{opt:?}: ended at {:?}", q.w);
+        }
+        // AdamW's decay pulls the minimum towards 0 (decoupled from the gradient).
+        let q = minimise(Optimizer::adamw(0.05, 0.1), 2000);
+        assert!(q.w[0] < 0.999 && q.w[0] > 0.9, "{:?}", q.w);
+    }
+
+    #[test]
+    fn first_adam_step_is_lr_sized() {
+        let mut q = Quadratic::new();
+        q.grad();
+        OptimizerState::new(Optimizer::adam(0.1)).step(&mut q);
+        // Bias correction makes the first step lr·sign(g) whatever |g| is.
+        for (w, c) in q.w.iter().zip([1.0f32, -2.0, 0.5]) {
+            assert!(
+                (w.abs() - 0.1).abs() < 1e-4 && w.signum() == c.signum(),
+                "{:?}",
+                q.w
+            );
+        }
+    }
+
+    #[test]
+    fn clipping_bounds_the_step_and_nan_leaves_weights_alone() {
+        let mut q = Quadratic::new();
+        q.grad();
+        let mut state = OptimizerState::new(Optimizer::sgd(1.0)).with_clip_norm(Some(0.5));
+        let norm = state.step(&mut q);
+        assert!(norm > 0.5);
+        let moved = q.w.iter().map(|w| w * w).sum::<f32>().sqrt();
+        assert!((moved - 0.5).abs() < 1e-5, "{moved}");
+        let before = q.w.clone();
+        q.g[1] = f32::NAN;
+        assert!(state.step(&mut q).is_nan());
+        assert_eq!(q.w, before);
+        assert_eq!(state.iterations(), 1);
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(Schedule::Constant.lr(0.1, 7), 0.1);
+        assert!(
+            (Schedule::Step {
+                every: 2,
+                factor: 0.5
+            }
+            .lr(1.0, 5)
+                - 0.25)
+                .abs()
+                < 1e-7
+        );
+        assert!((Schedule::Exponential { rate: 0.9 }.lr(1.0, 2) - 0.81).abs() < 1e-6);
+        let cos = Schedule::Cosine {
+            epochs: 10,
+            min_lr: 0.0,
+        };
+        assert_eq!(cos.lr(1.0, 0), 1.0);
+        assert!((cos.lr(1.0, 5) - 0.5).abs() < 1e-6);
+        assert_eq!(cos.lr(1.0, 12), 0.0);
+        assert_eq!(
+            Schedule::Step {
+                every: 0,
+                factor: 0.5
+            }
+            .lr(1.0, 5),
+            1.0
+        );
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let mut q = Quadratic::new();
+        let mut s = OptimizerState::new(Optimizer::adam(0.01));
+        q.grad();
+        s.step(&mut q);
+        let saved: Vec<(usize, String, Vec<f32>)> = s
+            .state()
+            .into_iter()
+            .map(|(i, n, v)| (i, n.to_string(), v.to_vec()))
+            .collect();
+        assert_eq!(saved.len(), 2);
+        let mut r = OptimizerState::new(Optimizer::adam(0.01));
+        for (i, n, v) in saved {
+            assert!(r.set_state(i, &n, v));
+        }
+        r.set_iterations(s.iterations());
+        let mut q2 = Quadratic::new();
+        q2.w = q.w.clone();
+        q.grad();
+        q2.grad();
+        s.step(&mut q);
+        r.step(&mut q2);
+        assert_eq!(q.w, q2.w);
+        assert!(!r.set_state(0, "nonsense", vec![]));
+    }
+}
