@@ -710,7 +710,7 @@ fn train_config(t: &ir::Train) -> TokenStream {
                 monitor: #monitor.to_string(),
                 patience: #patience,
                 min_delta: #min_delta,
-                restore_best: #restore,
+                restore_best_weights: #restore,
             }))
         }
         None => quote!(None),
@@ -872,7 +872,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
 
             fn backward(&mut self, grad: ::nnc::ndarray::ArrayViewD<'_, f32>, at: ::nnc::GradAt) -> ::nnc::Result<()> {
                 if !self.trained {
-                    return Err(::nnc::Error::NoTrainingForward);
+                    return Err(::nnc::Error::Config("backward needs a training forward pass first".into()));
                 }
                 let n = self.batch;
                 let skip = at == ::nnc::GradAt::Logits;

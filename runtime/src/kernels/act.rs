@@ -111,6 +111,26 @@ pub fn backward_inplace<D: Dimension>(
     }
 }
 
+/// `y = act(x)` on one sample held in slices (softmax over all of it).
+///
+/// # Shapes
+/// `x`, `y`: the same length.
+#[inline]
+pub fn forward_slice(act: Activation, x: &[f32], y: &mut [f32]) {
+    y.copy_from_slice(x);
+    forward_slice_inplace(act, y);
+}
+
+/// In-place [`forward_slice`].
+#[inline]
+pub fn forward_slice_inplace(act: Activation, y: &mut [f32]) {
+    match act {
+        Activation::Linear => {}
+        Activation::Softmax => softmax::softmax_row_inplace(ndarray::ArrayViewMut1::from(y)),
+        _ => y.iter_mut().for_each(|v| *v = act.apply(*v)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,36 @@ pub fn backward(
     }
 }
 
+/// One sample through a dense layer whose sizes are compile-time constants:
+/// `y = act(x·w + b)` on stack arrays. Generated `predict_one` calls it, so
+/// the loops have constant bounds and a tiny network runs without any
+/// allocation or shape check at run time.
+///
+/// # Shapes
+/// - `x`: at least `IN` elements (the first `IN` are used)
+/// - `w`: `IN` rows of `OUT`
+/// - `b`: at least `OUT` elements
+#[inline]
+pub fn forward_one<const IN: usize, const OUT: usize>(
+    x: &[f32],
+    w: &[[f32; OUT]],
+    b: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32; OUT],
+) {
+    match b {
+        Some(b) => y.copy_from_slice(&b[..OUT]),
+        None => y.fill(0.0),
+    }
+    // Row-major `w`: one axpy per input keeps the inner loop contiguous.
+    for (&xi, row) in x[..IN].iter().zip(&w[..IN]) {
+        for (yj, &wij) in y.iter_mut().zip(row) {
+            *yj += xi * wij;
+        }
+    }
+    act::forward_slice_inplace(act, y);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
