@@ -338,18 +338,24 @@ impl Checker {
 
     /// Matches a call's arguments to parameters: positional ones in order,
     /// named ones by name or alias. Reports extra, unknown and repeated ones.
-    fn bind<'a>(&mut self, what: &str, args: &'a [Arg], params: &[Param]) -> Bound<'a> {
+    fn bind<'a>(
+        &mut self,
+        what: &str,
+        args: &'a [Arg],
+        params: &[Param],
+        positional_max: usize,
+    ) -> Bound<'a> {
         let mut bound: Vec<Option<&'a Arg>> = vec![None; params.len()];
         let mut positional = 0;
         for arg in args {
             let idx = match &arg.name {
                 None => {
-                    if positional >= params.len() {
-                        let n = params.len();
+                    if positional >= positional_max {
+                        let n = positional_max;
                         let mut d = Diagnostic::error(
                             codes::TOO_MANY_ARGUMENTS,
                             format!(
-                                "{what} takes {} argument{}, found more",
+                                "{what} takes {} positional argument{}, found more",
                                 if n == 0 {
                                     "no".to_string()
                                 } else {
@@ -360,12 +366,13 @@ impl Checker {
                             arg.span,
                             "unexpected argument",
                         );
-                        if n > 0 {
-                            let names: Vec<&str> = params.iter().map(|p| p.0).collect();
-                            d = d.with_help(format!("its arguments are: {}", names.join(", ")));
+                        let named: Vec<&str> =
+                            params[n.min(params.len())..].iter().map(|p| p.0).collect();
+                        d = d.with_help(if named.is_empty() {
+                            "remove the argument".to_string()
                         } else {
-                            d = d.with_help("remove the argument");
-                        }
+                            format!("the other arguments are named: {}", named.join(", "))
+                        });
                         self.push(d);
                         continue;
                     }
@@ -576,9 +583,10 @@ impl Checker {
                                     format!("this layer outputs {}", fmt_shape(&got)),
                                 ),
                             );
-                            // Carry on with what the author believes, so
-                            // later layers are checked against it.
-                            Some(want)
+                            // Neither the belief nor the fact is a safe
+                            // base for later checks: go on unknown, so one
+                            // mistake is one error.
+                            None
                         }
                         (_, got) => got,
                     }
@@ -692,13 +700,13 @@ impl Checker {
         match kind {
             "dense" => self.dense(layer, input),
             "flatten" => {
-                let b = self.bind(&what, &call.args, &[("name", &[])]);
+                let b = self.bind(&what, &call.args, &[("name", &[])], 0);
                 let name = self.layer_name(b.get(0));
                 let out = input.map(|s| vec![s.iter().product()]);
                 (Some(Op::Flatten), out, name)
             }
             "dropout" => {
-                let b = self.bind(&what, &call.args, &[("rate", &[]), ("name", &[])]);
+                let b = self.bind(&what, &call.args, &[("rate", &[]), ("name", &[])], 1);
                 let name = self.layer_name(b.get(1));
                 let rate = match b.get(0) {
                     Some(v) => self.float(v, "the `rate` of `dropout`", UNIT_OPEN),
@@ -711,7 +719,7 @@ impl Checker {
                 )
             }
             "reshape" => {
-                let b = self.bind(&what, &call.args, &[("shape", &[]), ("name", &[])]);
+                let b = self.bind(&what, &call.args, &[("shape", &[]), ("name", &[])], 1);
                 let name = self.layer_name(b.get(1));
                 let out = match b.get(0) {
                     Some(v) => self.reshape(v, input),
@@ -802,7 +810,7 @@ impl Checker {
             ("name", &[]),
         ];
         let call = &layer.call;
-        let b = self.bind("`dense`", &call.args, PARAMS);
+        let b = self.bind("`dense`", &call.args, PARAMS, 1);
         let units = match b.get(0) {
             Some(v) => self.usize(v, "the `units` of `dense`", 1, MAX_DIM),
             None => self.missing(call, "units", "`dense(64)`"),
@@ -898,7 +906,12 @@ impl Checker {
         } else {
             &params[..params.len() - 1]
         };
-        let b = self.bind(&what, &call.args, params);
+        let b = self.bind(
+            &what,
+            &call.args,
+            params,
+            usize::from(params.first().is_some_and(|p| p.0 == "alpha")),
+        );
         let name = if standalone {
             self.layer_name(b.get(params.len() - 1))
         } else {
@@ -1022,7 +1035,7 @@ impl Checker {
                 return None;
             }
         };
-        let b = self.bind(&what, &c.args, params);
+        let b = self.bind(&what, &c.args, params, params.len());
         Some(match kind {
             "zeros" => Init::Zeros,
             "ones" => Init::Ones,
@@ -1269,7 +1282,7 @@ impl Checker {
             ("min_delta", &[]),
             ("restore_best", &["restore_best_weights"]),
         ];
-        let b = self.bind("`early_stopping`", args, PARAMS);
+        let b = self.bind("`early_stopping`", args, PARAMS, 0);
         let monitor = match b.get(0) {
             Some(v) => self.string(v, "`monitor`").and_then(|m| {
                 let mut known: Vec<String> = vec!["loss".into(), "val_loss".into()];
@@ -1355,7 +1368,7 @@ impl Checker {
                 return None;
             }
         };
-        let b = self.bind(&what, &c.args, params);
+        let b = self.bind(&what, &c.args, params, 1);
         let mut num = |i: usize, default: f32, range: Range| -> Option<f32> {
             match b.get(i) {
                 Some(v) => self.float(v, &format!("`{}` of `{kind}`", params[i].0), range),
@@ -1459,7 +1472,12 @@ impl Checker {
                 return None;
             }
         };
-        let b = self.bind(&what, &c.args, params);
+        let b = self.bind(
+            &what,
+            &c.args,
+            params,
+            usize::from(kind != "binary_crossentropy"),
+        );
         let logits_arg = params.iter().position(|p| p.0 == "from_logits");
         let from_logits = match logits_arg.and_then(|i| b.get(i)) {
             Some(v) => self.boolean(v, "`from_logits`")?,

@@ -169,7 +169,7 @@ pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = name.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|&c| (levenshtein(&lower, c), c))
+        .map(|&c| (levenshtein(&lower, &c.to_ascii_lowercase()), c))
         .filter(|&(d, c)| d <= (c.len() / 3).max(1))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
