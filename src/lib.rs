@@ -8,5 +8,5 @@
 //! This facade is the crate users depend on: it re-exports the runtime (so
 //! generated code can name everything as `::nnc::...`) and the `network!` macro.
 
-pub use nnc_macros::network;
+pub use nnc_macros::{include_network, network};
 pub use nnc_runtime::*;

@@ -1,6 +1,175 @@
 //! `nnc`: check, summarise and emit network specs from the command line.
+//!
+//! Each subcommand is a thin front over `nnc-dsl`: read the files, call the
+//! library, print. Exit status: 0 when every spec is sound, 1 when any has an
+//! error (or cannot be read), 2 for a usage error (from clap).
 
-fn main() {
-    eprintln!("nnc: no commands yet");
-    std::process::exit(2);
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nnc_dsl::{ir, Diagnostic, Severity};
+
+#[derive(Parser)]
+#[command(name = "nnc", version, about = "The nnc neural-network compiler")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check specs: syntax, names, arguments, shapes and losses.
+    Check {
+        /// Spec files (`.nn`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// How to print diagnostics: rendered on stderr, or JSON lines on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print a table of each network's layers, shapes and parameter counts.
+    Summary {
+        /// Spec files (`.nn`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// rustc-style text with the source line and carets.
+    Human,
+    /// One JSON object per diagnostic per line, for editors.
+    Json,
+}
+
+/// A spec file read from disk.
+struct Spec {
+    path: String,
+    /// The text; invalid UTF-8 is replaced so diagnostics can still show it.
+    src: String,
+}
+
+/// Reads a spec, turning unreadable files and invalid UTF-8 into errors
+/// instead of panics.
+fn load(path: &Path) -> Result<Spec, (Spec, Vec<Diagnostic>)> {
+    let name = path.display().to_string();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            let spec = Spec {
+                path: name,
+                src: String::new(),
+            };
+            return Err((spec, vec![read_error(&e)]));
+        }
+    };
+    match nnc_dsl::decode(&bytes) {
+        Ok(src) => Ok(Spec {
+            path: name,
+            src: src.to_string(),
+        }),
+        Err(d) => Err((
+            Spec {
+                path: name,
+                src: String::from_utf8_lossy(&bytes).into_owned(),
+            },
+            vec![d],
+        )),
+    }
+}
+
+fn read_error(e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        "E0000",
+        format!("cannot read the file: {e}"),
+        nnc_dsl::Span::new(0, 0),
+        "",
+    )
+}
+
+/// Loads and compiles one spec.
+fn compile(path: &Path) -> Result<(Spec, ir::Program), (Spec, Vec<Diagnostic>)> {
+    let spec = load(path)?;
+    match nnc_dsl::compile(&spec.src) {
+        Ok(p) => Ok((spec, p)),
+        Err(d) => Err((spec, d)),
+    }
+}
+
+fn report(spec: &Spec, diags: &[Diagnostic], format: Format) {
+    match format {
+        Format::Human => {
+            let text = if diags.iter().any(|d| d.code == nnc_dsl::codes::READ) {
+                diags
+                    .iter()
+                    .map(|d| format!("error: {}: {}\n", spec.path, d.message))
+                    .collect()
+            } else {
+                nnc_dsl::render(diags, &spec.path, &spec.src)
+            };
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            for d in diags {
+                let _ = writeln!(out, "{}", json(spec, d));
+            }
+        }
+    }
+}
+
+fn json(spec: &Spec, d: &Diagnostic) -> serde_json::Value {
+    let (line, column) = nnc_dsl::line_col(&spec.src, d.span.start);
+    let (end_line, end_column) = nnc_dsl::line_col(&spec.src, d.span.end);
+    serde_json::json!({
+        "code": d.code,
+        "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+        "message": d.message,
+        "file": spec.path,
+        "line": line,
+        "column": column,
+        "end_line": end_line,
+        "end_column": end_column,
+        "label": d.label,
+        "help": d.help,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut ok = true;
+    match cli.command {
+        Command::Check { files, format } => {
+            for path in &files {
+                if let Err((spec, diags)) = compile(path) {
+                    ok = false;
+                    report(&spec, &diags, format);
+                }
+            }
+        }
+        Command::Summary { files } => {
+            let mut out = std::io::stdout().lock();
+            for path in &files {
+                match compile(path) {
+                    Ok((_, program)) => {
+                        for net in &program.networks {
+                            let _ = writeln!(out, "{}\n", nnc_dsl::summary::summary(net));
+                        }
+                    }
+                    Err((spec, diags)) => {
+                        ok = false;
+                        report(&spec, &diags, Format::Human);
+                    }
+                }
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -39,3 +39,175 @@ pub struct Diagnostic {
     /// How to fix it, when a fix can be suggested.
     pub help: Option<String>,
 }
+
+impl Diagnostic {
+    /// An error with its code, message, primary span and the label under it.
+    pub fn error(
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span,
+            label: label.into(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Adds a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a secondary label.
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+}
+
+/// The stable diagnostic codes, each documented with an example in
+/// `docs/errors.md`. Tests and editors key on these; never reuse a retired one.
+pub mod codes {
+    /// A spec file cannot be read (reported by the command-line tool).
+    pub const READ: &str = "E0000";
+    /// The text does not follow the grammar.
+    pub const SYNTAX: &str = "E0001";
+    /// Brackets nested deeper than the parser accepts.
+    pub const TOO_DEEP: &str = "E0002";
+    /// The file is not UTF-8 text.
+    pub const INVALID_UTF8: &str = "E0003";
+
+    /// A layer kind nnc does not know.
+    pub const UNKNOWN_LAYER: &str = "E0101";
+    /// An activation nnc does not know (after `dense(..)`).
+    pub const UNKNOWN_ACTIVATION: &str = "E0102";
+    /// A loss nnc does not know.
+    pub const UNKNOWN_LOSS: &str = "E0103";
+    /// An optimizer nnc does not know.
+    pub const UNKNOWN_OPTIMIZER: &str = "E0104";
+    /// An initialiser nnc does not know.
+    pub const UNKNOWN_INIT: &str = "E0105";
+    /// A named argument the layer or function does not take.
+    pub const UNKNOWN_ARGUMENT: &str = "E0106";
+    /// A train setting nnc does not know.
+    pub const UNKNOWN_SETTING: &str = "E0107";
+    /// A metric nnc does not know.
+    pub const UNKNOWN_METRIC: &str = "E0108";
+    /// A train block for a network the spec does not define.
+    pub const UNKNOWN_NETWORK: &str = "E0109";
+    /// Early stopping watches a quantity that is never computed.
+    pub const UNKNOWN_MONITOR: &str = "E0110";
+
+    /// An argument of the wrong type (a string where a number goes, ...).
+    pub const WRONG_TYPE: &str = "E0201";
+    /// An argument outside its valid range.
+    pub const OUT_OF_RANGE: &str = "E0202";
+    /// A required argument is missing.
+    pub const MISSING_ARGUMENT: &str = "E0203";
+    /// More positional arguments than the layer or function takes.
+    pub const TOO_MANY_ARGUMENTS: &str = "E0204";
+    /// The same argument given twice.
+    pub const DUPLICATE_ARGUMENT: &str = "E0205";
+    /// A name that cannot become a Rust identifier.
+    pub const INVALID_NAME: &str = "E0206";
+    /// A required train setting is missing.
+    pub const MISSING_SETTING: &str = "E0207";
+
+    /// The declared output shape differs from the inferred one.
+    pub const OUTPUT_MISMATCH: &str = "E0301";
+    /// A layer gets an input of a rank it cannot take.
+    pub const RANK_MISMATCH: &str = "E0302";
+    /// `reshape` to a different element count.
+    pub const RESHAPE_COUNT: &str = "E0303";
+    /// A `: [dims]` shape assertion does not hold.
+    pub const ASSERTION_FAILED: &str = "E0304";
+    /// A shape with a zero, negative or absurd dimension, or no dimension.
+    pub const BAD_SHAPE: &str = "E0305";
+    /// A sequential network with other than one input.
+    pub const INPUT_COUNT: &str = "E0306";
+    /// Softmax over an axis of length 1, which is always 1.
+    pub const SOFTMAX_ONE_UNIT: &str = "E0307";
+
+    /// Two networks with one name.
+    pub const DUPLICATE_NETWORK: &str = "E0401";
+    /// Two layers of one network with one name.
+    pub const DUPLICATE_LAYER: &str = "E0402";
+    /// Two train blocks for one network.
+    pub const DUPLICATE_TRAIN: &str = "E0403";
+    /// A train setting given twice.
+    pub const DUPLICATE_SETTING: &str = "E0404";
+
+    /// Binary cross-entropy on a multi-way softmax output.
+    pub const BINARY_ON_SOFTMAX: &str = "E0501";
+    /// Categorical cross-entropy on a single output unit.
+    pub const CATEGORICAL_ON_ONE_UNIT: &str = "E0502";
+    /// A from-logits loss after a sigmoid or softmax: activation applied twice.
+    pub const DOUBLE_ACTIVATION: &str = "E0503";
+    /// A probability loss after an output that is not a probability.
+    pub const NOT_PROBABILITIES: &str = "E0504";
+    /// The loss's class count differs from the output width.
+    pub const CLASS_COUNT: &str = "E0505";
+}
+
+/// Finds the candidate closest to `name` by edit distance, if close enough
+/// to be a likely typo; used for "did you mean" help.
+pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // Long garbage names would make the quadratic distance slow for nothing.
+    if name.len() > 64 {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|&c| (levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|&(d, c)| d <= (c.len() / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Formats a "did you mean" help line for `name` among `candidates`, or
+/// lists the candidates when none is close.
+pub fn suggestion(name: &str, candidates: &[&str]) -> String {
+    match did_you_mean(name, candidates) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None => format!("expected one of: {}", candidates.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("relo", &["relu", "elu", "tanh"]), Some("relu"));
+        assert_eq!(did_you_mean("Dense", &["dense"]), Some("dense"));
+        assert_eq!(did_you_mean("conv2d", &["dense", "relu"]), None);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+}

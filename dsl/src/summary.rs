@@ -1,0 +1,143 @@
+//! A table of a checked network, like Keras' `model.summary()`: each layer's
+//! name, source, output shape and parameter count, and the totals.
+
+use std::fmt;
+
+use crate::ir::{Network, Op, Shape};
+
+/// One row of a [`Summary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The layer's name, e.g. `dense1`.
+    pub name: String,
+    /// The layer as written, e.g. `dense(64) relu`.
+    pub source: String,
+    /// Per-sample output shape.
+    pub output: Shape,
+    /// Number of parameters (weights and biases).
+    pub params: u64,
+    /// Whether its parameters are trained.
+    pub trainable: bool,
+}
+
+/// The summary of one network; `Display` prints it as a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The network's name.
+    pub name: String,
+    /// The input's name and shape, shown as the first line of the table.
+    pub input: (String, Shape),
+    /// One row per layer.
+    pub rows: Vec<Row>,
+    /// All parameters.
+    pub total: u64,
+    /// Parameters updated by training.
+    pub trainable: u64,
+    /// Parameters of frozen (`trainable = false`) layers.
+    pub frozen: u64,
+}
+
+/// Summarises a checked network.
+pub fn summary(net: &Network) -> Summary {
+    let rows: Vec<Row> = net
+        .layers
+        .iter()
+        .map(|l| {
+            let (params, trainable) = match &l.op {
+                Op::Dense(d) => {
+                    let fan_in = l.input.iter().product::<usize>() as u64;
+                    let bias = if d.use_bias { d.units as u64 } else { 0 };
+                    (fan_in * d.units as u64 + bias, d.trainable)
+                }
+                _ => (0, true),
+            };
+            Row {
+                name: l.name.clone(),
+                source: l.source.clone(),
+                output: l.output.clone(),
+                params,
+                trainable,
+            }
+        })
+        .collect();
+    let total = rows.iter().map(|r| r.params).sum();
+    let frozen = rows.iter().filter(|r| !r.trainable).map(|r| r.params).sum();
+    Summary {
+        name: net.name.clone(),
+        input: (net.input.name.clone(), net.input.shape.clone()),
+        rows,
+        total,
+        trainable: total - frozen,
+        frozen,
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn shape(s: &[usize]) -> String {
+    let dims: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut table: Vec<[String; 3]> = vec![[
+            "Layer (source)".into(),
+            "Output shape".into(),
+            "Params".into(),
+        ]];
+        table.push([
+            format!("{} (input)", self.input.0),
+            shape(&self.input.1),
+            "0".into(),
+        ]);
+        for r in &self.rows {
+            let frozen = if r.trainable { "" } else { ", frozen" };
+            table.push([
+                format!("{} ({}{frozen})", r.name, r.source),
+                shape(&r.output),
+                thousands(r.params),
+            ]);
+        }
+        let w0 = table
+            .iter()
+            .map(|r| r[0].chars().count())
+            .max()
+            .unwrap_or(0);
+        let w1 = table
+            .iter()
+            .map(|r| r[1].chars().count())
+            .max()
+            .unwrap_or(0);
+        let w2 = table
+            .iter()
+            .map(|r| r[2].chars().count())
+            .max()
+            .unwrap_or(0);
+        let width = w0 + w1 + w2 + 4;
+        writeln!(f, "Network: {}", self.name)?;
+        writeln!(f, "{}", "_".repeat(width))?;
+        for (i, r) in table.iter().enumerate() {
+            writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", r[0], r[1], r[2])?;
+            if i == 0 {
+                writeln!(f, "{}", "=".repeat(width))?;
+            }
+        }
+        writeln!(f, "{}", "=".repeat(width))?;
+        writeln!(f, "Total params: {}", thousands(self.total))?;
+        writeln!(f, "Trainable params: {}", thousands(self.trainable))?;
+        writeln!(f, "Frozen params: {}", thousands(self.frozen))?;
+        write!(f, "{}", "_".repeat(width))
+    }
+}

@@ -1,0 +1,708 @@
+//! One test per diagnostic code: its code, its exact message, and the line
+//! and column its primary span starts at. Most also assert that the mistake
+//! gives exactly one diagnostic (no cascade).
+
+use nnc_dsl::{codes, compile, line_col, Diagnostic};
+
+/// Compiles `src`, expects exactly one diagnostic, and checks it.
+#[track_caller]
+fn one(src: &str, code: &str, message: &str, line: usize, col: usize) -> Diagnostic {
+    let diags = compile(src).expect_err("the spec should not compile");
+    assert_eq!(diags.len(), 1, "expected one diagnostic, got {diags:#?}");
+    check(src, &diags[0], code, message, line, col);
+    diags.into_iter().next().unwrap()
+}
+
+#[track_caller]
+fn check(src: &str, d: &Diagnostic, code: &str, message: &str, line: usize, col: usize) {
+    assert_eq!(d.code, code, "{d:#?}");
+    assert_eq!(d.message, message);
+    assert_eq!(line_col(src, d.span.start), (line, col), "{d:#?}");
+}
+
+/// A sound classifier; train blocks are appended to it (they start on line 5).
+const NET: &str = "network Net(x: [4]) -> [3] {
+    dense(8) relu
+    dense(3) softmax
+}
+";
+
+fn with_train(train: &str) -> String {
+    format!("{NET}{train}")
+}
+
+// ---------------------------------------------------------------- syntax
+
+#[test]
+fn e0001_syntax_error() {
+    let src = "network A(x: [28x28]) -> [1] {\n    dense(1)\n}\n";
+    let d = one(
+        src,
+        codes::SYNTAX,
+        "syntax error: expected `,` or `]`, found `x28`",
+        1,
+        17,
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some("separate dimensions with commas: `[28, 28]`, not `[28x28]`")
+    );
+}
+
+#[test]
+fn e0001_unclosed_call_points_at_the_next_token() {
+    let src = "network A(x: [2]) -> [1] {\n    dense(1\n}\n";
+    one(
+        src,
+        codes::SYNTAX,
+        "syntax error: expected `)` or `,`, found `}`",
+        3,
+        1,
+    );
+}
+
+#[test]
+fn e0001_garbage_at_top_level() {
+    one(
+        "netwrk A",
+        codes::SYNTAX,
+        "syntax error: expected `network` or `train`, found `netwrk`",
+        1,
+        1,
+    );
+}
+
+#[test]
+fn e0001_unterminated_string() {
+    let src = "network A(x: [2]) -> [1] { dense(1, name = \"oops) }";
+    one(
+        src,
+        codes::SYNTAX,
+        "syntax error: expected `\"` to close the string, found end of input",
+        1,
+        52,
+    );
+}
+
+#[test]
+fn e0002_nesting_too_deep() {
+    let src = format!("network A(x: [2]) -> [1] {{ dense{} }}", "(".repeat(100));
+    one(
+        &src,
+        codes::TOO_DEEP,
+        "brackets nested too deep: at most 64 levels are accepted, found more",
+        1,
+        96,
+    );
+}
+
+#[test]
+fn e0003_invalid_utf8() {
+    let bytes = b"network A(x: [2]) -> [1] { dense(1) } \xff";
+    let d = nnc_dsl::decode(bytes).unwrap_err();
+    assert_eq!(d.code, codes::INVALID_UTF8);
+    assert_eq!(
+        d.message,
+        "a spec must be UTF-8 text, found an invalid byte 0xff at offset 38"
+    );
+    let lossy = String::from_utf8_lossy(bytes);
+    assert_eq!(line_col(&lossy, d.span.start), (1, 39));
+}
+
+// ---------------------------------------------------------------- names
+
+#[test]
+fn e0101_unknown_layer() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(8)\n    dropuot(0.5)\n    dense(2)\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_LAYER,
+        "unknown layer `dropuot`: expected a layer such as `dense`, `flatten` or an activation",
+        3,
+        5,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `dropout`?"));
+}
+
+#[test]
+fn e0102_unknown_activation() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(8) relo\n    dense(2)\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_ACTIVATION,
+        "unknown activation `relo`: expected one of linear, sigmoid, tanh, relu, leaky_relu, elu, gelu, softplus, softmax",
+        2,
+        14,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `relu`?"));
+}
+
+#[test]
+fn e0103_unknown_loss() {
+    let src = with_train("train Net {\n    loss categorical_crossentropi\n}\n");
+    let d = one(
+        &src,
+        codes::UNKNOWN_LOSS,
+        "unknown loss `categorical_crossentropi`",
+        6,
+        10,
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some("did you mean `categorical_crossentropy`?")
+    );
+}
+
+#[test]
+fn e0104_unknown_optimizer() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    optimizer adamm(lr = 0.01)\n}\n",
+    );
+    let d = one(
+        &src,
+        codes::UNKNOWN_OPTIMIZER,
+        "unknown optimizer `adamm`",
+        7,
+        15,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `adam`?"));
+}
+
+#[test]
+fn e0105_unknown_initialiser() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, init = he_norml)\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_INIT,
+        "unknown initialiser `he_norml`",
+        2,
+        21,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `he_normal`?"));
+}
+
+#[test]
+fn e0106_unknown_argument() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, l3 = 0.1)\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_ARGUMENT,
+        "unknown argument `l3` for `dense`",
+        2,
+        14,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `l1`?"));
+}
+
+#[test]
+fn e0107_unknown_setting() {
+    let src = with_train("train Net {\n    loss categorical_crossentropy\n    epoch 3\n}\n");
+    let d = one(
+        &src,
+        codes::UNKNOWN_SETTING,
+        "unknown train setting `epoch`",
+        7,
+        5,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `epochs`?"));
+}
+
+#[test]
+fn e0108_unknown_metric() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    metrics [accuracy, precison]\n}\n",
+    );
+    one(
+        &src,
+        codes::UNKNOWN_METRIC,
+        "unknown metric `precison`",
+        7,
+        24,
+    );
+}
+
+#[test]
+fn e0109_train_for_unknown_network() {
+    let src = with_train("train Nett {\n    loss mse\n}\n");
+    let d = one(
+        &src,
+        codes::UNKNOWN_NETWORK,
+        "train block for unknown network `Nett`: expected the name of a network in this spec",
+        5,
+        7,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `Net`?"));
+}
+
+#[test]
+fn e0110_unknown_monitor() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    early_stopping(monitor = \"val_accuracy\")\n}\n",
+    );
+    one(
+        &src,
+        codes::UNKNOWN_MONITOR,
+        "early stopping monitors `val_accuracy`, which training does not compute: expected one of loss, val_loss",
+        7,
+        30,
+    );
+}
+
+// ---------------------------------------------------------------- arguments
+
+#[test]
+fn e0201_wrong_argument_type() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(\"two\")\n}\n";
+    one(
+        src,
+        codes::WRONG_TYPE,
+        "the `units` of `dense` expects an integer, found the string \"two\"",
+        2,
+        11,
+    );
+}
+
+#[test]
+fn e0201_float_where_an_integer_goes() {
+    let src = with_train("train Net {\n    loss categorical_crossentropy\n    batch 6.4\n}\n");
+    one(
+        &src,
+        codes::WRONG_TYPE,
+        "`batch` expects an integer, found `6.4`",
+        7,
+        11,
+    );
+}
+
+#[test]
+fn e0202_dropout_rate_out_of_range() {
+    let src = "network A(x: [4]) -> [4] {\n    dropout(1.0)\n}\n";
+    one(
+        src,
+        codes::OUT_OF_RANGE,
+        "the `rate` of `dropout` must be in [0, 1), found `1.0`",
+        2,
+        13,
+    );
+}
+
+#[test]
+fn e0202_zero_units() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(0)\n    dense(2)\n}\n";
+    one(
+        src,
+        codes::OUT_OF_RANGE,
+        "the `units` of `dense` must be in 1..=16777216, found `0`",
+        2,
+        11,
+    );
+}
+
+#[test]
+fn e0202_absurd_number_is_an_error_not_a_panic() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(99999999999999999999)\n    dense(2)\n}\n";
+    one(
+        src,
+        codes::OUT_OF_RANGE,
+        "the `units` of `dense` must be in 1..=16777216, found `99999999999999999999`",
+        2,
+        11,
+    );
+}
+
+#[test]
+fn e0202_negative_learning_rate_with_spaced_minus() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    optimizer sgd(lr = - 0.05)\n}\n",
+    );
+    one(
+        &src,
+        codes::OUT_OF_RANGE,
+        "`lr` of `sgd` must be greater than 0, found `-0.05`",
+        7,
+        24,
+    );
+}
+
+#[test]
+fn e0202_float_overflow() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, l2 = 1e999)\n}\n";
+    one(
+        src,
+        codes::OUT_OF_RANGE,
+        "the `l2` penalty must be a finite 32-bit float, found `1e999`",
+        2,
+        19,
+    );
+}
+
+#[test]
+fn e0203_missing_argument() {
+    let src = "network A(x: [4]) -> [4] {\n    dense\n}\n";
+    let d = one(
+        src,
+        codes::MISSING_ARGUMENT,
+        "`dense` needs the argument `units`, found none",
+        2,
+        5,
+    );
+    assert_eq!(d.help.as_deref(), Some("for example `dense(64)`"));
+}
+
+#[test]
+fn e0204_too_many_arguments() {
+    let src = "network A(x: [4]) -> [4] {\n    flatten(2)\n}\n";
+    one(
+        src,
+        codes::TOO_MANY_ARGUMENTS,
+        "`flatten` takes no positional arguments, found more",
+        2,
+        13,
+    );
+}
+
+#[test]
+fn e0205_duplicate_argument() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, kernel_init = zeros, init = ones)\n}\n";
+    let d = one(
+        src,
+        codes::DUPLICATE_ARGUMENT,
+        "argument `kernel_init` of `dense` is given twice",
+        2,
+        35,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (2, 14));
+}
+
+#[test]
+fn e0206_invalid_layer_name() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, name = \"2nd layer\")\n}\n";
+    one(
+        src,
+        codes::INVALID_NAME,
+        "a layer name must be a Rust identifier that is not a keyword, found `2nd layer`",
+        2,
+        21,
+    );
+}
+
+#[test]
+fn e0206_keyword_network_name() {
+    let src = "network type(x: [4]) -> [4] {}\n";
+    one(
+        src,
+        codes::INVALID_NAME,
+        "a network name must be a Rust identifier that is not a keyword, found `type`",
+        1,
+        9,
+    );
+}
+
+#[test]
+fn e0207_missing_loss() {
+    let src = with_train("train Net {\n    epochs 3\n}\n");
+    one(
+        &src,
+        codes::MISSING_SETTING,
+        "train block for `Net` has no `loss`",
+        5,
+        1,
+    );
+}
+
+// ---------------------------------------------------------------- shapes
+
+#[test]
+fn e0301_declared_output_differs() {
+    let src = "network A(x: [4]) -> [10] {\n    dense(8) relu\n    dense(12) softmax\n}\n";
+    let d = one(
+        src,
+        codes::OUTPUT_MISMATCH,
+        "network `A` declares output [10], but its layers produce [12]",
+        1,
+        22,
+    );
+    assert_eq!(d.labels.len(), 1);
+    assert_eq!(line_col(src, d.labels[0].span.start), (3, 5));
+    assert_eq!(d.labels[0].message, "the last layer outputs [12]");
+}
+
+#[test]
+fn e0302_dense_on_a_matrix() {
+    let src = "network A(x: [28, 28]) -> [10] {\n    dense(128) relu\n    dense(10) softmax\n}\n";
+    let d = one(
+        src,
+        codes::RANK_MISMATCH,
+        "`dense` expects a vector input, but its input is [28, 28]",
+        2,
+        5,
+    );
+    assert_eq!(d.label, "input here is [28, 28]");
+    assert_eq!(d.help.as_deref(), Some("add `flatten` before this layer"));
+}
+
+#[test]
+fn e0303_reshape_element_count() {
+    let src = "network A(x: [784]) -> [28, 27] {\n    reshape([28, 27])\n}\n";
+    one(
+        src,
+        codes::RESHAPE_COUNT,
+        "`reshape` must keep the element count: the input [784] has 784 elements, the target [28, 27] has 756",
+        2,
+        13,
+    );
+}
+
+#[test]
+fn e0304_shape_assertion_failed() {
+    let src = "network A(x: [4]) -> [64] {\n    dense(64) relu : [128]\n}\n";
+    let d = one(
+        src,
+        codes::ASSERTION_FAILED,
+        "shape assertion failed: expected [128], found [64]",
+        2,
+        22,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (2, 5));
+}
+
+#[test]
+fn e0305_zero_dimension() {
+    let src = "network A(x: [28, 0]) -> [10] {\n    flatten\n    dense(10)\n}\n";
+    one(
+        src,
+        codes::BAD_SHAPE,
+        "a dimension of the input shape must be an integer in 1..=16777216, found `0`",
+        1,
+        19,
+    );
+}
+
+#[test]
+fn e0306_two_inputs() {
+    let src = "network A(x: [4], y: [4]) -> [4] {}\n";
+    one(
+        src,
+        codes::INPUT_COUNT,
+        "a sequential network takes exactly one input, found 2",
+        1,
+        19,
+    );
+}
+
+#[test]
+fn e0307_softmax_on_one_unit() {
+    let src = "network A(x: [4]) -> [1] {\n    dense(1) softmax\n}\n";
+    one(
+        src,
+        codes::SOFTMAX_ONE_UNIT,
+        "softmax over a last axis of length 1 always outputs 1: expected at least 2 units, found input [1]",
+        2,
+        14,
+    );
+}
+
+// ---------------------------------------------------------------- duplicates
+
+#[test]
+fn e0401_duplicate_network() {
+    let src = "network A(x: [4]) -> [4] {}\nnetwork A(x: [2]) -> [2] {}\n";
+    let d = one(
+        src,
+        codes::DUPLICATE_NETWORK,
+        "network `A` is defined twice",
+        2,
+        9,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (1, 9));
+}
+
+#[test]
+fn e0402_duplicate_layer_name() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(8, name = \"dense2\")\n    dense(2)\n}\n";
+    one(
+        src,
+        codes::DUPLICATE_LAYER,
+        "two layers of `A` are named `dense2`",
+        3,
+        5,
+    );
+}
+
+#[test]
+fn e0403_duplicate_train_block() {
+    let src = with_train("train Net { loss categorical_crossentropy }\ntrain Net { loss categorical_crossentropy }\n");
+    one(
+        &src,
+        codes::DUPLICATE_TRAIN,
+        "network `Net` has two train blocks",
+        6,
+        7,
+    );
+}
+
+#[test]
+fn e0404_duplicate_setting() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    batch 32\n    batch 64\n}\n",
+    );
+    let d = one(
+        &src,
+        codes::DUPLICATE_SETTING,
+        "train setting `batch` is given twice",
+        8,
+        5,
+    );
+    assert_eq!(line_col(&src, d.labels[0].span.start), (7, 5));
+}
+
+// ---------------------------------------------------------------- loss versus output
+
+#[test]
+fn e0501_binary_crossentropy_on_ten_way_softmax() {
+    let src = "network A(x: [784]) -> [10] {\n    dense(10) softmax\n}\ntrain A {\n    loss binary_crossentropy\n}\n";
+    let d = one(
+        src,
+        codes::BINARY_ON_SOFTMAX,
+        "binary cross-entropy expects independent per-unit probabilities, but the output is a 10-way softmax",
+        5,
+        10,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (2, 5));
+}
+
+#[test]
+fn e0502_categorical_on_one_unit() {
+    let src = "network A(x: [4]) -> [1] {\n    dense(1) sigmoid\n}\ntrain A {\n    loss categorical_crossentropy\n}\n";
+    one(
+        src,
+        codes::CATEGORICAL_ON_ONE_UNIT,
+        "`categorical_crossentropy` needs one output unit per class (at least 2), but the output has a single unit",
+        5,
+        10,
+    );
+}
+
+#[test]
+fn e0503_from_logits_after_softmax() {
+    let src = with_train("train Net {\n    loss categorical_crossentropy(from_logits = true)\n}\n");
+    let d = one(
+        &src,
+        codes::DOUBLE_ACTIVATION,
+        "`from_logits = true` expects raw scores, but the output already goes through `softmax`: \
+         the loss would apply it a second time",
+        6,
+        35,
+    );
+    assert_eq!(line_col(&src, d.labels[0].span.start), (3, 5));
+}
+
+#[test]
+fn e0503_from_logits_after_sigmoid_layer() {
+    let src = "network A(x: [4]) -> [1] {\n    dense(1)\n    sigmoid\n}\ntrain A { loss binary_crossentropy(from_logits = true) }\n";
+    one(
+        src,
+        codes::DOUBLE_ACTIVATION,
+        "`from_logits = true` expects raw scores, but the output already goes through `sigmoid`: \
+         the loss would apply it a second time",
+        5,
+        36,
+    );
+}
+
+#[test]
+fn e0504_probability_loss_after_linear_output() {
+    let src = "network A(x: [4]) -> [3] {\n    dense(3)\n}\ntrain A {\n    loss sparse_categorical_crossentropy\n}\n";
+    let d = one(
+        src,
+        codes::NOT_PROBABILITIES,
+        "`sparse_categorical_crossentropy` expects a probability distribution (a `softmax` output), \
+         but the output is `linear`",
+        5,
+        10,
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some(
+            "end the network with `softmax`, or write `sparse_categorical_crossentropy(from_logits = true)` \
+             to let the loss apply it stably"
+        )
+    );
+}
+
+#[test]
+fn e0504_binary_after_relu_looks_through_dropout() {
+    let src = "network A(x: [4]) -> [1] {\n    dense(1) relu\n    dropout(0.1)\n}\ntrain A { loss binary_crossentropy }\n";
+    one(
+        src,
+        codes::NOT_PROBABILITIES,
+        "`binary_crossentropy` expects probabilities in (0, 1) (a `sigmoid` output), but the output is `relu`",
+        5,
+        16,
+    );
+}
+
+#[test]
+fn e0505_class_count_differs_from_output_width() {
+    let src =
+        with_train("train Net {\n    loss sparse_categorical_crossentropy(classes = 10)\n}\n");
+    let d = one(
+        &src,
+        codes::CLASS_COUNT,
+        "`sparse_categorical_crossentropy` expects 10 classes, but the output has 3 units",
+        6,
+        52,
+    );
+    assert_eq!(d.labels[0].message, "3 units here");
+}
+
+// ---------------------------------------------------------------- all at once
+
+#[test]
+fn every_error_of_a_spec_is_reported_once() {
+    let src = "network A(x: [28, 28]) -> [12] {
+    dense(128) relo
+    dropout(1.5)
+    densse(3)
+    dense(10) softmax
+}
+train A { loss binary_crossentropy  optimizer adamm }
+train B { loss mse }
+";
+    let diags = compile(src).unwrap_err();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    // Sorted by position; the unknown layer `densse` does not make the
+    // next `dense(10)` fail, and the output mismatch is reported once.
+    assert_eq!(
+        codes,
+        ["E0301", "E0302", "E0102", "E0202", "E0101", "E0501", "E0104", "E0109"]
+    );
+}
+
+#[test]
+fn a_failed_layer_does_not_cascade() {
+    // The unknown layer's output is unknown, so the shape checks after it
+    // are skipped instead of failing against a guess.
+    let src = "network A(x: [4]) -> [3] {\n    conv2d(8)\n    relu\n    dropout(0.5)\n}\n";
+    let diags = compile(src).unwrap_err();
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0].code, codes::UNKNOWN_LAYER);
+}
+
+#[test]
+fn rendered_output_has_file_line_column_caret_and_help() {
+    let src = "network A(x: [28, 28]) -> [10] {\n    dense(128) relu\n    dense(10) softmax\n}\n";
+    let diags = compile(src).unwrap_err();
+    let text = nnc_dsl::render(&diags, "specs/a.nn", src);
+    let expected = "\
+error[E0302]: `dense` expects a vector input, but its input is [28, 28]
+  --> specs/a.nn:2:5
+  |
+2 |     dense(128) relu
+  |     ^^^^^^^^^^ input here is [28, 28]
+  |
+  = help: add `flatten` before this layer
+
+";
+    assert_eq!(text, expected);
+}
