@@ -36,7 +36,9 @@ impl fmt::Display for BuildError {
             BuildError::Io { path, error } => write!(f, "{}: {error}", path.display()),
             BuildError::NotUtf8(path) => write!(f, "{}: spec is not valid UTF-8", path.display()),
             BuildError::Spec(rendered) => f.write_str(rendered),
-            BuildError::NoOutDir => f.write_str("OUT_DIR is not set: call this from a build script"),
+            BuildError::NoOutDir => {
+                f.write_str("OUT_DIR is not set: call this from a build script")
+            }
         }
     }
 }
@@ -47,15 +49,23 @@ impl std::error::Error for BuildError {}
 /// naming `file_name`. The same function backs `nnc emit` and build scripts,
 /// and gives the same code as `network!` for the same spec.
 pub fn emit_source(src: &str, file_name: &str) -> Result<String, BuildError> {
-    let program = crate::compile(src).map_err(|diags| BuildError::Spec(crate::render(&diags, file_name, src)))?;
+    let program = crate::compile(src)
+        .map_err(|diags| BuildError::Spec(crate::render(&diags, file_name, src)))?;
     let tokens = crate::emit::emit_program(&program);
-    crate::emit::format(tokens).map_err(|e| BuildError::Spec(format!("internal error: generated code does not parse: {e}")))
+    crate::emit::format(tokens).map_err(|e| {
+        BuildError::Spec(format!(
+            "internal error: generated code does not parse: {e}"
+        ))
+    })
 }
 
 /// Compiles one `.nn` file to Rust source.
 pub fn compile_file(path: impl AsRef<Path>) -> Result<String, BuildError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|error| BuildError::Io { path: path.into(), error })?;
+    let bytes = std::fs::read(path).map_err(|error| BuildError::Io {
+        path: path.into(),
+        error,
+    })?;
     let src = String::from_utf8(bytes).map_err(|_| BuildError::NotUtf8(path.into()))?;
     emit_source(&src, &path.display().to_string())
 }
@@ -66,7 +76,10 @@ fn spec_files(path: &Path) -> Result<Vec<PathBuf>, BuildError> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let io = |error| BuildError::Io { path: path.into(), error };
+    let io = |error| BuildError::Io {
+        path: path.into(),
+        error,
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(path).map_err(io)? {
         let p = entry.map_err(io)?.path();
@@ -91,9 +104,16 @@ pub fn try_compile_specs(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, BuildEr
         println!("cargo:rerun-if-changed={}", file.display());
         match compile_file(&file) {
             Ok(code) => {
-                let stem = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let stem = file
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 let out = out_dir.join(format!("{stem}.rs"));
-                std::fs::write(&out, code).map_err(|error| BuildError::Io { path: out.clone(), error })?;
+                std::fs::write(&out, code).map_err(|error| BuildError::Io {
+                    path: out.clone(),
+                    error,
+                })?;
                 written.push(out);
             }
             Err(e) => failures.push_str(&e.to_string()),

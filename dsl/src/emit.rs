@@ -33,6 +33,20 @@ pub fn format(tokens: TokenStream) -> Result<String, syn::Error> {
     Ok(prettyplease::unparse(&file))
 }
 
+/// Local imports at the top of each generated function body, so the body
+/// reads `kernels::dense::forward(ws.x.slice(s![..n, ..]), ...)` without
+/// naming the user's module namespace.
+fn prelude() -> TokenStream {
+    quote! {
+        #[allow(unused_imports)]
+        use ::nnc::{
+            kernels,
+            ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2},
+            Activation,
+        };
+    }
+}
+
 fn usize_lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
 }
@@ -49,21 +63,21 @@ fn shape_tokens(shape: &[usize]) -> TokenStream {
 /// The runtime value of an activation.
 fn activation(act: Activation) -> TokenStream {
     match act {
-        Activation::Linear => quote!(::nnc::Activation::Linear),
-        Activation::Sigmoid => quote!(::nnc::Activation::Sigmoid),
-        Activation::Tanh => quote!(::nnc::Activation::Tanh),
-        Activation::Relu => quote!(::nnc::Activation::Relu),
+        Activation::Linear => quote!(Activation::Linear),
+        Activation::Sigmoid => quote!(Activation::Sigmoid),
+        Activation::Tanh => quote!(Activation::Tanh),
+        Activation::Relu => quote!(Activation::Relu),
         Activation::LeakyRelu { alpha } => {
             let a = f32_lit(alpha);
-            quote!(::nnc::Activation::LeakyRelu { alpha: #a })
+            quote!(Activation::LeakyRelu { alpha: #a })
         }
         Activation::Elu { alpha } => {
             let a = f32_lit(alpha);
-            quote!(::nnc::Activation::Elu { alpha: #a })
+            quote!(Activation::Elu { alpha: #a })
         }
-        Activation::Gelu => quote!(::nnc::Activation::Gelu),
-        Activation::Softplus => quote!(::nnc::Activation::Softplus),
-        Activation::Softmax => quote!(::nnc::Activation::Softmax),
+        Activation::Gelu => quote!(Activation::Gelu),
+        Activation::Softplus => quote!(Activation::Softplus),
+        Activation::Softmax => quote!(Activation::Softmax),
     }
 }
 
@@ -131,9 +145,18 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
     }
 }
 
+/// A `///` line's text as rustdoc expects it, with its leading space.
+fn doc_line(text: &str) -> String {
+    if text.is_empty() || text.starts_with(' ') {
+        text.to_string()
+    } else {
+        format!(" {text}")
+    }
+}
+
 fn struct_docs(plan: &Plan<'_>) -> TokenStream {
     let net = plan.net;
-    let mut lines: Vec<String> = net.docs.clone();
+    let mut lines: Vec<String> = net.docs.iter().map(|l| doc_line(l)).collect();
     if !lines.is_empty() {
         lines.push(String::new());
     }
@@ -238,22 +261,22 @@ fn workspace_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
 /// `ws.<buf>.slice(s![..n, ..])`
 fn view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("{}", plan.buffers[buf].ident);
-    quote!(ws.#ident.slice(::nnc::ndarray::s![..n, ..]))
+    quote!(ws.#ident.slice(s![..n, ..]))
 }
 
 fn view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("{}", plan.buffers[buf].ident);
-    quote!(ws.#ident.slice_mut(::nnc::ndarray::s![..n, ..]))
+    quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
 fn grad_view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("d_{}", plan.buffers[buf].ident);
-    quote!(ws.#ident.slice(::nnc::ndarray::s![..n, ..]))
+    quote!(ws.#ident.slice(s![..n, ..]))
 }
 
 fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("d_{}", plan.buffers[buf].ident);
-    quote!(ws.#ident.slice_mut(::nnc::ndarray::s![..n, ..]))
+    quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
 /// A value as a batch view in the forward pass (which buffer depends on the mode
@@ -270,18 +293,18 @@ fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
 fn param_view(plan: &Plan<'_>, p: usize) -> TokenStream {
     let ident = format_ident!("{}", plan.params[p].ident);
     if plan.params[p].shape.len() == 2 {
-        quote!(::nnc::ndarray::ArrayView2::from(&*p.#ident))
+        quote!(ArrayView2::from(&*p.#ident))
     } else {
-        quote!(::nnc::ndarray::ArrayView1::from(&*p.#ident))
+        quote!(ArrayView1::from(&*p.#ident))
     }
 }
 
 fn grad_param_view_mut(plan: &Plan<'_>, p: usize) -> TokenStream {
     let ident = format_ident!("{}", plan.params[p].ident);
     if plan.params[p].shape.len() == 2 {
-        quote!(::nnc::ndarray::ArrayViewMut2::from(&mut *g.#ident))
+        quote!(ArrayViewMut2::from(&mut *g.#ident))
     } else {
-        quote!(::nnc::ndarray::ArrayViewMut1::from(&mut *g.#ident))
+        quote!(ArrayViewMut1::from(&mut *g.#ident))
     }
 }
 
@@ -334,12 +357,12 @@ fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                         None => quote!(None),
                     };
                     let outv = view_mut(plan, *out);
-                    quote!(::nnc::kernels::dense::forward(#input, #wv, #bv, #act, #pre, #outv);)
+                    quote!(kernels::dense::forward(#input, #wv, #bv, #act, #pre, #outv);)
                 }
                 Step::Activation { act, out, .. } => {
                     let act = activation(*act);
                     let outv = view_mut(plan, *out);
-                    quote!(::nnc::kernels::act::forward(#act, #input, #outv);)
+                    quote!(kernels::act::forward(#act, #input, #outv);)
                 }
                 Step::Dropout {
                     rate, mask, out, ..
@@ -348,7 +371,7 @@ fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                     let (m, o) = (view_mut(plan, *mask), view_mut(plan, *out));
                     quote! {
                         if training {
-                            ::nnc::kernels::dropout::forward(#rate, #input, #m, #o, rng);
+                            kernels::dropout::forward(#rate, #input, #m, #o, rng);
                         }
                     }
                 }
@@ -409,12 +432,12 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                         let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
                         let wv = param_view(plan, *w);
                         let gv = grad_param_view_mut(plan, *w);
-                        quote!(::nnc::kernels::penalty::add_grad(#l1, #l2, #wv, #gv);)
+                        quote!(kernels::penalty::add_grad(#l1, #l2, #wv, #gv);)
                     } else {
                         quote!()
                     };
                     quote! {
-                        ::nnc::kernels::dense::backward(#xv, #wv, #act, #yv, #pre, #dy, #skip_act, #dw, #db, #dx);
+                        kernels::dense::backward(#xv, #wv, #act, #yv, #pre, #dy, #skip_act, #dw, #db, #dx);
                         #penalty
                     }
                 }
@@ -422,7 +445,7 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                     let act = activation(*act);
                     let (xv, yv, dy) = (view(plan, input), view(plan, out), grad_view(plan, out));
                     let dxv = grad_view_mut(plan, input);
-                    let call = quote!(::nnc::kernels::act::backward(#act, Some(#xv), #yv, #dy, #dxv););
+                    let call = quote!(kernels::act::backward(#act, Some(#xv), #yv, #dy, #dxv););
                     if fused_out {
                         let (dy2, dx2) = (grad_view(plan, out), grad_view_mut(plan, input));
                         quote! {
@@ -438,7 +461,7 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                 }
                 Step::Dropout { mask, .. } => {
                     let (m, dy, dxv) = (view(plan, *mask), grad_view(plan, out), grad_view_mut(plan, input));
-                    quote!(::nnc::kernels::dropout::backward(#m, #dy, #dxv);)
+                    quote!(kernels::dropout::backward(#m, #dy, #dxv);)
                 }
             };
             body
@@ -476,7 +499,7 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
                 let act = activation(*act);
                 stmts.push(quote! {
                     let mut #y = [0.0f32; #outw];
-                    ::nnc::kernels::dense::forward_one::<#inw, #outw>(&#input, &p.#wi, #bv, #act, &mut #y);
+                    kernels::dense::forward_one::<#inw, #outw>(&#input, &p.#wi, #bv, #act, &mut #y);
                 });
             }
             Step::Activation { act, out, .. } => {
@@ -485,7 +508,7 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
                 let act = activation(*act);
                 stmts.push(quote! {
                     let mut #y = [0.0f32; #width];
-                    ::nnc::kernels::act::forward_slice(#act, &#input, &mut #y);
+                    kernels::act::forward_slice(#act, &#input, &mut #y);
                 });
             }
             Step::Dropout { .. } => {}
@@ -538,6 +561,7 @@ fn inherent_impl(
     let in_ty = input_array_type(&net.input.shape);
     let flatten = (1..net.input.shape.len()).fold(quote!(x), |acc, _| quote!(#acc.as_flattened()));
     let (one_steps, one_result) = predict_one_steps(plan);
+    let prelude = prelude();
     let batch_in = format_ident!("ArrayView{}", net.input.shape.len() + 1);
     let batch_out = format_ident!("ArrayView{}", net.output.len() + 1);
     let batch_out_dim = format_ident!("Ix{}", net.output.len() + 1);
@@ -591,6 +615,7 @@ fn inherent_impl(
             /// Runs inference on one sample. Sizes are checked by rustc; nothing
             /// is allocated.
             pub fn predict_one(&self, x: &#in_ty) -> [f32; #out_width] {
+                #prelude
                 let p = &self.params;
                 let x: &[f32] = #flatten;
                 #(#one_steps)*
@@ -752,9 +777,9 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
             format_ident!("{}", plan.buffers[v.infer].ident),
         );
         if v.train == v.infer {
-            quote!(ws.#t.slice(::nnc::ndarray::s![..n, ..]))
+            quote!(ws.#t.slice(s![..n, ..]))
         } else {
-            quote!(if training { ws.#t.slice(::nnc::ndarray::s![..n, ..]) } else { ws.#i.slice(::nnc::ndarray::s![..n, ..]) })
+            quote!(if training { ws.#t.slice(s![..n, ..]) } else { ws.#i.slice(s![..n, ..]) })
         }
     };
     let d_out = if plan.buffers[plan.output.train].has_grad {
@@ -777,7 +802,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
             Step::Dense { w, l1, l2, .. } if *l1 != 0.0 || *l2 != 0.0 => {
                 let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
                 let wi = format_ident!("{}", plan.params[*w].ident);
-                Some(quote!(::nnc::kernels::penalty::value(#l1, #l2, ::nnc::ndarray::ArrayView2::from(&*self.params.#wi))))
+                Some(quote!(kernels::penalty::value(#l1, #l2, ArrayView2::from(&*self.params.#wi))))
             }
             _ => None,
         })
@@ -830,6 +855,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
         })
     });
 
+    let prelude = prelude();
     let unused_skip = if bwd.is_empty() {
         quote!(let _ = skip;)
     } else {
@@ -851,12 +877,14 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
             }
 
             fn output_activation(&self) -> ::nnc::Activation {
+                #prelude
                 #out_act
             }
 
             fn forward(&mut self, x: ::nnc::ndarray::ArrayViewD<'_, f32>, training: bool)
                 -> ::nnc::Result<::nnc::ndarray::ArrayViewD<'_, f32>>
             {
+                #prelude
                 let n = ::nnc::support::check_batch(&x, &Self::INPUT_SHAPE)?;
                 if n > self.ws.rows {
                     self.ws = #ws_ty::with_rows(n);
@@ -865,12 +893,13 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
                 self.trained = training;
                 let (p, ws) = (&self.params, &mut self.ws);
                 #rng_binding
-                ::nnc::support::copy_batch(&x, &Self::INPUT_SHAPE, ws.x.slice_mut(::nnc::ndarray::s![..n, ..]))?;
+                ::nnc::support::copy_batch(&x, &Self::INPUT_SHAPE, ws.x.slice_mut(s![..n, ..]))?;
                 #(#fwd)*
                 ::nnc::support::unflatten(#out_view, &Self::OUTPUT_SHAPE)
             }
 
             fn backward(&mut self, grad: ::nnc::ndarray::ArrayViewD<'_, f32>, at: ::nnc::GradAt) -> ::nnc::Result<()> {
+                #prelude
                 if !self.trained {
                     return Err(::nnc::Error::Config("backward needs a training forward pass first".into()));
                 }
@@ -884,6 +913,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
             }
 
             fn penalty(&self) -> f32 {
+                #prelude
                 #penalty
             }
 

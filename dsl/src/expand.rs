@@ -9,6 +9,7 @@ use quote::quote;
 
 /// Expands the body of a `network! { ... }` block.
 pub fn expand(input: TokenStream) -> TokenStream {
+    let names = network_names(input.clone());
     let spec = SpecText::from_tokens(input);
     match crate::compile(&spec.text) {
         Ok(program) => crate::emit::emit_program(&program),
@@ -17,7 +18,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
                 .map(|d| compile_error(&spec, d));
-            let fallback = fallback(&spec);
+            let fallback = fallback(names);
             quote!(#(#errors)* #fallback)
         }
     }
@@ -27,7 +28,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
 /// and help, as in a rustc error.
 pub fn message(d: &Diagnostic) -> String {
     let mut msg = format!("{}: {}", d.code, d.message);
-    if !d.label.is_empty() && d.label != d.message {
+    if !d.label.is_empty() && !d.message.contains(&d.label) {
         msg.push_str(&format!("\n  = note: {}", d.label));
     }
     for label in &d.labels {
@@ -40,25 +41,45 @@ pub fn message(d: &Diagnostic) -> String {
 }
 
 fn compile_error(spec: &SpecText, d: &Diagnostic) -> TokenStream {
-    let (first, last) = spec
-        .token_spans(d.span)
-        .unwrap_or((proc_macro2::Span::call_site(), proc_macro2::Span::call_site()));
+    let (first, last) = spec.token_spans(d.span).unwrap_or((
+        proc_macro2::Span::call_site(),
+        proc_macro2::Span::call_site(),
+    ));
     // `syn::Error::new_spanned` spans the error from the first to the last
     // token given, which on stable Rust is the way to underline a range.
     let mut a = Punct::new('*', Spacing::Alone);
     a.set_span(first);
     let mut b = Punct::new('*', Spacing::Alone);
     b.set_span(last);
-    let range: TokenStream = [TokenTree::Punct(a), TokenTree::Punct(b)].into_iter().collect();
+    let range: TokenStream = [TokenTree::Punct(a), TokenTree::Punct(b)]
+        .into_iter()
+        .collect();
     syn::Error::new_spanned(range, message(d)).to_compile_error()
 }
 
-/// For every `network Name` in the input, an empty `pub struct Name;`, so
-/// that code naming the network reports the spec error, not "cannot find
-/// type `Name`" as well.
-fn fallback(spec: &SpecText) -> TokenStream {
-    let names = crate::tokens::network_names(&spec.text);
-    quote!(#(#[allow(dead_code)] pub struct #names;)*)
+/// The `network Name` identifiers of the input, with their spans.
+fn network_names(input: TokenStream) -> Vec<proc_macro2::Ident> {
+    let tokens: Vec<TokenTree> = input.into_iter().collect();
+    tokens
+        .windows(2)
+        .filter_map(|w| match w {
+            [TokenTree::Ident(kw), TokenTree::Ident(name)] if kw == "network" => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For every network of a spec that has errors, a type alias to a type that
+/// does not exist (`SpecHasErrors`). rustc reports that once, at the
+/// network's name, and then stays silent about every use of the network in
+/// the user's code, so the spec's own errors are not buried under "no
+/// function `new`" and the like.
+fn fallback(names: Vec<proc_macro2::Ident>) -> TokenStream {
+    let aliases = names.into_iter().map(|name| {
+        let missing = proc_macro2::Ident::new("SpecHasErrors", name.span());
+        quote!(#[allow(dead_code)] pub type #name = #missing;)
+    });
+    quote!(#(#aliases)*)
 }
 
 /// Expands `include_network!("path/to/spec.nn")`: the spec file, relative to
@@ -71,7 +92,9 @@ pub fn expand_file(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error(),
     };
     let rel = lit.value();
-    let root = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from).unwrap_or_default();
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
     let path = root.join(&rel);
     let fail = |msg: String| syn::Error::new(lit.span(), msg).to_compile_error();
     let src = match std::fs::read(&path) {
@@ -79,14 +102,22 @@ pub fn expand_file(input: TokenStream) -> TokenStream {
             Ok(src) => src,
             Err(_) => return fail(format!("{rel}: spec is not valid UTF-8")),
         },
-        Err(e) => return fail(format!("cannot read {rel} (looked in {}): {e}", path.display())),
+        Err(e) => {
+            return fail(format!(
+                "cannot read {rel} (looked in {}): {e}",
+                path.display()
+            ))
+        }
     };
     let code = match crate::compile(&src) {
         Ok(program) => crate::emit::emit_program(&program),
         Err(diags) => {
-            let names = crate::tokens::network_names(&src);
-            let fallback = quote!(#(#[allow(dead_code)] pub struct #names;)*);
-            let err = fail(format!("errors in network spec\n\n{}", crate::render(&diags, &rel, &src)));
+            let names = crate::tokens::network_names(&src, lit.span());
+            let fallback = fallback(names);
+            let err = fail(format!(
+                "errors in network spec\n\n{}",
+                crate::render(&diags, &rel, &src)
+            ));
             return quote!(#err #fallback);
         }
     };

@@ -24,12 +24,12 @@
 //! ```
 
 pub mod ast;
+pub mod build;
 pub mod check;
 pub mod diag;
 pub mod emit;
-pub mod ir;
-pub mod build;
 pub mod expand;
+pub mod ir;
 pub mod lower;
 pub mod names;
 pub mod parse;

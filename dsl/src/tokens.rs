@@ -156,15 +156,18 @@ impl SpecText {
 /// The names after each `network` keyword of a spec, found without parsing,
 /// for fallback items when a spec has errors (so the user sees the spec's
 /// errors, not also "cannot find type").
-pub fn network_names(src: &str) -> Vec<proc_macro2::Ident> {
+pub fn network_names(src: &str, span: proc_macro2::Span) -> Vec<proc_macro2::Ident> {
     let words: Vec<&str> = src
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .collect();
     let mut names: Vec<proc_macro2::Ident> = Vec::new();
     for w in words.windows(2) {
-        if w[0] == "network" && syn::parse_str::<syn::Ident>(w[1]).is_ok() && !names.iter().any(|n| n == w[1]) {
-            names.push(proc_macro2::Ident::new(w[1], proc_macro2::Span::call_site()));
+        if w[0] == "network"
+            && syn::parse_str::<syn::Ident>(w[1]).is_ok()
+            && !names.iter().any(|n| n == w[1])
+        {
+            names.push(proc_macro2::Ident::new(w[1], span));
         }
     }
     names

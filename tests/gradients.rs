@@ -1,0 +1,240 @@
+//! Generated backward code against central finite differences, for every
+//! layer kind, activation and loss, on random inputs.
+
+use nnc::loss::Loss;
+use nnc::ndarray::{ArrayD, IxDyn};
+use nnc::{Model, Rng};
+
+nnc::network! {
+    /// Every element-wise activation, fused into dense layers.
+    network Fused(x: [2, 3]) -> [4] {
+        flatten
+        dense(5) tanh
+        dense(5) sigmoid
+        dense(5) elu(alpha = 0.5)
+        dense(5) gelu
+        dense(5) softplus
+        dense(5) leaky_relu(alpha = 0.1)
+        dense(5) relu
+        dense(4)
+    }
+
+    /// Standalone activation layers, dropout, reshape, a layer without bias
+    /// and penalties.
+    network Standalone(x: [3]) -> [2, 2] {
+        sigmoid
+        dense(6, l1 = 0.001, l2 = 0.01)
+        dropout(0.3)
+        tanh
+        dense(4, use_bias = false)
+        dropout(0.25)
+        gelu
+        reshape([2, 2])
+    }
+
+    /// A frozen layer in the middle: gradients flow through it, but it gets none.
+    network Frozen(x: [3]) -> [3] {
+        dense(4) tanh
+        dense(4, trainable = false) sigmoid
+        dense(3) softmax
+    }
+
+    network Probs(x: [3]) -> [3] {
+        dense(4) tanh
+        dense(3) softmax
+    }
+
+    network Logits(x: [3]) -> [3] {
+        dense(4) tanh
+        dense(3)
+    }
+
+    network Binary(x: [3]) -> [2] {
+        dense(4) relu
+        dense(2) sigmoid
+    }
+
+    /// Softmax as its own layer at the end (not fused into the dense layer).
+    network SoftmaxLayer(x: [3]) -> [3] {
+        dense(3) relu
+        dropout(0.1)
+        softmax
+    }
+}
+
+fn random(shape: &[usize], rng: &mut Rng, low: f32, high: f32) -> ArrayD<f32> {
+    ArrayD::from_shape_fn(IxDyn(shape), |_| rng.uniform(low, high))
+}
+
+fn one_hot(n: usize, k: usize, rng: &mut Rng) -> (ArrayD<f32>, ArrayD<f32>) {
+    let labels: Vec<usize> = (0..n).map(|_| rng.below(k)).collect();
+    let sparse = ArrayD::from_shape_fn(IxDyn(&[n]), |i| labels[i[0]] as f32);
+    let dense = ArrayD::from_shape_fn(IxDyn(&[n, k]), |i| f32::from(labels[i[0]] == i[1]));
+    (dense, sparse)
+}
+
+/// Loss of a training forward pass (same dropout mask every time), penalty included.
+fn loss_at(model: &mut dyn Model, loss: Loss, x: &ArrayD<f32>, y: &ArrayD<f32>) -> f64 {
+    model.reseed(99);
+    let act = model.output_activation();
+    let out = model.forward(x.view(), true).unwrap();
+    let data = loss.loss_value(out, y.view(), act).unwrap();
+    f64::from(data) + f64::from(model.penalty())
+}
+
+fn perturb(model: &mut dyn Model, index: usize, k: usize, delta: f32) {
+    model.visit_params(&mut |p| {
+        if p.index == index {
+            p.value[k] += delta;
+        }
+    });
+}
+
+/// Checks every trainable parameter's gradient (a spread of its elements)
+/// against central differences; frozen parameters must get no gradient.
+fn check(model: &mut dyn Model, loss: Loss, x: &ArrayD<f32>, y: &ArrayD<f32>) {
+    model.reseed(99);
+    let act = model.output_activation();
+    let out = model.forward(x.view(), true).unwrap().to_owned();
+    let mut grad = ArrayD::zeros(out.shape());
+    let (_, at) = loss
+        .loss_and_grad(out.view(), y.view(), act, grad.view_mut())
+        .unwrap();
+    model.backward(grad.view(), at).unwrap();
+    let mut analytic = Vec::new();
+    model.visit_params(&mut |p| {
+        analytic.push((p.index, p.name.to_string(), p.grad.to_vec(), p.trainable))
+    });
+    let eps = 1e-2f32;
+    let mut checked = 0;
+    for (index, name, grad, trainable) in analytic {
+        if !trainable {
+            assert!(
+                grad.iter().all(|&g| g == 0.0),
+                "{}: frozen {name} got a gradient",
+                model.name()
+            );
+            continue;
+        }
+        let step = (grad.len() / 7).max(1);
+        for k in (0..grad.len()).step_by(step) {
+            perturb(model, index, k, eps);
+            let plus = loss_at(model, loss, x, y);
+            perturb(model, index, k, -2.0 * eps);
+            let minus = loss_at(model, loss, x, y);
+            perturb(model, index, k, eps);
+            let numeric = (plus - minus) / (2.0 * f64::from(eps));
+            let a = f64::from(grad[k]);
+            let tol = 2e-3 + 2e-2 * a.abs().max(numeric.abs());
+            assert!(
+                (a - numeric).abs() <= tol,
+                "{} {}: d/d {name}[{k}] analytic {a} vs numeric {numeric}",
+                model.name(),
+                loss.name()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
+
+const N: usize = 5;
+
+#[test]
+fn every_activation_fused_into_dense() {
+    let mut rng = Rng::seed_from(1);
+    let mut net = Fused::new(3);
+    let x = random(&[N, 2, 3], &mut rng, -1.0, 1.0);
+    let y = random(&[N, 4], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+}
+
+#[test]
+fn standalone_activations_dropout_reshape_penalties() {
+    let mut rng = Rng::seed_from(2);
+    let mut net = Standalone::new(4);
+    let x = random(&[N, 3], &mut rng, -2.0, 2.0);
+    let y = random(&[N, 2, 2], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+    check(&mut net, Loss::Huber { delta: 0.3 }, &x, &y);
+    check(&mut net, Loss::Mae, &x, &y);
+}
+
+#[test]
+fn frozen_layer_passes_gradients_but_gets_none() {
+    let mut rng = Rng::seed_from(3);
+    let mut net = Frozen::new(5);
+    let x = random(&[N, 3], &mut rng, -1.0, 1.0);
+    let (y, _) = one_hot(N, 3, &mut rng);
+    check(
+        &mut net,
+        Loss::CategoricalCrossentropy { from_logits: false },
+        &x,
+        &y,
+    );
+}
+
+#[test]
+fn cross_entropies_fused_and_from_logits() {
+    let mut rng = Rng::seed_from(4);
+    let x = random(&[N, 3], &mut rng, -1.0, 1.0);
+    let (onehot, sparse) = one_hot(N, 3, &mut rng);
+    let mut probs = Probs::new(6);
+    check(
+        &mut probs,
+        Loss::CategoricalCrossentropy { from_logits: false },
+        &x,
+        &onehot,
+    );
+    check(
+        &mut probs,
+        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        &x,
+        &sparse,
+    );
+    // Softmax output with a loss that cannot fuse: the softmax Jacobian path.
+    check(&mut probs, Loss::Mse, &x, &onehot);
+    let mut logits = Logits::new(7);
+    check(
+        &mut logits,
+        Loss::CategoricalCrossentropy { from_logits: true },
+        &x,
+        &onehot,
+    );
+    check(
+        &mut logits,
+        Loss::SparseCategoricalCrossentropy { from_logits: true },
+        &x,
+        &sparse,
+    );
+    let mut layer = SoftmaxLayer::new(8);
+    check(
+        &mut layer,
+        Loss::CategoricalCrossentropy { from_logits: false },
+        &x,
+        &onehot,
+    );
+    check(&mut layer, Loss::Mse, &x, &onehot);
+}
+
+#[test]
+fn binary_cross_entropy_multi_label() {
+    let mut rng = Rng::seed_from(5);
+    let x = random(&[N, 3], &mut rng, -1.0, 1.0);
+    let y = ArrayD::from_shape_fn(IxDyn(&[N, 2]), |_| f32::from(rng.below(2) == 1));
+    let mut net = Binary::new(9);
+    check(
+        &mut net,
+        Loss::BinaryCrossentropy { from_logits: false },
+        &x,
+        &y,
+    );
+    let mut logits = Logits::new(10);
+    let y3 = ArrayD::from_shape_fn(IxDyn(&[N, 3]), |i| f32::from((i[0] + i[1]) % 2 == 0));
+    check(
+        &mut logits,
+        Loss::BinaryCrossentropy { from_logits: true },
+        &x,
+        &y3,
+    );
+}
