@@ -54,7 +54,7 @@ pub fn copy_batch(
 /// Views the `[n, width]` matrix `v` as `[n, ..shape]`.
 pub fn unflatten<'a>(v: ArrayView2<'a, f32>, shape: &[usize]) -> Result<ArrayViewD<'a, f32>> {
     let (dims, k) = batch_dims(v.nrows(), shape);
-    let found = v.shape().to_vec();
+    let found = [v.nrows(), v.ncols()];
     v.into_shape_with_order(IxDyn(&dims[..k]))
         .map_err(|_| shape_error(Some(dims[0]), shape, &found))
 }

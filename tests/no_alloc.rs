@@ -1,0 +1,87 @@
+//! A training step of a generated network allocates nothing after the first,
+//! and single-sample inference never allocates. One test in this binary, so
+//! no other test allocates while it counts.
+
+use nnc::ndarray::ArrayD;
+use nnc::train::{TrainConfig, Trainer};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+nnc::network! {
+    network Mlp(image: [28, 28]) -> [10] {
+        flatten
+        dense(128) relu
+        dropout(0.2)
+        dense(64) gelu
+        dense(10) softmax
+    }
+
+    network Tiny(x: [2]) -> [2] {
+        dense(3) sigmoid
+        dense(2) softmax
+    }
+}
+
+#[test]
+fn steady_state_training_and_inference_do_not_allocate() {
+    let mut net = Mlp::new(0);
+    let cfg = TrainConfig {
+        loss: nnc::Loss::SparseCategoricalCrossentropy { from_logits: false },
+        optimizer: nnc::Optimizer::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        },
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(&cfg);
+    let x = ArrayD::<f32>::from_shape_fn(vec![32, 28, 28], |i| {
+        ((i[0] + i[1] * i[2]) % 7) as f32 / 7.0
+    });
+    let y = ArrayD::<f32>::from_shape_fn(vec![32], |i| (i[0] % 10) as f32);
+    // Warm-up: buffers, optimizer state and the gemm packing buffers are allocated here.
+    for _ in 0..2 {
+        trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
+    }
+    let before = allocations();
+    for _ in 0..5 {
+        trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
+    }
+    let steps = allocations() - before;
+    assert_eq!(steps, 0, "5 training steps allocated {steps} times");
+
+    let tiny = Tiny::new(1);
+    let before = allocations();
+    let mut acc = 0.0;
+    for i in 0..100 {
+        acc += tiny.predict_one(&[i as f32, 1.0])[0];
+    }
+    assert_eq!(allocations() - before, 0, "predict_one allocated");
+    assert!(acc > 0.0);
+}
