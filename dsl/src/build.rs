@@ -1,10 +1,9 @@
 //! The build-script front: compile `.nn` specs into `OUT_DIR`.
 //!
+//! In `build.rs`, with `nnc-dsl` as a build dependency:
+//!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     nnc_dsl::build::compile_specs("specs");
-//! }
+//! nnc_dsl::build::compile_specs("specs");
 //! ```
 //! and in the crate: `include!(concat!(env!("OUT_DIR"), "/mnist.rs"));`
 //! for `specs/mnist.nn`.

@@ -331,7 +331,7 @@ fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
         .iter()
         .map(|step| {
             let input = value_view(plan, step.input());
-            let body = match step {
+            match step {
                 Step::Dense {
                     w,
                     b,
@@ -375,8 +375,7 @@ fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                         }
                     }
                 }
-            };
-            body
+            }
         })
         .collect()
 }
@@ -402,7 +401,7 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
             } else {
                 quote!(None)
             };
-            let body = match step {
+            match step {
                 Step::Dense { w, b, act, pre, l1, l2, .. } => {
                     let trainable = plan.params[*w].trainable;
                     let (xv, wv, yv) = (view(plan, input), param_view(plan, *w), view(plan, out));
@@ -463,8 +462,7 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
                     let (m, dy, dxv) = (view(plan, *mask), grad_view(plan, out), grad_view_mut(plan, input));
                     quote!(kernels::dropout::backward(#m, #dy, #dxv);)
                 }
-            };
-            body
+            }
         })
         .collect()
 }
