@@ -1,0 +1,7 @@
+nnc::network! {
+    network Broken(x: [2]) [2] {
+        dense(2)
+    }
+}
+
+fn main() {}

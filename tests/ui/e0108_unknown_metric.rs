@@ -1,0 +1,13 @@
+nnc::network! {
+    network Net(x: [4]) -> [1] {
+        dense(1)
+    }
+
+    train Net {
+        loss      mse
+        optimizer sgd
+        metrics   [accuracy, rmse]
+    }
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+nnc::network! {
+    network Net(x: [4]) -> [1] {
+        dense(1) softmax
+    }
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+nnc::network! {
+    network Net(x: [4]) -> [1] {
+        dense(1)
+    }
+
+    train Net {
+        loss      mse
+        optimizer sgd
+        epochs    5
+        epochs    10
+    }
+}
+
+fn main() {}

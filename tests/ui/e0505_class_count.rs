@@ -1,0 +1,13 @@
+nnc::network! {
+    network Digits(x: [64]) -> [10] {
+        dense(32) relu
+        dense(10) softmax
+    }
+
+    train Digits {
+        loss      sparse_categorical_crossentropy(classes = 5)
+        optimizer adam
+    }
+}
+
+fn main() {}
