@@ -64,7 +64,7 @@ pub struct Table {
     pub values: Array2<f32>,
 }
 
-fn split<'a>(line: &'a str, d: Delimiter) -> Vec<&'a str> {
+fn split(line: &str, d: Delimiter) -> Vec<&str> {
     let cells: Vec<&str> = match d {
         Delimiter::Char(c) => line.split(c as char).collect(),
         Delimiter::Whitespace => line.split_whitespace().collect(),

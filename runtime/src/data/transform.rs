@@ -26,7 +26,7 @@ fn as_matrix<'a>(
 fn features(x: &ArrayD<f32>) -> usize {
     x.shape()
         .first()
-        .map_or(0, |&n| if n == 0 { 0 } else { x.len() / n })
+        .map_or(0, |&n| x.len().checked_div(n).unwrap_or(0))
 }
 
 fn apply(
