@@ -1,1 +1,157 @@
-fn main() {}
+//! Kernel benchmarks: the gemm at MLP shapes (this crate's kernel against
+//! ndarray's `general_mat_mul` and the `gemm` crate, single- and
+//! multi-threaded), the fused dense kernels, softmax, and a whole training
+//! step of a hand-assembled MLP.
+//!
+//! `cargo bench -p nnc-runtime --bench kernels` (numbers in `kernels::gemm`'s docs).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nnc_runtime::kernels::{dense, gemm, softmax};
+use nnc_runtime::ndarray::{linalg::general_mat_mul, Array1, Array2, ArrayView2, ArrayViewMut2};
+use nnc_runtime::sequential::Sequential;
+use nnc_runtime::train::{TrainConfig, Trainer};
+use nnc_runtime::{Activation, Loss, Optimizer, Rng};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn random(m: usize, n: usize, seed: u64) -> Array2<f32> {
+    let mut r = Rng::seed_from(seed);
+    Array2::from_shape_fn((m, n), |_| r.uniform(-1.0, 1.0))
+}
+
+/// `c = a·b` through the `gemm` crate (any strides).
+fn gemm_crate(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, mut c: ArrayViewMut2<'_, f32>, par: gemm::Parallelism) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let (sa, sb, sc) = (a.strides().to_vec(), b.strides().to_vec(), c.strides().to_vec());
+    // SAFETY: the pointers and strides come from live ndarray views of the
+    // stated shapes, and `c` is borrowed mutably for the call.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            sc[1],
+            sc[0],
+            false,
+            a.as_ptr(),
+            sa[1],
+            sa[0],
+            b.as_ptr(),
+            sb[1],
+            sb[0],
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// (label, m, k, n, transpose a, transpose b): forward products of a
+/// 784-128-64-10 MLP at batch 64 and 256, and the backward ones (`dW = xᵀ·dz`, `dx = dz·Wᵀ`).
+const SHAPES: [(&str, usize, usize, usize, bool, bool); 8] = [
+    ("fwd 64x784x128", 64, 784, 128, false, false),
+    ("fwd 256x784x128", 256, 784, 128, false, false),
+    ("fwd 64x128x64", 64, 128, 64, false, false),
+    ("fwd 256x64x10", 256, 64, 10, false, false),
+    ("dW 784x64x128 (a^T)", 784, 64, 128, true, false),
+    ("dW 784x256x128 (a^T)", 784, 256, 128, true, false),
+    ("dx 64x128x784 (b^T)", 64, 128, 784, false, true),
+    ("dx 256x10x64 (b^T)", 256, 10, 64, false, true),
+];
+
+fn bench_gemm(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gemm");
+    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(20);
+    for (label, m, k, n, ta, tb) in SHAPES {
+        // Stored so that `.t()` gives the [m, k] / [k, n] operand when transposed.
+        let a = if ta { random(k, m, 1) } else { random(m, k, 1) };
+        let b = if tb { random(n, k, 2) } else { random(k, n, 2) };
+        let av = if ta { a.t() } else { a.view() };
+        let bv = if tb { b.t() } else { b.view() };
+        let mut out = Array2::<f32>::zeros((m, n));
+        g.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        g.bench_function(BenchmarkId::new("nnc", label), |bch| bch.iter(|| gemm(1.0, black_box(av), bv, 0.0, out.view_mut())));
+        g.bench_function(BenchmarkId::new("ndarray", label), |bch| {
+            bch.iter(|| general_mat_mul(1.0, &black_box(av), &bv, 0.0, &mut out))
+        });
+        g.bench_function(BenchmarkId::new("gemm-crate-1t", label), |bch| {
+            bch.iter(|| gemm_crate(black_box(av), bv, out.view_mut(), gemm::Parallelism::None))
+        });
+        g.bench_function(BenchmarkId::new("gemm-crate-rayon", label), |bch| {
+            bch.iter(|| gemm_crate(black_box(av), bv, out.view_mut(), gemm::Parallelism::Rayon(2)))
+        });
+    }
+    g.finish();
+}
+
+fn bench_fused(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fused");
+    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(20);
+    let (n, i, o) = (64, 784, 128);
+    let x = random(n, i, 3);
+    let w = random(i, o, 4);
+    let b = Array1::<f32>::zeros(o);
+    let mut y = Array2::<f32>::zeros((n, o));
+    let mut pre = Array2::<f32>::zeros((n, o));
+    g.bench_function("dense fwd 64x784x128 relu", |bch| {
+        bch.iter(|| dense::forward(x.view(), w.view(), Some(b.view()), Activation::Relu, None, y.view_mut()))
+    });
+    g.bench_function("dense fwd 64x784x128 gelu (keeps pre)", |bch| {
+        bch.iter(|| dense::forward(x.view(), w.view(), Some(b.view()), Activation::Gelu, Some(pre.view_mut()), y.view_mut()))
+    });
+    let mut dy = random(n, o, 5);
+    let (mut dw, mut db, mut dx) = (Array2::zeros((i, o)), Array1::zeros(o), Array2::zeros((n, i)));
+    g.bench_function("dense bwd 64x784x128 relu (dW, db, dx)", |bch| {
+        bch.iter(|| {
+            dense::backward(
+                x.view(),
+                w.view(),
+                Activation::Relu,
+                y.view(),
+                None,
+                dy.view_mut(),
+                false,
+                Some(dw.view_mut()),
+                Some(db.view_mut()),
+                Some(dx.view_mut()),
+            )
+        })
+    });
+    let logits = random(256, 10, 6);
+    let mut p = Array2::<f32>::zeros((256, 10));
+    g.bench_function("softmax 256x10", |bch| bch.iter(|| softmax::forward(black_box(logits.view()), p.view_mut())));
+    g.finish();
+
+    let mut g = c.benchmark_group("train_step");
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(20);
+    for batch in [64, 256] {
+        let mut model = Sequential::builder(&[784])
+            .dense(128, Activation::Relu)
+            .dense(64, Activation::Relu)
+            .dense(10, Activation::Softmax)
+            .build(0)
+            .expect("valid network");
+        let cfg = TrainConfig {
+            loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+            optimizer: Optimizer::rmsprop(1e-3),
+            verbose: false,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(&cfg);
+        let xb = random(batch, 784, 7).mapv(|v| v.abs()).into_dyn();
+        let yb = Array1::from_shape_fn(batch, |k| (k % 10) as f32).into_dyn();
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_function(BenchmarkId::new("mlp 784-128-64-10 rmsprop", batch), |bch| {
+            bch.iter(|| trainer.train_batch(&mut model, xb.view(), yb.view()).expect("finite"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_fused);
+criterion_main!(benches);

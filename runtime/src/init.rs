@@ -139,7 +139,7 @@ mod tests {
         for (init, want) in cases {
             let (mean, var, _) = stats(init, 100, 200);
             assert!(
-                mean.abs() < 0.2 * (want as f32).sqrt(),
+                mean.abs() < 0.2 * want.sqrt(),
                 "{} mean {mean}",
                 init.name()
             );

@@ -17,6 +17,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod rng;
 pub mod sequential;
 pub mod support;

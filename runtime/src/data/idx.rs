@@ -1,1 +1,379 @@
+//! IDX files (MNIST, Fashion-MNIST), plain or gzip-compressed.
+//!
+//! Format: two zero bytes, a type code, the number of dimensions, then each
+//! dimension as a big-endian `u32`, then the data, big-endian, row-major.
+//! The data size the header claims is checked against what the file holds,
+//! and memory grows only with bytes actually read, so a lying header cannot
+//! trigger a huge allocation.
 
+use super::Dataset;
+use crate::{Error, Result};
+use ndarray::{ArrayD, IxDyn};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Opens `path`, transparently un-gzipping it when it starts with the gzip magic.
+pub(crate) fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    let head = std::io::Cursor::new(magic[..n].to_vec());
+    let stream = head.chain(f);
+    if n == 2 && magic == [0x1f, 0x8b] {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)))
+    } else {
+        Ok(Box::new(stream))
+    }
+}
+
+/// Element type of an IDX file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    U8,
+    I8,
+    I16,
+    I32,
+    F32,
+    F64,
+}
+
+impl Kind {
+    fn from_code(code: u8) -> Option<Kind> {
+        Some(match code {
+            0x08 => Kind::U8,
+            0x09 => Kind::I8,
+            0x0B => Kind::I16,
+            0x0C => Kind::I32,
+            0x0D => Kind::F32,
+            0x0E => Kind::F64,
+            _ => return None,
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Kind::U8 | Kind::I8 => 1,
+            Kind::I16 => 2,
+            Kind::I32 | Kind::F32 => 4,
+            Kind::F64 => 8,
+        }
+    }
+
+    fn decode(self, b: &[u8]) -> f32 {
+        match self {
+            Kind::U8 => b[0] as f32,
+            Kind::I8 => b[0] as i8 as f32,
+            Kind::I16 => i16::from_be_bytes([b[0], b[1]]) as f32,
+            Kind::I32 => i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f32,
+            Kind::F32 => f32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            Kind::F64 => {
+                f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+            }
+        }
+    }
+}
+
+/// Reads an IDX file (gzip or not) into an array of its header's shape,
+/// values converted to `f32` unchanged (pixels stay 0..=255).
+///
+/// # Errors
+/// [`Error::Io`], or [`Error::Format`] naming the file for a bad magic
+/// number, unknown type, zero dimensions, or a data size that differs from
+/// what the header claims.
+pub fn read_idx(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
+    let path = path.as_ref();
+    let mut r = open_maybe_gz(path)?;
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut magic = [0u8; 4];
+    read_full(&mut r, &mut magic)
+        .map_err(io)?
+        .then_some(())
+        .ok_or_else(|| Error::format(path, "too short for an IDX header (4-byte magic)"))?;
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(Error::format(
+            path,
+            format!(
+                "bad magic number 0x{:02x}{:02x}{:02x}{:02x}: not an IDX file",
+                magic[0], magic[1], magic[2], magic[3]
+            ),
+        ));
+    }
+    let kind = Kind::from_code(magic[2]).ok_or_else(|| {
+        Error::format(path, format!("unknown IDX element type 0x{:02x}", magic[2]))
+    })?;
+    let ndim = magic[3] as usize;
+    if ndim == 0 {
+        return Err(Error::format(path, "IDX header declares 0 dimensions"));
+    }
+    let mut dims_raw = vec![0u8; 4 * ndim];
+    read_full(&mut r, &mut dims_raw)
+        .map_err(io)?
+        .then_some(())
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("header ends before its {ndim} dimension sizes"),
+            )
+        })?;
+    let dims: Vec<usize> = dims_raw
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(kind.size(), |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::format(path, format!("dimensions {dims:?} overflow")))?;
+    // Read at most one byte more than claimed, growing with the real data only.
+    let mut data = Vec::new();
+    r.take(expected as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() != expected {
+        let more = if data.len() > expected {
+            "more than"
+        } else {
+            "only"
+        };
+        return Err(Error::format(
+            path,
+            format!(
+                "header says {dims:?} of {}-byte values = {expected} bytes of data, but the file has {more} {} bytes",
+                kind.size(),
+                data.len()
+            ),
+        ));
+    }
+    let values: Vec<f32> = data
+        .chunks_exact(kind.size())
+        .map(|b| kind.decode(b))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&dims), values).map_err(|e| Error::format(path, e.to_string()))
+}
+
+/// Fills `buf` completely; `Ok(false)` if the stream ends first.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Reads an image file and its label file into a [`Dataset`]: `x` is
+/// `[n, rows, cols]` scaled to `[0, 1]` (divided by 255), `y` is `[n]` class indices.
+///
+/// # Errors
+/// As [`read_idx`], plus [`Error::Format`] if the label file is not 1-D,
+/// the counts differ, or a label is not below `classes`.
+pub fn read_images_and_labels(
+    images: impl AsRef<Path>,
+    labels: impl AsRef<Path>,
+    classes: usize,
+) -> Result<Dataset> {
+    let (images, labels) = (images.as_ref(), labels.as_ref());
+    let mut x = read_idx(images)?;
+    let y = read_idx(labels)?;
+    if y.ndim() != 1 {
+        return Err(Error::format(
+            labels,
+            format!("labels must be 1-D, the header says {:?}", y.shape()),
+        ));
+    }
+    if x.shape()[0] != y.len() {
+        return Err(Error::format(
+            labels,
+            format!(
+                "{} labels for {} images in {}",
+                y.len(),
+                x.shape()[0],
+                images.display()
+            ),
+        ));
+    }
+    if let Some((i, &v)) = y
+        .iter()
+        .enumerate()
+        .find(|(_, &v)| v < 0.0 || v >= classes as f32 || v.fract() != 0.0)
+    {
+        return Err(Error::format(
+            labels,
+            format!("label {v} at index {i} is not a class in 0..{classes}"),
+        ));
+    }
+    x.mapv_inplace(|v| v / 255.0);
+    Dataset::new(x, y)
+}
+
+/// Loads MNIST or Fashion-MNIST from a folder holding the four standard
+/// files (`train-images-idx3-ubyte[.gz]`, ...): `(train, test)`, 60 000 and 10 000 samples.
+///
+/// # Errors
+/// [`Error::Io`] naming the first missing file, or any error of [`read_images_and_labels`].
+pub fn load_mnist(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
+    let dir = dir.as_ref();
+    let find = |stem: &str| -> PathBuf {
+        let gz = dir.join(format!("{stem}.gz"));
+        if gz.exists() {
+            gz
+        } else {
+            dir.join(stem)
+        }
+    };
+    let train = read_images_and_labels(
+        find("train-images-idx3-ubyte"),
+        find("train-labels-idx1-ubyte"),
+        10,
+    )?;
+    let test = read_images_and_labels(
+        find("t10k-images-idx3-ubyte"),
+        find("t10k-labels-idx1-ubyte"),
+        10,
+    )?;
+    Ok((train, test))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nnc-idx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn idx(code: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, code, dims.len() as u8];
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_plain_and_gzip_and_every_type() {
+        let img = idx(0x08, &[2, 2, 3], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255]);
+        let a = read_idx(tmp("a.idx", &img)).unwrap();
+        assert_eq!(a.shape(), &[2, 2, 3]);
+        assert_eq!(a[[1, 1, 2]], 255.0);
+        assert_eq!(read_idx(tmp("a.idx.gz", &gz(&img))).unwrap(), a);
+        let f = idx(
+            0x0D,
+            &[2],
+            &[&1.5f32.to_be_bytes()[..], &(-2.0f32).to_be_bytes()[..]].concat(),
+        );
+        assert_eq!(
+            read_idx(tmp("f.idx", &f)).unwrap().as_slice().unwrap(),
+            &[1.5, -2.0]
+        );
+        let i16s = idx(0x0B, &[1], &(-300i16).to_be_bytes());
+        assert_eq!(read_idx(tmp("s.idx", &i16s)).unwrap()[[0]], -300.0);
+    }
+
+    #[test]
+    fn malformed_files_are_clear_errors() {
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("short", vec![0, 0], "too short"),
+            (
+                "magic",
+                vec![1, 2, 8, 1, 0, 0, 0, 1, 0],
+                "bad magic number 0x01020801",
+            ),
+            (
+                "type",
+                idx(0x07, &[1], &[0]),
+                "unknown IDX element type 0x07",
+            ),
+            ("nodims", vec![0, 0, 8, 0], "0 dimensions"),
+            (
+                "dims",
+                vec![0, 0, 8, 3, 0, 0, 0, 1],
+                "ends before its 3 dimension sizes",
+            ),
+            (
+                "fewer",
+                idx(0x08, &[3, 2], &[1, 2, 3]),
+                "= 6 bytes of data, but the file has only 3 bytes",
+            ),
+            ("more", idx(0x08, &[1], &[1, 2]), "more than"),
+            // A header claiming 4 GiB in a 20-byte file: an error, not a 4 GiB allocation.
+            (
+                "liar",
+                idx(0x08, &[65535, 65535], &[1, 2, 3]),
+                "file has only 3 bytes",
+            ),
+        ];
+        for (name, bytes, want) in cases {
+            let p = tmp(name, &bytes);
+            let err = read_idx(&p).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains(name), "{name}: {err}");
+        }
+        assert!(matches!(read_idx(tmp("x", b"")), Err(Error::Format { .. })));
+        assert!(matches!(
+            read_idx("/nonexistent/nnc.idx"),
+            Err(Error::Io { .. })
+        ));
+        // A corrupted gzip stream is an error too.
+        let mut bad = gz(&idx(0x08, &[4], &[1, 2, 3, 4]));
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xff;
+        bad.truncate(bad.len() - 4);
+        assert!(read_idx(tmp("bad.gz", &bad)).is_err());
+    }
+
+    #[test]
+    fn images_and_labels_are_checked_together() {
+        let imgs = tmp("imgs", &idx(0x08, &[2, 1, 2], &[0, 255, 51, 102]));
+        let labels = tmp("labels", &idx(0x08, &[2], &[3, 1]));
+        let d = read_images_and_labels(&imgs, &labels, 10).unwrap();
+        assert_eq!(d.x.as_slice().unwrap(), &[0.0, 1.0, 0.2, 0.4]);
+        assert_eq!(d.y.as_slice().unwrap(), &[3.0, 1.0]);
+        let three = tmp("three", &idx(0x08, &[3], &[0, 1, 2]));
+        assert!(read_images_and_labels(&imgs, &three, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("3 labels for 2 images"));
+        let big = tmp("big", &idx(0x08, &[2], &[0, 12]));
+        assert!(read_images_and_labels(&imgs, &big, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("label 12 at index 1"));
+    }
+
+    /// The real MNIST, if the shared data folder is there (skipped otherwise).
+    #[test]
+    fn real_mnist_test_split() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist");
+        let dir = if dir.exists() {
+            dir
+        } else {
+            PathBuf::from("/work/shared/data/mnist")
+        };
+        let images = dir.join("t10k-images-idx3-ubyte.gz");
+        if !images.exists() {
+            eprintln!("skipped: {} not found", images.display());
+            return;
+        }
+        let d = read_images_and_labels(images, dir.join("t10k-labels-idx1-ubyte.gz"), 10).unwrap();
+        assert_eq!(d.x.shape(), &[10_000, 28, 28]);
+        assert_eq!(d.y.len(), 10_000);
+        // The first test digit is a 7.
+        assert_eq!(d.y[[0]], 7.0);
+        assert!(d.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    }
+}

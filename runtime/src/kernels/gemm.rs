@@ -129,15 +129,19 @@ fn driver(
         pb.resize(need_b, 0.0);
     }
     let fma = has_fma();
+    // Equal-sized depth and row blocks: k = 784 runs as 4 × 196 rather than
+    // 3 × 256 + 16, whose thin last block would cost a full pass over c.
+    let kc_step = k.div_ceil(k.div_ceil(KC));
+    let mc_step = m.div_ceil(m.div_ceil(MC)).next_multiple_of(MR).min(MC);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        for pc in (0..k).step_by(kc_step) {
+            let kc = kc_step.min(k - pc);
             pack_b(b, pc, kc, jc, nc, pb);
             // Later depth blocks accumulate onto the first one's result.
             let beta_eff = if pc == 0 { beta } else { 1.0 };
-            for ic in (0..m).step_by(MC) {
-                let mc = MC.min(m - ic);
+            for ic in (0..m).step_by(mc_step) {
+                let mc = mc_step.min(m - ic);
                 pack_a(alpha, a, ic, mc, pc, kc, pa);
                 let block = Block {
                     mc,
@@ -263,15 +267,40 @@ fn macro_kernel<const FMA: bool>(
             let i0 = block.ic + ip * MR;
             let height = MR.min(block.ic + block.mc - i0);
             let acc = micro_kernel::<FMA>(apanel, bpanel);
-            for (i, acc_row) in acc.iter().enumerate().take(height) {
-                let mut crow = c.row_mut(i0 + i);
-                for (j, &v) in acc_row.iter().enumerate().take(width) {
+            store_tile(&acc, c, (i0, height), (j0, width), block.beta);
+        }
+    }
+}
+
+/// Writes one tile into `c`: `c = acc` when `beta == 0`, else `beta·c + acc`.
+/// Contiguous rows (the usual case) are written as slices, which vectorises;
+/// this matters when `k` is small and the store is most of the work.
+#[inline(always)]
+fn store_tile(
+    acc: &[[f32; NR]; MR],
+    c: &mut ArrayViewMut2<'_, f32>,
+    (i0, height): (usize, usize),
+    (j0, width): (usize, usize),
+    beta: f32,
+) {
+    for (i, acc_row) in acc.iter().enumerate().take(height) {
+        let mut crow = c.row_mut(i0 + i);
+        let src = &acc_row[..width];
+        match crow.as_slice_mut() {
+            Some(row) => {
+                let dst = &mut row[j0..j0 + width];
+                if beta == 0.0 {
+                    dst.copy_from_slice(src);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = beta * *d + v;
+                    }
+                }
+            }
+            None => {
+                for (j, &v) in src.iter().enumerate() {
                     let dst = &mut crow[j0 + j];
-                    *dst = if block.beta == 0.0 {
-                        v
-                    } else {
-                        block.beta * *dst + v
-                    };
+                    *dst = if beta == 0.0 { v } else { beta * *dst + v };
                 }
             }
         }
