@@ -2,9 +2,12 @@
 //! (standardisation, min-max, one-hot), seeded shuffling, batching,
 //! validation split and k-fold cross-validation.
 
+pub mod checksum;
 pub mod csv;
 pub mod idx;
 pub mod transform;
+
+pub use checksum::verify_checksums;
 
 use crate::{Error, Result, Rng};
 use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
