@@ -16,6 +16,8 @@ use crate::span::Span;
 
 /// Largest accepted dimension or `dense` width.
 pub const MAX_DIM: usize = 1 << 24;
+/// Most diagnostics reported for one spec; past it, one more says how many were left out.
+pub const MAX_DIAGNOSTICS: usize = 100;
 /// Largest accepted element count of one per-sample tensor.
 pub const MAX_ELEMENTS: usize = 1 << 32;
 
@@ -98,6 +100,19 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
     } else {
         let mut diags = cx.diags;
         diags.sort_by_key(|d| d.span.start);
+        if diags.len() > MAX_DIAGNOSTICS {
+            // Rendering shows each error's source line; a machine-made spec
+            // with 100,000 mistakes on one long line must not take hours.
+            let total = diags.len();
+            let next = diags[MAX_DIAGNOSTICS].span;
+            diags.truncate(MAX_DIAGNOSTICS);
+            diags.push(Diagnostic::error(
+                codes::TOO_MANY_ERRORS,
+                format!("too many errors: showing the first {MAX_DIAGNOSTICS} of {total}"),
+                Span::new(next.start, next.start),
+                "stopped reporting here",
+            ));
+        }
         Err(diags)
     }
 }

@@ -86,6 +86,8 @@ pub mod codes {
     pub const TOO_DEEP: &str = "E0002";
     /// The file is not UTF-8 text.
     pub const INVALID_UTF8: &str = "E0003";
+    /// More errors than are worth reporting; the rest are left out.
+    pub const TOO_MANY_ERRORS: &str = "E0004";
 
     /// A layer kind nnc does not know.
     pub const UNKNOWN_LAYER: &str = "E0101";

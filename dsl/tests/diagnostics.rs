@@ -706,3 +706,22 @@ error[E0302]: `dense` expects a vector input, but its input is [28, 28]
 ";
     assert_eq!(text, expected);
 }
+
+#[test]
+fn e0004_too_many_errors() {
+    let src = format!(
+        "network A(x: [1]) -> [1] {{\n{}}}\n",
+        "    dense(0)\n".repeat(150)
+    );
+    let diags = compile(&src).unwrap_err();
+    assert_eq!(diags.len(), 101);
+    let last = diags.last().unwrap();
+    check(
+        &src,
+        last,
+        codes::TOO_MANY_ERRORS,
+        "too many errors: showing the first 100 of 150",
+        102,
+        11,
+    );
+}
