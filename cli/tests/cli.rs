@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc")).args(args).output().expect("run nnc")
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .output()
+        .expect("run nnc")
 }
 
 /// Writes `content` to a fresh file under the target dir and returns its path.
@@ -17,7 +20,8 @@ fn spec(name: &str, content: &[u8]) -> String {
 }
 
 const GOOD: &str = "network Tiny(x: [2]) -> [2] {\n    dense(3) sigmoid\n    dense(2) softmax\n}\n";
-const BAD: &str = "network Mnist(image: [28, 28]) -> [10] {\n    dense(128) relu\n    dense(10) softmax\n}\n";
+const BAD: &str =
+    "network Mnist(image: [28, 28]) -> [10] {\n    dense(128) relu\n    dense(10) softmax\n}\n";
 
 #[test]
 fn check_sound_spec_exits_0() {
@@ -32,10 +36,19 @@ fn check_bad_spec_exits_1_with_file_line_column_and_caret() {
     let out = nnc(&["check", &spec("good2.nn", GOOD.as_bytes()), &path]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("error[E0302]: `dense` expects a vector input, but its input is [28, 28]"), "{err}");
+    assert!(
+        err.contains("error[E0302]: `dense` expects a vector input, but its input is [28, 28]"),
+        "{err}"
+    );
     assert!(err.contains(&format!("--> {path}:2:5")), "{err}");
-    assert!(err.contains("2 |     dense(128) relu\n  |     ^^^^^^^^^^ input here is [28, 28]"), "{err}");
-    assert!(err.contains("= help: add `flatten` before this layer"), "{err}");
+    assert!(
+        err.contains("2 |     dense(128) relu\n  |     ^^^^^^^^^^ input here is [28, 28]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("= help: add `flatten` before this layer"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -45,14 +58,23 @@ fn check_json_prints_one_object_per_diagnostic() {
     let out = nnc(&["check", "--format", "json", &path]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     let d = &lines[0];
     assert_eq!(d["code"], "E0102");
     assert_eq!(d["severity"], "error");
     assert_eq!(d["file"], path.as_str());
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(2), Some(14)));
-    assert_eq!((d["end_line"].as_u64(), d["end_column"].as_u64()), (Some(2), Some(18)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(2), Some(14))
+    );
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_column"].as_u64()),
+        (Some(2), Some(18))
+    );
     assert_eq!(d["help"], "did you mean `relu`?");
     assert_eq!(lines[1]["code"], "E0202");
     assert!(lines[1]["help"].is_null());

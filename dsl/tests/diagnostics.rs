@@ -99,7 +99,7 @@ fn e0002_nesting_too_deep() {
 #[test]
 fn e0003_invalid_utf8() {
     let bytes = b"network A(x: [2]) -> [1] { dense(1) } \xff";
-    let d = nnc_dsl::decode(bytes).unwrap_err();
+    let d = nnc_dsl::decode(bytes).unwrap_err().remove(0);
     assert_eq!(d.code, codes::INVALID_UTF8);
     assert_eq!(
         d.message,

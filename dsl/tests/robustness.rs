@@ -55,7 +55,7 @@ proptest! {
             Ok(src) => run(src),
             Err(d) => {
                 let lossy = String::from_utf8_lossy(&bytes);
-                assert!(render(&[d], "bytes.nn", &lossy).contains("E0003"));
+                assert!(render(&d, "bytes.nn", &lossy).contains("E0003"));
             }
         }
     }
