@@ -159,6 +159,47 @@ pub mod codes {
     pub const NOT_PROBABILITIES: &str = "E0504";
     /// The loss's class count differs from the output width.
     pub const CLASS_COUNT: &str = "E0505";
+    /// Every code, in order (for documentation checks).
+    pub const ALL: &[&str] = &[
+        READ,
+        SYNTAX,
+        TOO_DEEP,
+        INVALID_UTF8,
+        TOO_MANY_ERRORS,
+        UNKNOWN_LAYER,
+        UNKNOWN_ACTIVATION,
+        UNKNOWN_LOSS,
+        UNKNOWN_OPTIMIZER,
+        UNKNOWN_INIT,
+        UNKNOWN_ARGUMENT,
+        UNKNOWN_SETTING,
+        UNKNOWN_METRIC,
+        UNKNOWN_NETWORK,
+        UNKNOWN_MONITOR,
+        WRONG_TYPE,
+        OUT_OF_RANGE,
+        MISSING_ARGUMENT,
+        TOO_MANY_ARGUMENTS,
+        DUPLICATE_ARGUMENT,
+        INVALID_NAME,
+        MISSING_SETTING,
+        OUTPUT_MISMATCH,
+        RANK_MISMATCH,
+        RESHAPE_COUNT,
+        ASSERTION_FAILED,
+        BAD_SHAPE,
+        INPUT_COUNT,
+        SOFTMAX_ONE_UNIT,
+        DUPLICATE_NETWORK,
+        DUPLICATE_LAYER,
+        DUPLICATE_TRAIN,
+        DUPLICATE_SETTING,
+        BINARY_ON_SOFTMAX,
+        CATEGORICAL_ON_ONE_UNIT,
+        DOUBLE_ACTIVATION,
+        NOT_PROBABILITIES,
+        CLASS_COUNT,
+    ];
 }
 
 /// Finds the candidate closest to `name` by edit distance, if close enough

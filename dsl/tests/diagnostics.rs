@@ -725,3 +725,18 @@ fn e0004_too_many_errors() {
         11,
     );
 }
+
+#[test]
+fn every_code_is_distinct_and_documented() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for code in codes::ALL {
+        assert!(seen.insert(code), "{code} is used twice");
+        assert!(
+            docs.contains(&format!("## {code}: ")),
+            "{code} is not in docs/errors.md"
+        );
+    }
+    assert!(codes::ALL.len() >= 30);
+}
