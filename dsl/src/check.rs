@@ -360,6 +360,7 @@ impl Checker {
         params: &[Param],
         positional_max: usize,
     ) -> Bound<'a> {
+        let positional_max = positional_max.min(params.len());
         let mut bound: Vec<Option<&'a Arg>> = vec![None; params.len()];
         let mut positional = 0;
         for arg in args {

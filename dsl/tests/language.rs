@@ -440,3 +440,53 @@ fn summary_counts_match_keras() {
     assert_eq!(thousands(1_234_567), "1,234,567");
     assert_eq!(thousands(999), "999");
 }
+
+/// The ```nn blocks of a markdown file, with the nearest `## ` heading above each.
+fn nn_blocks(path: &str) -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(format!("{}/../docs/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut out = Vec::new();
+    let mut heading = String::new();
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        match &mut block {
+            Some(b) if line == "```" => {
+                out.push((heading.clone(), std::mem::take(b)));
+                block = None;
+            }
+            Some(b) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            None if line == "```nn" => block = Some(String::new()),
+            None if line.starts_with("## ") => heading = line.to_string(),
+            None => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn complete_specs_in_the_language_reference_compile() {
+    let mut n = 0;
+    for (_, src) in nn_blocks("language.md") {
+        let first = src.trim_start();
+        if first.starts_with("network") || first.starts_with("train") || first.starts_with("///") {
+            net(&src);
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn each_example_in_errors_md_gives_its_code() {
+    let blocks = nn_blocks("errors.md");
+    assert!(blocks.len() >= 30);
+    for (heading, src) in blocks {
+        let code = &heading[3..8];
+        let diags = compile(&src).expect_err(&heading);
+        let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [code], "{heading}");
+    }
+}

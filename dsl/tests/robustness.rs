@@ -181,3 +181,164 @@ fn absurd_numbers_are_diagnostics() {
         assert!(d.iter().all(|d| d.code.starts_with("E0")), "{src}: {d:?}");
     }
 }
+
+/// Words and values from the language, so that random specs get past the
+/// parser and exercise the checker's argument binding and shape rules.
+const WORDS: &[&str] = &[
+    "dense",
+    "flatten",
+    "reshape",
+    "dropout",
+    "relu",
+    "softmax",
+    "sigmoid",
+    "leaky_relu",
+    "elu",
+    "linear",
+    "mse",
+    "mae",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "sgd",
+    "adam",
+    "adamw",
+    "rmsprop",
+    "adagrad",
+    "adadelta",
+    "zeros",
+    "constant",
+    "normal",
+    "uniform",
+    "he_normal",
+    "units",
+    "init",
+    "kernel_init",
+    "bias_init",
+    "l1",
+    "l2",
+    "use_bias",
+    "trainable",
+    "name",
+    "rate",
+    "alpha",
+    "lr",
+    "momentum",
+    "nesterov",
+    "classes",
+    "from_logits",
+    "delta",
+    "monitor",
+    "patience",
+    "min_delta",
+    "restore_best",
+    "accuracy",
+    "bogus",
+];
+const SETTINGS: &[&str] = &[
+    "loss",
+    "optimizer",
+    "batch",
+    "epochs",
+    "shuffle",
+    "seed",
+    "validation_split",
+    "metrics",
+    "early_stopping",
+    "clip_norm",
+    "bogus",
+];
+const VALUES: &[&str] = &[
+    "0",
+    "1",
+    "2",
+    "-1",
+    "10",
+    "0.5",
+    "1e-3",
+    "-0.5",
+    "1e999",
+    "99999999999999999999",
+    "true",
+    "false",
+    "\"x\"",
+    "\"val_loss\"",
+    "[]",
+    "[2, 5]",
+    "[-1]",
+    "[accuracy]",
+];
+
+fn call_text(word: usize, args: &[(Option<usize>, usize)], parens: bool) -> String {
+    let mut s = WORDS[word % WORDS.len()].to_string();
+    if parens {
+        let args: Vec<String> = args
+            .iter()
+            .map(|&(name, v)| {
+                let v = if v % 4 == 3 {
+                    WORDS[v % WORDS.len()]
+                } else {
+                    VALUES[v % VALUES.len()]
+                };
+                match name {
+                    Some(n) => format!("{} = {v}", WORDS[n % WORDS.len()]),
+                    None => v.to_string(),
+                }
+            })
+            .collect();
+        s.push_str(&format!("({})", args.join(", ")));
+    }
+    s
+}
+
+type Calls = Vec<(usize, Vec<(Option<usize>, usize)>, bool)>;
+
+fn calls(max: usize) -> impl Strategy<Value = Calls> {
+    proptest::collection::vec(
+        (
+            0..WORDS.len(),
+            proptest::collection::vec((proptest::option::of(0..WORDS.len()), 0..64usize), 0..4),
+            any::<bool>(),
+        ),
+        0..max,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_well_formed_specs(
+        input in proptest::collection::vec(1usize..40, 1..3),
+        output in proptest::collection::vec(1usize..40, 1..3),
+        layers in calls(8),
+        settings in proptest::collection::vec((0..SETTINGS.len(), 0..WORDS.len(), proptest::collection::vec((proptest::option::of(0..WORDS.len()), 0..64usize), 0..3), any::<bool>()), 0..6),
+    ) {
+        let dims = |d: &[usize]| d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+        let mut src = format!("network N(x: [{}]) -> [{}] {{\n", dims(&input), dims(&output));
+        for (w, args, parens) in &layers {
+            src.push_str(&format!("    {}\n", call_text(*w, args, *parens)));
+        }
+        src.push_str("}\ntrain N {\n");
+        for (key, w, args, parens) in &settings {
+            src.push_str(&format!("    {} {}\n", SETTINGS[*key], call_text(*w, args, *parens)));
+        }
+        src.push_str("}\n");
+        run(&src);
+    }
+}
+
+#[test]
+fn arguments_to_functions_without_parameters() {
+    for src in [
+        "network A(x: [2]) -> [2] { dense(2) } train A { loss mse(3) }",
+        "network A(x: [2]) -> [2] { dense(2) } train A { loss mse optimizer sgd(1, 2, 3, 4) }",
+        "network A(x: [2]) -> [2] { relu(1) dense(2, he_normal) }",
+        "network A(x: [2]) -> [2] { dense(2, init = zeros(1)) }",
+        "network A(x: [2]) -> [2] { dense(2) } train A { loss mse early_stopping(1) }",
+    ] {
+        let d = compile(src).expect_err(src);
+        assert!(d.iter().any(|d| d.code == "E0204"), "{src}: {d:?}");
+    }
+}
