@@ -33,7 +33,10 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
                 cx.push(
                     Diagnostic::error(
                         codes::DUPLICATE_NETWORK,
-                        format!("network `{}` is defined twice", n.name.name),
+                        format!(
+                            "network `{}` is defined twice; network names must be unique",
+                            n.name.name
+                        ),
                         n.name.span,
                         "second definition",
                     )
@@ -78,7 +81,10 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
                 cx.push(
                     Diagnostic::error(
                         codes::DUPLICATE_TRAIN,
-                        format!("network `{}` has two train blocks", t.network.name),
+                        format!(
+                            "network `{}` has two train blocks; expected at most one",
+                            t.network.name
+                        ),
                         t.network.span,
                         "second train block",
                     )
@@ -414,7 +420,18 @@ impl Checker {
                             self.push(
                                 Diagnostic::error(
                                     codes::UNKNOWN_ARGUMENT,
-                                    format!("unknown argument `{}` for {what}", name.name),
+                                    if all.is_empty() {
+                                        format!(
+                                            "unknown argument `{}` for {what}, which takes none",
+                                            name.name
+                                        )
+                                    } else {
+                                        format!(
+                                            "unknown argument `{}` for {what}: expected one of {}",
+                                            name.name,
+                                            all.join(", ")
+                                        )
+                                    },
                                     name.span,
                                     "unknown argument",
                                 )
@@ -429,7 +446,10 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::DUPLICATE_ARGUMENT,
-                        format!("argument `{}` of {what} is given twice", params[idx].0),
+                        format!(
+                            "argument `{}` of {what} is given twice; expected it at most once",
+                            params[idx].0
+                        ),
                         arg.span,
                         "given again here",
                     )
@@ -567,7 +587,10 @@ impl Checker {
                     self.push(
                         Diagnostic::error(
                             codes::DUPLICATE_LAYER,
-                            format!("two layers of `{}` are named `{name}`", n.name.name),
+                            format!(
+                                "two layers of `{}` are named `{name}`; layer names must be unique",
+                                n.name.name
+                            ),
                             layer.call.span,
                             format!("this layer is also named `{name}`"),
                         )
@@ -645,8 +668,8 @@ impl Checker {
         if let (Some(want), Some(got)) = (&declared, &cur) {
             if want != got {
                 let (where_, what) = match n.layers.last() {
-                    Some(l) => (l.span, "the last layer"),
-                    None => (last_span, "the input"),
+                    Some(l) => (l.span, "the last layer outputs"),
+                    None => (last_span, "with no layers, the output is the input,"),
                 };
                 self.push(
                     Diagnostic::error(
@@ -660,7 +683,7 @@ impl Checker {
                         n.output.span,
                         format!("declared {}", fmt_shape(want)),
                     )
-                    .with_label(where_, format!("{what} outputs {}", fmt_shape(got)))
+                    .with_label(where_, format!("{what} {}", fmt_shape(got)))
                     .with_help(format!(
                         "change the declared output to {}, or end with a layer that outputs {}",
                         fmt_shape(got),
@@ -1042,7 +1065,10 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::UNKNOWN_INIT,
-                        format!("unknown initialiser `{kind}`"),
+                        format!(
+                            "unknown initialiser `{kind}`: expected one of {}",
+                            names::INITS.join(", ")
+                        ),
                         c.name.span,
                         "unknown initialiser",
                     )
@@ -1112,7 +1138,10 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::UNKNOWN_SETTING,
-                        format!("unknown train setting `{key}`"),
+                        format!(
+                            "unknown train setting `{key}`: expected one of {}",
+                            names::SETTINGS.join(", ")
+                        ),
                         s.key.span,
                         "unknown setting",
                     )
@@ -1124,7 +1153,7 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::DUPLICATE_SETTING,
-                        format!("train setting `{key}` is given twice"),
+                        format!("train setting `{key}` is given twice; expected each setting at most once"),
                         s.key.span,
                         "set again here",
                     )
@@ -1164,7 +1193,10 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::MISSING_SETTING,
-                        format!("train block for `{}` has no `loss`", t.network.name),
+                        format!(
+                            "train block for `{}` has no `loss`, which is required",
+                            t.network.name
+                        ),
                         Span::new(t.span.start, t.network.span.end),
                         "loss missing",
                     )
@@ -1242,7 +1274,10 @@ impl Checker {
                         self.push(
                             Diagnostic::error(
                                 codes::UNKNOWN_METRIC,
-                                format!("unknown metric `{other}`"),
+                                format!(
+                                    "unknown metric `{other}`: expected one of {}",
+                                    names::METRICS.join(", ")
+                                ),
                                 item.span,
                                 "unknown metric",
                             )
@@ -1375,7 +1410,10 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::UNKNOWN_OPTIMIZER,
-                        format!("unknown optimizer `{kind}`"),
+                        format!(
+                            "unknown optimizer `{kind}`: expected one of {}",
+                            names::OPTIMIZERS.join(", ")
+                        ),
                         c.name.span,
                         "unknown optimizer",
                     )
@@ -1479,7 +1517,10 @@ impl Checker {
                 self.push(
                     Diagnostic::error(
                         codes::UNKNOWN_LOSS,
-                        format!("unknown loss `{kind}`"),
+                        format!(
+                            "unknown loss `{kind}`: expected one of {}",
+                            names::LOSSES.join(", ")
+                        ),
                         c.name.span,
                         "unknown loss",
                     )
