@@ -23,6 +23,8 @@
 //! assert!(nnc_dsl::render(&diags, "tiny.nn", bad).contains("--> tiny.nn:1:25"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod check;
 pub mod diag;

@@ -4,16 +4,19 @@
 
 use pest::iterators::Pair;
 use pest::Parser as _;
-use pest_derive::Parser;
 
 use crate::ast::*;
 use crate::diag::{codes, Diagnostic};
 use crate::names;
 use crate::span::Span;
 
-#[derive(Parser)]
-#[grammar = "grammar.pest"]
-struct Grammar;
+/// The generated parser, private: `Rule` is not part of the API.
+mod generated {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "grammar.pest"]
+    pub struct Grammar;
+}
+use generated::{Grammar, Rule};
 
 /// Deepest bracket nesting accepted. Real specs need 3 or 4 levels; the bound
 /// keeps the recursive-descent parser's stack small on hostile input.
