@@ -570,6 +570,7 @@ impl Checker {
             ("l2", &[]),
             ("trainable", &[]),
             ("name", &[]),
+            ("activation", &[]),
         ];
         let call = &layer.call;
         let b = self.bind("`dense`", &call.args, PARAMS, 1);
@@ -592,10 +593,32 @@ impl Checker {
             .get(6)
             .map_or(Some(true), |v| self.boolean(v, "`trainable`"));
         let name = self.layer_name(b.get(7));
-        let activation = match &layer.activation {
-            Some(a) => self.activation(a, false).0,
-            None => Some(Activation::Linear),
+        // `dense(64) relu` and `dense(64, activation = relu)` are the same.
+        let activation = match (&layer.activation, b.args[8]) {
+            (Some(fused), Some(arg)) => {
+                self.push(
+                    Diagnostic::error(
+                        codes::DUPLICATE_ARGUMENT,
+                        "the activation of `dense` is given twice; expected it at most once",
+                        arg.span,
+                        "given as an argument",
+                    )
+                    .with_label(fused.span, "and written after the layer")
+                    .with_help("keep one of them"),
+                );
+                None
+            }
+            (Some(a), None) => self.activation(a, false).0,
+            (None, Some(arg)) => self
+                .callee(&arg.value, "an activation such as `relu`", "`activation`")
+                .and_then(|c| self.activation(c, false).0),
+            (None, None) => Some(Activation::Linear),
         };
+        let act_span = layer
+            .activation
+            .as_ref()
+            .map(|a| a.span)
+            .or(b.args[8].map(|a| a.value.span));
         if let Some(s) = input {
             if s.len() != 1 {
                 self.push(
@@ -612,10 +635,8 @@ impl Checker {
                 );
             }
         }
-        if let (Some(Activation::Softmax), Some(u), Some(a)) =
-            (activation, units, &layer.activation)
-        {
-            self.softmax_width(a.span, &[u]);
+        if let (Some(Activation::Softmax), Some(u), Some(span)) = (activation, units, act_span) {
+            self.softmax_width(span, &[u]);
         }
         let out = units.map(|u| vec![u]);
         let op = (|| {

@@ -187,7 +187,7 @@ fn e0106_unknown_argument() {
     let d = one(
         src,
         codes::UNKNOWN_ARGUMENT,
-        "unknown argument `l3` for `dense`: expected one of units, kernel_init, init, bias_init, use_bias, l1, l2, trainable, name",
+        "unknown argument `l3` for `dense`: expected one of units, kernel_init, init, bias_init, use_bias, l1, l2, trainable, name, activation",
         2,
         14,
     );
@@ -766,4 +766,17 @@ fn brackets_in_comments_and_strings_do_not_count_as_nesting() {
     let diags = compile(&src).unwrap_err();
     assert_eq!(diags.len(), 1);
     assert_eq!(diags[0].code, codes::INVALID_NAME);
+}
+
+#[test]
+fn e0205_activation_both_fused_and_named() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, activation = relu) relu\n}\n";
+    let d = one(
+        src,
+        codes::DUPLICATE_ARGUMENT,
+        "the activation of `dense` is given twice; expected it at most once",
+        2,
+        14,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (2, 33));
 }

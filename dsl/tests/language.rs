@@ -490,3 +490,12 @@ fn each_example_in_errors_md_gives_its_code() {
         assert_eq!(codes, [code], "{heading}");
     }
 }
+
+#[test]
+fn activation_as_a_named_argument() {
+    let n = net("network A(x: [4]) -> [2] { dense(2, activation = leaky_relu(0.1)) }");
+    let Op::Dense(d) = &n.layers[0].op else {
+        panic!()
+    };
+    assert_eq!(d.activation, Activation::LeakyRelu { alpha: 0.1 });
+}
