@@ -441,29 +441,38 @@ fn summary_counts_match_keras() {
     assert_eq!(thousands(999), "999");
 }
 
-/// The ```nn blocks of a markdown file, with the nearest `## ` heading above each.
-fn nn_blocks(path: &str) -> Vec<(String, String)> {
+/// The fenced blocks of a markdown file under `docs/`: the nearest `## `
+/// heading above each, its language, its text.
+fn blocks(path: &str) -> Vec<(String, String, String)> {
     let text =
         std::fs::read_to_string(format!("{}/../docs/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let mut out = Vec::new();
     let mut heading = String::new();
-    let mut block: Option<String> = None;
+    let mut block: Option<(String, String)> = None;
     for line in text.lines() {
         match &mut block {
-            Some(b) if line == "```" => {
-                out.push((heading.clone(), std::mem::take(b)));
-                block = None;
+            Some(_) if line == "```" => {
+                let (lang, body) = block.take().unwrap();
+                out.push((heading.clone(), lang, body));
             }
-            Some(b) => {
-                b.push_str(line);
-                b.push('\n');
+            Some((_, body)) => {
+                body.push_str(line);
+                body.push('\n');
             }
-            None if line == "```nn" => block = Some(String::new()),
+            None if line.starts_with("```") => block = Some((line[3..].to_string(), String::new())),
             None if line.starts_with("## ") => heading = line.to_string(),
             None => {}
         }
     }
     out
+}
+
+fn nn_blocks(path: &str) -> Vec<(String, String)> {
+    blocks(path)
+        .into_iter()
+        .filter(|b| b.1 == "nn")
+        .map(|(h, _, b)| (h, b))
+        .collect()
 }
 
 #[test]
@@ -498,4 +507,22 @@ fn activation_as_a_named_argument() {
         panic!()
     };
     assert_eq!(d.activation, Activation::LeakyRelu { alpha: 0.1 });
+}
+
+#[test]
+fn the_output_shown_in_errors_md_is_what_render_prints() {
+    let all = blocks("errors.md");
+    let mut n = 0;
+    for pair in all.windows(2) {
+        let [(heading, lang, src), (_, next_lang, shown)] = pair else {
+            unreachable!()
+        };
+        if lang != "nn" || next_lang != "text" {
+            continue;
+        }
+        let diags = compile(src).unwrap_err();
+        assert_eq!(&nnc_dsl::render(&diags, "spec.nn", src), shown, "{heading}");
+        n += 1;
+    }
+    assert!(n >= 30);
 }
