@@ -242,6 +242,22 @@ pub fn suggestion(name: &str, candidates: &[&str]) -> String {
     }
 }
 
+/// `error[E0302]: message`: the one-line form, for contexts without the
+/// source text (the macro's `compile_error!`, logs).
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{severity}[{}]: {}", self.code, self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\nhelp: {help}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +268,12 @@ mod tests {
         assert_eq!(did_you_mean("Dense", &["dense"]), Some("dense"));
         assert_eq!(did_you_mean("conv2d", &["dense", "relu"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn one_line_display() {
+        let d =
+            Diagnostic::error(codes::SYNTAX, "bad", Span::new(0, 1), "here").with_help("fix it");
+        assert_eq!(d.to_string(), "error[E0001]: bad\nhelp: fix it");
     }
 }
