@@ -526,3 +526,55 @@ fn the_output_shown_in_errors_md_is_what_render_prints() {
     }
     assert!(n >= 30);
 }
+
+#[test]
+fn aliases() {
+    let src = "network A(x: [4]) -> [3] {
+        dense(8, init = normal(stddev = 0.1), bias_init = uniform(minval = -1, maxval = 1)) elu(0.5)
+        dense(3) softmax
+    }
+    train A {
+        loss sparse_categorical_crossentropy(num_classes = 3)
+        optimizer adam(learning_rate = 0.01, beta_1 = 0.8, eps = 1e-8)
+        metrics [acc]
+        early_stopping(monitor = \"val_acc\", restore_best_weights = false)
+    }";
+    let n = net(src);
+    let t = n.train.unwrap();
+    assert_eq!(
+        t.optimizer,
+        Optimizer::Adam {
+            lr: 0.01,
+            beta1: 0.8,
+            beta2: 0.999,
+            epsilon: 1e-8
+        }
+    );
+    assert_eq!(t.metrics, [Metric::Accuracy]);
+    let es = t.early_stopping.unwrap();
+    assert_eq!(
+        (es.monitor.as_str(), es.restore_best),
+        ("val_accuracy", false)
+    );
+    let Op::Dense(d) = &n.layers[0].op else {
+        panic!()
+    };
+    assert_eq!(
+        d.kernel_init,
+        Init::Normal {
+            mean: 0.0,
+            std: 0.1
+        }
+    );
+    assert_eq!(
+        d.bias_init,
+        Init::Uniform {
+            low: -1.0,
+            high: 1.0
+        }
+    );
+    assert_eq!(d.activation, Activation::Elu { alpha: 0.5 });
+
+    let b = net("network B(x: [4]) -> [1] { dense(1) sigmoid } train B { loss binary_crossentropy early_stopping true metrics accuracy }");
+    assert_eq!(b.train.unwrap().early_stopping.unwrap().monitor, "val_loss");
+}

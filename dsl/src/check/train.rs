@@ -220,6 +220,12 @@ impl Checker {
         let b = self.bind("`early_stopping`", args, PARAMS, 0);
         let monitor = match b.get(0) {
             Some(v) => self.string(v, "`monitor`").and_then(|m| {
+                // `acc` is an alias of `accuracy` in `metrics`; here too.
+                let m = match m {
+                    "acc" => "accuracy",
+                    "val_acc" => "val_accuracy",
+                    m => m,
+                };
                 let mut known: Vec<String> = vec!["loss".into(), "val_loss".into()];
                 for m in metrics {
                     let name = match m {
