@@ -76,7 +76,7 @@ fn load(path: &Path) -> Result<Spec, (Spec, Vec<Diagnostic>)> {
                 path: name,
                 src: String::from_utf8_lossy(&bytes).into_owned(),
             },
-            vec![d],
+            d,
         )),
     }
 }

@@ -86,6 +86,8 @@ pub mod codes {
     pub const TOO_DEEP: &str = "E0002";
     /// The file is not UTF-8 text.
     pub const INVALID_UTF8: &str = "E0003";
+    /// More errors than are worth reporting; the rest are left out.
+    pub const TOO_MANY_ERRORS: &str = "E0004";
 
     /// A layer kind nnc does not know.
     pub const UNKNOWN_LAYER: &str = "E0101";
@@ -157,6 +159,47 @@ pub mod codes {
     pub const NOT_PROBABILITIES: &str = "E0504";
     /// The loss's class count differs from the output width.
     pub const CLASS_COUNT: &str = "E0505";
+    /// Every code, in order (for documentation checks).
+    pub const ALL: &[&str] = &[
+        READ,
+        SYNTAX,
+        TOO_DEEP,
+        INVALID_UTF8,
+        TOO_MANY_ERRORS,
+        UNKNOWN_LAYER,
+        UNKNOWN_ACTIVATION,
+        UNKNOWN_LOSS,
+        UNKNOWN_OPTIMIZER,
+        UNKNOWN_INIT,
+        UNKNOWN_ARGUMENT,
+        UNKNOWN_SETTING,
+        UNKNOWN_METRIC,
+        UNKNOWN_NETWORK,
+        UNKNOWN_MONITOR,
+        WRONG_TYPE,
+        OUT_OF_RANGE,
+        MISSING_ARGUMENT,
+        TOO_MANY_ARGUMENTS,
+        DUPLICATE_ARGUMENT,
+        INVALID_NAME,
+        MISSING_SETTING,
+        OUTPUT_MISMATCH,
+        RANK_MISMATCH,
+        RESHAPE_COUNT,
+        ASSERTION_FAILED,
+        BAD_SHAPE,
+        INPUT_COUNT,
+        SOFTMAX_ONE_UNIT,
+        DUPLICATE_NETWORK,
+        DUPLICATE_LAYER,
+        DUPLICATE_TRAIN,
+        DUPLICATE_SETTING,
+        BINARY_ON_SOFTMAX,
+        CATEGORICAL_ON_ONE_UNIT,
+        DOUBLE_ACTIVATION,
+        NOT_PROBABILITIES,
+        CLASS_COUNT,
+    ];
 }
 
 /// Finds the candidate closest to `name` by edit distance, if close enough
@@ -199,6 +242,22 @@ pub fn suggestion(name: &str, candidates: &[&str]) -> String {
     }
 }
 
+/// `error[E0302]: message`: the one-line form, for contexts without the
+/// source text (the macro's `compile_error!`, logs).
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{severity}[{}]: {}", self.code, self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\nhelp: {help}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +268,12 @@ mod tests {
         assert_eq!(did_you_mean("Dense", &["dense"]), Some("dense"));
         assert_eq!(did_you_mean("conv2d", &["dense", "relu"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn one_line_display() {
+        let d =
+            Diagnostic::error(codes::SYNTAX, "bad", Span::new(0, 1), "here").with_help("fix it");
+        assert_eq!(d.to_string(), "error[E0001]: bad\nhelp: fix it");
     }
 }

@@ -23,6 +23,8 @@
 //! assert!(nnc_dsl::render(&diags, "tiny.nn", bad).contains("--> tiny.nn:1:25"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod build;
 pub mod check;
@@ -60,10 +62,10 @@ pub fn compile(src: &str) -> Result<ir::Program, Vec<Diagnostic>> {
 
 /// Decodes spec bytes (as read from a file) as UTF-8, or reports where the
 /// first invalid byte is, so callers that read files never panic on binary input.
-pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
+pub fn decode(bytes: &[u8]) -> Result<&str, Vec<Diagnostic>> {
     std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
-        Diagnostic::error(
+        let d = Diagnostic::error(
             codes::INVALID_UTF8,
             format!(
                 "a spec must be UTF-8 text, found an invalid byte 0x{:02x} at offset {at}",
@@ -72,6 +74,7 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
             Span::new(at, at),
             "invalid UTF-8 here",
         )
-        .with_help("save the file as UTF-8")
+        .with_help("save the file as UTF-8");
+        vec![d]
     })
 }

@@ -4,16 +4,19 @@
 
 use pest::iterators::Pair;
 use pest::Parser as _;
-use pest_derive::Parser;
 
 use crate::ast::*;
 use crate::diag::{codes, Diagnostic};
 use crate::names;
 use crate::span::Span;
 
-#[derive(Parser)]
-#[grammar = "grammar.pest"]
-struct Grammar;
+/// The generated parser, private: `Rule` is not part of the API.
+mod generated {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "grammar.pest"]
+    pub struct Grammar;
+}
+use generated::{Grammar, Rule};
 
 /// Deepest bracket nesting accepted. Real specs need 3 or 4 levels; the bound
 /// keeps the recursive-descent parser's stack small on hostile input.
@@ -42,10 +45,29 @@ pub fn parse(src: &str) -> Result<File, Vec<Diagnostic>> {
 }
 
 /// Rejects input nested deeper than [`MAX_NESTING`] before pest sees it.
+/// Brackets inside comments and strings do not count.
 fn check_nesting(src: &str) -> Option<Diagnostic> {
+    let bytes = src.as_bytes();
     let mut depth = 0usize;
-    for (i, b) in src.bytes().enumerate() {
-        match b {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = src[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = src[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -65,6 +87,7 @@ fn check_nesting(src: &str) -> Option<Diagnostic> {
             b')' | b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     None
 }
@@ -143,10 +166,20 @@ fn syntax_error(src: &str, err: pest::error::Error<Rule>) -> Diagnostic {
         d = d.with_help(
             "doc comments go right before a network, a layer, a train block or a setting",
         );
+    } else if after_doc_comment(src, pos) {
+        d = d.with_help("a `///` doc comment must be followed by the network, layer, train block or setting it documents; use `//` for a plain comment");
     } else if found == "`=`" {
         d = d.with_help("train settings are written `key value`, e.g. `batch 64`, without `=`");
     }
     d
+}
+
+/// Whether the last thing before `pos` (blanks aside) is a `///` line.
+fn after_doc_comment(src: &str, pos: usize) -> bool {
+    let before = src[..pos].trim_end();
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let line = line.trim_start();
+    line.starts_with("///") && !line.starts_with("////")
 }
 
 fn describe_rule(r: Rule) -> Option<&'static str> {

@@ -47,7 +47,11 @@ pub fn summary(net: &Network) -> Summary {
                 Op::Dense(d) => {
                     let fan_in = l.input.iter().product::<usize>() as u64;
                     let bias = if d.use_bias { d.units as u64 } else { 0 };
-                    (fan_in * d.units as u64 + bias, d.trainable)
+                    // Saturating: absurd specs must not overflow.
+                    (
+                        fan_in.saturating_mul(d.units as u64).saturating_add(bias),
+                        d.trainable,
+                    )
                 }
                 _ => (0, true),
             };
@@ -60,8 +64,11 @@ pub fn summary(net: &Network) -> Summary {
             }
         })
         .collect();
-    let total = rows.iter().map(|r| r.params).sum();
-    let frozen = rows.iter().filter(|r| !r.trainable).map(|r| r.params).sum();
+    let total = rows.iter().fold(0u64, |a, r| a.saturating_add(r.params));
+    let frozen = rows
+        .iter()
+        .filter(|r| !r.trainable)
+        .fold(0u64, |a, r| a.saturating_add(r.params));
     Summary {
         name: net.name.clone(),
         input: (net.input.name.clone(), net.input.shape.clone()),

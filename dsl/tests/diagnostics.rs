@@ -99,7 +99,7 @@ fn e0002_nesting_too_deep() {
 #[test]
 fn e0003_invalid_utf8() {
     let bytes = b"network A(x: [2]) -> [1] { dense(1) } \xff";
-    let d = nnc_dsl::decode(bytes).unwrap_err();
+    let d = nnc_dsl::decode(bytes).unwrap_err().remove(0);
     assert_eq!(d.code, codes::INVALID_UTF8);
     assert_eq!(
         d.message,
@@ -143,7 +143,7 @@ fn e0103_unknown_loss() {
     let d = one(
         &src,
         codes::UNKNOWN_LOSS,
-        "unknown loss `categorical_crossentropi`",
+        "unknown loss `categorical_crossentropi`: expected one of mse, mae, huber, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy",
         6,
         10,
     );
@@ -161,7 +161,7 @@ fn e0104_unknown_optimizer() {
     let d = one(
         &src,
         codes::UNKNOWN_OPTIMIZER,
-        "unknown optimizer `adamm`",
+        "unknown optimizer `adamm`: expected one of sgd, adagrad, adadelta, rmsprop, adam, adamw",
         7,
         15,
     );
@@ -174,7 +174,7 @@ fn e0105_unknown_initialiser() {
     let d = one(
         src,
         codes::UNKNOWN_INIT,
-        "unknown initialiser `he_norml`",
+        "unknown initialiser `he_norml`: expected one of zeros, ones, constant, normal, uniform, glorot_uniform, xavier_uniform, glorot_normal, xavier_normal, he_uniform, he_normal, lecun_normal",
         2,
         21,
     );
@@ -187,7 +187,7 @@ fn e0106_unknown_argument() {
     let d = one(
         src,
         codes::UNKNOWN_ARGUMENT,
-        "unknown argument `l3` for `dense`",
+        "unknown argument `l3` for `dense`: expected one of units, kernel_init, init, bias_init, use_bias, l1, l2, trainable, name, activation",
         2,
         14,
     );
@@ -200,7 +200,7 @@ fn e0107_unknown_setting() {
     let d = one(
         &src,
         codes::UNKNOWN_SETTING,
-        "unknown train setting `epoch`",
+        "unknown train setting `epoch`: expected one of loss, optimizer, batch, epochs, shuffle, seed, validation_split, metrics, early_stopping, clip_norm",
         7,
         5,
     );
@@ -215,7 +215,7 @@ fn e0108_unknown_metric() {
     one(
         &src,
         codes::UNKNOWN_METRIC,
-        "unknown metric `precison`",
+        "unknown metric `precison`: expected one of accuracy, mae, mse",
         7,
         24,
     );
@@ -367,7 +367,7 @@ fn e0205_duplicate_argument() {
     let d = one(
         src,
         codes::DUPLICATE_ARGUMENT,
-        "argument `kernel_init` of `dense` is given twice",
+        "argument `kernel_init` of `dense` is given twice; expected it at most once",
         2,
         35,
     );
@@ -404,7 +404,7 @@ fn e0207_missing_loss() {
     one(
         &src,
         codes::MISSING_SETTING,
-        "train block for `Net` has no `loss`",
+        "train block for `Net` has no `loss`, which is required",
         5,
         1,
     );
@@ -510,7 +510,7 @@ fn e0401_duplicate_network() {
     let d = one(
         src,
         codes::DUPLICATE_NETWORK,
-        "network `A` is defined twice",
+        "network `A` is defined twice; network names must be unique",
         2,
         9,
     );
@@ -523,7 +523,7 @@ fn e0402_duplicate_layer_name() {
     one(
         src,
         codes::DUPLICATE_LAYER,
-        "two layers of `A` are named `dense2`",
+        "two layers of `A` are named `dense2`; layer names must be unique",
         3,
         5,
     );
@@ -535,7 +535,7 @@ fn e0403_duplicate_train_block() {
     one(
         &src,
         codes::DUPLICATE_TRAIN,
-        "network `Net` has two train blocks",
+        "network `Net` has two train blocks; expected at most one",
         6,
         7,
     );
@@ -549,7 +549,7 @@ fn e0404_duplicate_setting() {
     let d = one(
         &src,
         codes::DUPLICATE_SETTING,
-        "train setting `batch` is given twice",
+        "train setting `batch` is given twice; expected each setting at most once",
         8,
         5,
     );
@@ -705,4 +705,78 @@ error[E0302]: `dense` expects a vector input, but its input is [28, 28]
 
 ";
     assert_eq!(text, expected);
+}
+
+#[test]
+fn e0004_too_many_errors() {
+    let src = format!(
+        "network A(x: [1]) -> [1] {{\n{}}}\n",
+        "    dense(0)\n".repeat(150)
+    );
+    let diags = compile(&src).unwrap_err();
+    assert_eq!(diags.len(), 101);
+    let last = diags.last().unwrap();
+    check(
+        &src,
+        last,
+        codes::TOO_MANY_ERRORS,
+        "too many errors: showing the first 100 of 150",
+        102,
+        11,
+    );
+}
+
+#[test]
+fn every_code_is_distinct_and_documented() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for code in codes::ALL {
+        assert!(seen.insert(code), "{code} is used twice");
+        assert!(
+            docs.contains(&format!("## {code}: ")),
+            "{code} is not in docs/errors.md"
+        );
+    }
+    assert!(codes::ALL.len() >= 30);
+}
+
+#[test]
+fn e0001_doc_comment_documenting_nothing() {
+    let src = "network A(x: [2]) -> [2] {\n    dense(2)\n    /// Nothing follows.\n}\n";
+    let d = one(
+        src,
+        codes::SYNTAX,
+        "syntax error: expected a name, found `}`",
+        4,
+        1,
+    );
+    assert!(d
+        .help
+        .unwrap()
+        .starts_with("a `///` doc comment must be followed by"));
+}
+
+#[test]
+fn brackets_in_comments_and_strings_do_not_count_as_nesting() {
+    let deep = "(".repeat(100);
+    let src = format!(
+        "// {deep}\n/* {deep} */\nnetwork A(x: [2]) -> [2] {{ dense(2, name = \"{deep}\") }}\n"
+    );
+    let diags = compile(&src).unwrap_err();
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].code, codes::INVALID_NAME);
+}
+
+#[test]
+fn e0205_activation_both_fused_and_named() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2, activation = relu) relu\n}\n";
+    let d = one(
+        src,
+        codes::DUPLICATE_ARGUMENT,
+        "the activation of `dense` is given twice; expected it at most once",
+        2,
+        14,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (2, 33));
 }

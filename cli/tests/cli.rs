@@ -1,0 +1,117 @@
+//! The `nnc` binary: exit codes, rendered diagnostics, JSON lines, summaries.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn nnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .output()
+        .expect("run nnc")
+}
+
+/// Writes `content` to a fresh file under the target dir and returns its path.
+fn spec(name: &str, content: &[u8]) -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nnc-cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const GOOD: &str = "network Tiny(x: [2]) -> [2] {\n    dense(3) sigmoid\n    dense(2) softmax\n}\n";
+const BAD: &str =
+    "network Mnist(image: [28, 28]) -> [10] {\n    dense(128) relu\n    dense(10) softmax\n}\n";
+
+#[test]
+fn check_sound_spec_exits_0() {
+    let out = nnc(&["check", &spec("good.nn", GOOD.as_bytes())]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn check_bad_spec_exits_1_with_file_line_column_and_caret() {
+    let path = spec("bad.nn", BAD.as_bytes());
+    let out = nnc(&["check", &spec("good2.nn", GOOD.as_bytes()), &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("error[E0302]: `dense` expects a vector input, but its input is [28, 28]"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("--> {path}:2:5")), "{err}");
+    assert!(
+        err.contains("2 |     dense(128) relu\n  |     ^^^^^^^^^^ input here is [28, 28]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("= help: add `flatten` before this layer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_json_prints_one_object_per_diagnostic() {
+    let src = "network A(x: [4]) -> [2] {\n    dense(2) relo\n    dropout(2)\n}\n";
+    let path = spec("json.nn", src.as_bytes());
+    let out = nnc(&["check", "--format", "json", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let d = &lines[0];
+    assert_eq!(d["code"], "E0102");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], path.as_str());
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(2), Some(14))
+    );
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_column"].as_u64()),
+        (Some(2), Some(18))
+    );
+    assert_eq!(d["help"], "did you mean `relu`?");
+    assert_eq!(lines[1]["code"], "E0202");
+    assert!(lines[1]["help"].is_null());
+}
+
+#[test]
+fn invalid_utf8_and_missing_files_are_errors_not_panics() {
+    let out = nnc(&["check", &spec("binary.nn", b"network \xff\xfe")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[E0003]"), "{err}");
+
+    let out = nnc(&["check", "--format", "json", "/nonexistent/spec.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["code"], "E0000");
+}
+
+#[test]
+fn summary_prints_the_table() {
+    let out = nnc(&["summary", &spec("sum.nn", GOOD.as_bytes())]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Network: Tiny"), "{text}");
+    assert!(text.contains("dense1 (dense(3) sigmoid)  [3]"), "{text}");
+    assert!(text.contains("Total params: 17"), "{text}");
+}
+
+#[test]
+fn summary_of_a_bad_spec_exits_1() {
+    let out = nnc(&["summary", &spec("sumbad.nn", BAD.as_bytes())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E0302"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(nnc(&["check"]).status.code(), Some(2));
+    assert_eq!(nnc(&["frobnicate"]).status.code(), Some(2));
+}

@@ -1,0 +1,571 @@
+//! Train blocks: settings, optimizer, metrics, early stopping, and the loss
+//! checked against the network's output.
+
+use std::collections::HashMap;
+
+use crate::ast::{self, Value, ValueKind};
+use crate::diag::{codes, suggestion, Diagnostic};
+use crate::ir::{self, Activation, Loss, Metric, Optimizer};
+use crate::names;
+use crate::span::Span;
+
+use super::args::{Param, Range, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
+use super::{activation_name, Checker, NetInfo, MAX_DIM};
+
+impl Checker {
+    pub(super) fn train(&mut self, t: &ast::Train, net: &NetInfo) -> Option<ir::Train> {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut by_key: HashMap<&str, &ast::Setting> = HashMap::new();
+        for s in &t.settings {
+            let key = s.key.name.as_str();
+            if !names::SETTINGS.contains(&key) {
+                self.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_SETTING,
+                        format!(
+                            "unknown train setting `{key}`: expected one of {}",
+                            names::SETTINGS.join(", ")
+                        ),
+                        s.key.span,
+                        "unknown setting",
+                    )
+                    .with_help(suggestion(key, names::SETTINGS)),
+                );
+                continue;
+            }
+            if let Some(first) = seen.get(key) {
+                self.push(
+                    Diagnostic::error(
+                        codes::DUPLICATE_SETTING,
+                        format!("train setting `{key}` is given twice; expected each setting at most once"),
+                        s.key.span,
+                        "set again here",
+                    )
+                    .with_label(*first, "first set here")
+                    .with_help("keep one of them"),
+                );
+                continue;
+            }
+            seen.insert(key, s.key.span);
+            by_key.insert(key, s);
+        }
+        let errors_before = self.diags.len();
+
+        // `key value` settings; `key(args)` is only for early_stopping.
+        let value = |cx: &mut Self, key: &str| -> Option<&Value> {
+            let s = by_key.get(key)?;
+            match &s.value {
+                ast::SettingValue::Value(v) => Some(v),
+                ast::SettingValue::Args(_) => {
+                    cx.push(
+                        Diagnostic::error(
+                            codes::WRONG_TYPE,
+                            format!("train setting `{key}` expects a value after it, found `(`"),
+                            s.span,
+                            "expected `key value`",
+                        )
+                        .with_help(format!("write it as `{key} value`")),
+                    );
+                    None
+                }
+            }
+        };
+
+        let loss = match by_key.get("loss") {
+            Some(_) => value(self, "loss").and_then(|v| self.loss(v, net)),
+            None => {
+                self.push(
+                    Diagnostic::error(
+                        codes::MISSING_SETTING,
+                        format!(
+                            "train block for `{}` has no `loss`, which is required",
+                            t.network.name
+                        ),
+                        Span::new(t.span.start, t.network.span.end),
+                        "loss missing",
+                    )
+                    .with_help("add a loss, e.g. `loss categorical_crossentropy` or `loss mse`"),
+                );
+                None
+            }
+        };
+        let optimizer = match value(self, "optimizer") {
+            Some(v) => self.optimizer(v),
+            None => Some(Optimizer::RmsProp {
+                lr: 0.001,
+                rho: 0.9,
+                momentum: 0.0,
+                epsilon: 1e-7,
+            }),
+        };
+        let batch_size =
+            value(self, "batch").map_or(Some(32), |v| self.usize(v, "`batch`", 1, MAX_DIM));
+        let epochs =
+            value(self, "epochs").map_or(Some(1), |v| self.usize(v, "`epochs`", 1, 1_000_000));
+        let shuffle = value(self, "shuffle").map_or(Some(true), |v| self.boolean(v, "`shuffle`"));
+        let seed = value(self, "seed").map_or(Some(0), |v| {
+            self.int(v, "`seed`", 0, i128::from(u64::MAX))
+                .map(|x| x as u64)
+        });
+        let validation_split = value(self, "validation_split").map_or(Some(0.0), |v| {
+            self.float(v, "`validation_split`", UNIT_OPEN)
+        });
+        let clip_norm = match value(self, "clip_norm") {
+            Some(v) => self.float(v, "`clip_norm`", POSITIVE).map(Some),
+            None => Some(None),
+        };
+        let metrics = value(self, "metrics").map_or(Some(Vec::new()), |v| self.metrics(v));
+        let early_stopping = match by_key.get("early_stopping") {
+            None => Some(None),
+            Some(s) => self.early_stopping(s, metrics.as_deref().unwrap_or(&[])),
+        };
+        if self.diags.len() > errors_before {
+            return None;
+        }
+        Some(ir::Train {
+            span: t.span,
+            loss: loss?,
+            optimizer: optimizer?,
+            batch_size: batch_size?,
+            epochs: epochs?,
+            shuffle: shuffle?,
+            seed: seed?,
+            validation_split: validation_split?,
+            metrics: metrics?,
+            early_stopping: early_stopping?,
+            clip_norm: clip_norm?,
+        })
+    }
+
+    pub(super) fn metrics(&mut self, v: &Value) -> Option<Vec<Metric>> {
+        let items: Vec<&Value> = match &v.kind {
+            ValueKind::List(items) => items.iter().collect(),
+            ValueKind::Call(_) => vec![v],
+            _ => {
+                self.wrong_type(v, "a list of metrics such as `[accuracy]`", "`metrics`");
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let metric = match &item.kind {
+                ValueKind::Call(c) if !c.parens => match c.name.name.as_str() {
+                    "accuracy" | "acc" => Some(Metric::Accuracy),
+                    "mae" => Some(Metric::Mae),
+                    "mse" => Some(Metric::Mse),
+                    other => {
+                        self.push(
+                            Diagnostic::error(
+                                codes::UNKNOWN_METRIC,
+                                format!(
+                                    "unknown metric `{other}`: expected one of {}",
+                                    names::METRICS.join(", ")
+                                ),
+                                item.span,
+                                "unknown metric",
+                            )
+                            .with_help(suggestion(other, names::METRICS)),
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    self.wrong_type(item, "a metric name such as `accuracy`", "`metrics`");
+                    None
+                }
+            };
+            match metric {
+                Some(m) if !out.contains(&m) => out.push(m),
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    pub(super) fn early_stopping(
+        &mut self,
+        s: &ast::Setting,
+        metrics: &[Metric],
+    ) -> Option<Option<ir::EarlyStopping>> {
+        let args = match &s.value {
+            ast::SettingValue::Args(args) => args.as_slice(),
+            ast::SettingValue::Value(v) => {
+                return match v.kind {
+                    ValueKind::Bool(false) => Some(None),
+                    ValueKind::Bool(true) => Some(Some(ir::EarlyStopping {
+                        monitor: "val_loss".into(),
+                        patience: 5,
+                        min_delta: 0.0,
+                        restore_best: true,
+                    })),
+                    _ => {
+                        self.wrong_type(
+                            v,
+                            "`(...)` arguments, `true` or `false`",
+                            "`early_stopping`",
+                        );
+                        None
+                    }
+                };
+            }
+        };
+        const PARAMS: &[Param] = &[
+            ("monitor", &[]),
+            ("patience", &[]),
+            ("min_delta", &[]),
+            ("restore_best", &["restore_best_weights"]),
+        ];
+        let b = self.bind("`early_stopping`", args, PARAMS, 0);
+        let monitor = match b.get(0) {
+            Some(v) => self.string(v, "`monitor`").and_then(|m| {
+                // `acc` is an alias of `accuracy` in `metrics`; here too.
+                let m = match m {
+                    "acc" => "accuracy",
+                    "val_acc" => "val_accuracy",
+                    m => m,
+                };
+                let mut known: Vec<String> = vec!["loss".into(), "val_loss".into()];
+                for m in metrics {
+                    let name = match m {
+                        Metric::Accuracy => "accuracy",
+                        Metric::Mae => "mae",
+                        Metric::Mse => "mse",
+                    };
+                    known.push(name.into());
+                    known.push(format!("val_{name}"));
+                }
+                if known.iter().any(|k| k == m) {
+                    Some(m.to_string())
+                } else {
+                    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                    self.push(
+                        Diagnostic::error(
+                            codes::UNKNOWN_MONITOR,
+                            format!(
+                                "early stopping monitors `{m}`, which training does not compute: expected one of {}",
+                                known.join(", ")
+                            ),
+                            v.span,
+                            "not computed",
+                        )
+                        .with_help(match crate::diag::did_you_mean(m, &known) {
+                            Some(c) => format!("did you mean `{c}`?"),
+                            None => "a metric is only computed if `metrics [...]` lists it".into(),
+                        }),
+                    );
+                    None
+                }
+            }),
+            None => Some("val_loss".into()),
+        };
+        let patience = b
+            .get(1)
+            .map_or(Some(5), |v| self.usize(v, "`patience`", 0, 1_000_000));
+        let min_delta = b
+            .get(2)
+            .map_or(Some(0.0), |v| self.float(v, "`min_delta`", NON_NEGATIVE));
+        let restore_best = b
+            .get(3)
+            .map_or(Some(true), |v| self.boolean(v, "`restore_best`"));
+        Some(Some(ir::EarlyStopping {
+            monitor: monitor?,
+            patience: patience?,
+            min_delta: min_delta?,
+            restore_best: restore_best?,
+        }))
+    }
+
+    pub(super) fn optimizer(&mut self, v: &Value) -> Option<Optimizer> {
+        let c = self.callee(v, "an optimizer such as `adam(lr = 1e-3)`", "`optimizer`")?;
+        let kind = c.name.name.as_str();
+        let what = format!("`{kind}`");
+        const LR: Param = ("lr", &["learning_rate"]);
+        const EPS: Param = ("epsilon", &["eps"]);
+        const B1: Param = ("beta1", &["beta_1"]);
+        const B2: Param = ("beta2", &["beta_2"]);
+        let params: &[Param] = match kind {
+            "sgd" => &[LR, ("momentum", &[]), ("nesterov", &[])],
+            "adagrad" => &[
+                LR,
+                ("initial_accumulator", &["initial_accumulator_value"]),
+                EPS,
+            ],
+            "adadelta" => &[LR, ("rho", &[]), EPS],
+            "rmsprop" => &[LR, ("rho", &[]), ("momentum", &[]), EPS],
+            "adam" => &[LR, B1, B2, EPS],
+            "adamw" => &[LR, B1, B2, EPS, ("weight_decay", &[])],
+            _ => {
+                self.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_OPTIMIZER,
+                        format!(
+                            "unknown optimizer `{kind}`: expected one of {}",
+                            names::OPTIMIZERS.join(", ")
+                        ),
+                        c.name.span,
+                        "unknown optimizer",
+                    )
+                    .with_help(suggestion(kind, names::OPTIMIZERS)),
+                );
+                return None;
+            }
+        };
+        let b = self.bind(&what, &c.args, params, 1);
+        let mut num = |i: usize, default: f32, range: Range| -> Option<f32> {
+            match b.get(i) {
+                Some(v) => self.float(v, &format!("`{}` of `{kind}`", params[i].0), range),
+                None => Some(default),
+            }
+        };
+        let lr_default = if kind == "sgd" { 0.01 } else { 0.001 };
+        let lr = num(0, lr_default, POSITIVE);
+        Some(match kind {
+            "sgd" => {
+                let momentum = num(1, 0.0, UNIT_OPEN);
+                let nesterov = b
+                    .get(2)
+                    .map_or(Some(false), |v| self.boolean(v, "`nesterov` of `sgd`"));
+                Optimizer::Sgd {
+                    lr: lr?,
+                    momentum: momentum?,
+                    nesterov: nesterov?,
+                }
+            }
+            "adagrad" => {
+                let initial_accumulator = num(1, 0.1, NON_NEGATIVE);
+                let epsilon = num(2, 1e-7, POSITIVE);
+                Optimizer::Adagrad {
+                    lr: lr?,
+                    initial_accumulator: initial_accumulator?,
+                    epsilon: epsilon?,
+                }
+            }
+            "adadelta" => {
+                let rho = num(1, 0.95, UNIT_OPEN);
+                let epsilon = num(2, 1e-7, POSITIVE);
+                Optimizer::Adadelta {
+                    lr: lr?,
+                    rho: rho?,
+                    epsilon: epsilon?,
+                }
+            }
+            "rmsprop" => {
+                let rho = num(1, 0.9, UNIT_OPEN);
+                let momentum = num(2, 0.0, UNIT_OPEN);
+                let epsilon = num(3, 1e-7, POSITIVE);
+                Optimizer::RmsProp {
+                    lr: lr?,
+                    rho: rho?,
+                    momentum: momentum?,
+                    epsilon: epsilon?,
+                }
+            }
+            "adam" => {
+                let beta1 = num(1, 0.9, UNIT_OPEN);
+                let beta2 = num(2, 0.999, UNIT_OPEN);
+                let epsilon = num(3, 1e-7, POSITIVE);
+                Optimizer::Adam {
+                    lr: lr?,
+                    beta1: beta1?,
+                    beta2: beta2?,
+                    epsilon: epsilon?,
+                }
+            }
+            "adamw" => {
+                let beta1 = num(1, 0.9, UNIT_OPEN);
+                let beta2 = num(2, 0.999, UNIT_OPEN);
+                let epsilon = num(3, 1e-7, POSITIVE);
+                let weight_decay = num(4, 0.004, NON_NEGATIVE);
+                Optimizer::AdamW {
+                    lr: lr?,
+                    beta1: beta1?,
+                    beta2: beta2?,
+                    epsilon: epsilon?,
+                    weight_decay: weight_decay?,
+                }
+            }
+            _ => unreachable!("checked above"),
+        })
+    }
+
+    /// Resolves the loss and checks that it fits the network's output: the
+    /// mistakes frameworks only reveal as a loss that will not go down.
+    pub(super) fn loss(&mut self, v: &Value, net: &NetInfo) -> Option<Loss> {
+        let c = self.callee(v, "a loss such as `mse`", "`loss`")?;
+        let kind = c.name.name.as_str();
+        let what = format!("`{kind}`");
+        const LOGITS: Param = ("from_logits", &[]);
+        const CLASSES: Param = ("classes", &["num_classes"]);
+        let params: &[Param] = match kind {
+            "mse" | "mae" => &[],
+            "huber" => &[("delta", &[])],
+            "binary_crossentropy" => &[LOGITS],
+            "categorical_crossentropy" | "sparse_categorical_crossentropy" => &[CLASSES, LOGITS],
+            _ => {
+                self.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_LOSS,
+                        format!(
+                            "unknown loss `{kind}`: expected one of {}",
+                            names::LOSSES.join(", ")
+                        ),
+                        c.name.span,
+                        "unknown loss",
+                    )
+                    .with_help(suggestion(kind, names::LOSSES)),
+                );
+                return None;
+            }
+        };
+        let b = self.bind(
+            &what,
+            &c.args,
+            params,
+            usize::from(kind != "binary_crossentropy"),
+        );
+        let logits_arg = params.iter().position(|p| p.0 == "from_logits");
+        let from_logits = match logits_arg.and_then(|i| b.get(i)) {
+            Some(v) => self.boolean(v, "`from_logits`")?,
+            None => false,
+        };
+        let loss = match kind {
+            "mse" => Loss::Mse,
+            "mae" => Loss::Mae,
+            "huber" => Loss::Huber {
+                delta: b.get(0).map_or(Some(1.0), |v| {
+                    self.float(v, "the `delta` of `huber`", POSITIVE)
+                })?,
+            },
+            "binary_crossentropy" => Loss::BinaryCrossentropy { from_logits },
+            "categorical_crossentropy" => Loss::CategoricalCrossentropy { from_logits },
+            _ => Loss::SparseCategoricalCrossentropy { from_logits },
+        };
+        let classes = match params
+            .iter()
+            .position(|p| p.0 == "classes")
+            .and_then(|i| b.get(i))
+        {
+            Some(v) => Some((self.usize(v, "`classes`", 2, MAX_DIM)?, v.span)),
+            None => None,
+        };
+        // Loss-versus-output checks need the network's output, known.
+        let (Some(out), Some(act)) = (&net.output, net.last_act) else {
+            return Some(loss);
+        };
+        let width = *out.last().expect("shapes have at least one dimension");
+        let act_name = activation_name(act);
+        let at = net.last_span;
+        let categorical = matches!(
+            loss,
+            Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. }
+        );
+        if matches!(loss, Loss::BinaryCrossentropy { .. })
+            && act == Activation::Softmax
+            && width > 1
+        {
+            self.push(
+                Diagnostic::error(
+                    codes::BINARY_ON_SOFTMAX,
+                    format!(
+                        "binary cross-entropy expects independent per-unit probabilities, but the output is a {width}-way softmax"
+                    ),
+                    c.span,
+                    "binary loss",
+                )
+                .with_label(at, format!("{width}-way softmax here"))
+                .with_help(
+                    "for one class out of many use `categorical_crossentropy` (one-hot targets) or \
+                     `sparse_categorical_crossentropy` (class indices); for independent labels end with `sigmoid`",
+                ),
+            );
+            return None;
+        }
+        if categorical && width == 1 {
+            self.push(
+                Diagnostic::error(
+                    codes::CATEGORICAL_ON_ONE_UNIT,
+                    format!("{what} needs one output unit per class (at least 2), but the output has a single unit"),
+                    c.span,
+                    "categorical loss",
+                )
+                .with_label(at, "single output unit here")
+                .with_help("for two classes use one `sigmoid` unit with `binary_crossentropy`, or two units with `softmax`"),
+            );
+            return None;
+        }
+        if let Some((n, span)) = classes {
+            if n != width {
+                self.push(
+                    Diagnostic::error(
+                        codes::CLASS_COUNT,
+                        format!("{what} expects {n} classes, but the output has {width} units"),
+                        span,
+                        format!("{n} classes"),
+                    )
+                    .with_label(at, format!("{width} units here"))
+                    .with_help(format!(
+                        "make the last layer {n} units wide, or set `classes = {width}`"
+                    )),
+                );
+                return None;
+            }
+        }
+        let is_prob_loss = categorical || matches!(loss, Loss::BinaryCrossentropy { .. });
+        if !is_prob_loss {
+            return Some(loss);
+        }
+        let squashed = matches!(act, Activation::Softmax | Activation::Sigmoid);
+        if from_logits && squashed {
+            let span = logits_arg
+                .and_then(|i| b.args[i])
+                .map_or(c.span, |a| a.span);
+            self.push(
+                Diagnostic::error(
+                    codes::DOUBLE_ACTIVATION,
+                    format!(
+                        "`from_logits = true` expects raw scores, but the output already goes through `{act_name}`: \
+                         the loss would apply it a second time"
+                    ),
+                    span,
+                    "expects logits",
+                )
+                .with_label(at, format!("`{act_name}` applied here"))
+                .with_help(format!("remove `{act_name}` from the last layer, or drop `from_logits = true`")),
+            );
+            return None;
+        }
+        let wanted = if categorical {
+            Activation::Softmax
+        } else {
+            Activation::Sigmoid
+        };
+        if !from_logits && act != wanted {
+            let wanted_name = activation_name(wanted);
+            let expected = if categorical {
+                "a probability distribution (a `softmax` output)"
+            } else {
+                "probabilities in (0, 1) (a `sigmoid` output)"
+            };
+            self.push(
+                Diagnostic::error(
+                    codes::NOT_PROBABILITIES,
+                    format!("{what} expects {expected}, but the output is `{act_name}`"),
+                    c.span,
+                    "expects probabilities",
+                )
+                .with_label(at, format!("`{act_name}` output here"))
+                .with_help(if squashed {
+                    format!("end the network with `{wanted_name}`")
+                } else {
+                    format!(
+                        "end the network with `{wanted_name}`, or write `{kind}(from_logits = true)` to let the loss apply it stably"
+                    )
+                }),
+            );
+            return None;
+        }
+        Some(loss)
+    }
+}
