@@ -218,23 +218,30 @@ pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// Edit distance where swapping two adjacent letters counts as one edit
+/// (optimal string alignment), the commonest typo (`desne` for `dense`).
 fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * w + j] = if i == 0 || j == 0 {
+                i + j
+            } else {
+                let mut best = (d[(i - 1) * w + j - 1] + usize::from(a[i - 1] != b[j - 1]))
+                    .min(d[(i - 1) * w + j] + 1)
+                    .min(d[i * w + j - 1] + 1);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[(i - 2) * w + j - 2] + 1);
+                }
+                best
+            };
         }
     }
-    row[b.len()]
+    d[a.len() * w + b.len()]
 }
 
-/// Formats a "did you mean" help line for `name` among `candidates`, or
-/// lists the candidates when none is close.
 pub fn suggestion(name: &str, candidates: &[&str]) -> String {
     match did_you_mean(name, candidates) {
         Some(c) => format!("did you mean `{c}`?"),
@@ -268,6 +275,7 @@ mod tests {
         assert_eq!(did_you_mean("Dense", &["dense"]), Some("dense"));
         assert_eq!(did_you_mean("conv2d", &["dense", "relu"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(did_you_mean("desne", &["dense", "dropout"]), Some("dense"));
     }
 
     #[test]
