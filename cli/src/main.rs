@@ -35,6 +35,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the Rust code generated for a spec (what `network!` and build
+    /// scripts compile), formatted.
+    Emit {
+        /// Spec file (`.nn`).
+        file: PathBuf,
+        /// Write the code to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,6 +172,32 @@ fn main() -> ExitCode {
                         ok = false;
                         report(&spec, &diags, Format::Human);
                     }
+                }
+            }
+        }
+        Command::Emit { file, output } => {
+            match compile(&file) {
+                Ok((spec, program)) => {
+                    match nnc_dsl::emit::format(nnc_dsl::emit::emit_program(&program)) {
+                        Ok(code) => {
+                            let written = match &output {
+                                Some(out) => std::fs::write(out, &code),
+                                None => std::io::stdout().lock().write_all(code.as_bytes()),
+                            };
+                            if let Err(e) = written {
+                                eprintln!("error: cannot write the code: {e}");
+                                ok = false;
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("error: {}: generated code does not parse ({e}); this is a bug in nnc", spec.path);
+                            ok = false;
+                        }
+                    }
+                }
+                Err((spec, diags)) => {
+                    ok = false;
+                    report(&spec, &diags, Format::Human);
                 }
             }
         }

@@ -115,3 +115,28 @@ fn usage_errors_exit_2() {
     assert_eq!(nnc(&["check"]).status.code(), Some(2));
     assert_eq!(nnc(&["frobnicate"]).status.code(), Some(2));
 }
+
+#[test]
+fn emit_prints_the_same_code_as_the_build_script_api() {
+    let src =
+        "/// Tiny.\nnetwork Tiny(x: [2]) -> [2] {\n    dense(3) sigmoid\n    dense(2) softmax\n}\n";
+    let path = spec("emit.nn", src.as_bytes());
+    let out = nnc(&["emit", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(code, nnc_dsl::build::compile_file(&path).unwrap());
+    assert!(code.contains("pub struct Tiny"), "{code}");
+
+    let bad = spec("emit_bad.nn", b"network Tiny(x: [2]) -> [3] { dense(2) }");
+    let out = nnc(&["emit", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("emit_bad.nn:1:25") && err.contains('^'),
+        "{err}"
+    );
+}

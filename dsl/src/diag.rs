@@ -242,6 +242,8 @@ fn levenshtein(a: &str, b: &str) -> usize {
     d[a.len() * w + b.len()]
 }
 
+/// Formats a "did you mean" help line for `name` among `candidates`, or
+/// lists the candidates when none is close.
 pub fn suggestion(name: &str, candidates: &[&str]) -> String {
     match did_you_mean(name, candidates) {
         Some(c) => format!("did you mean `{c}`?"),
