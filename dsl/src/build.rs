@@ -97,10 +97,17 @@ pub fn try_compile_specs(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, BuildEr
     let path = path.as_ref();
     println!("cargo:rerun-if-changed={}", path.display());
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").ok_or(BuildError::NoOutDir)?);
+    compile_specs_into(path, &out_dir)
+}
+
+/// [`try_compile_specs`] writing into `out_dir` instead of `OUT_DIR`.
+pub fn compile_specs_into(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut written = Vec::new();
     let mut failures = String::new();
     for file in spec_files(path)? {
-        println!("cargo:rerun-if-changed={}", file.display());
+        if std::env::var_os("OUT_DIR").is_some() {
+            println!("cargo:rerun-if-changed={}", file.display());
+        }
         match compile_file(&file) {
             Ok(code) => {
                 let stem = file
@@ -131,5 +138,46 @@ pub fn compile_specs(path: impl AsRef<Path>) {
     if let Err(e) = try_compile_specs(path) {
         eprintln!("{e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_one_file_per_spec_and_reports_every_error_with_its_place() {
+        let dir = std::env::temp_dir().join(format!("nnc-build-{}", std::process::id()));
+        let (specs, out) = (dir.join("specs"), dir.join("out"));
+        std::fs::create_dir_all(&specs).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(
+            specs.join("good.nn"),
+            "network Good(x: [2]) -> [1] { dense(1) }\n",
+        )
+        .unwrap();
+        let written = compile_specs_into(&specs, &out).unwrap();
+        assert_eq!(written, vec![out.join("good.rs")]);
+        assert!(std::fs::read_to_string(&written[0])
+            .unwrap()
+            .contains("pub struct Good"));
+
+        std::fs::write(
+            specs.join("bad.nn"),
+            "network Bad(image: [28, 28]) -> [10] {\n    dense(10)\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            specs.join("worse.nn"),
+            "network Worse(x: [2]) -> [3] {\n    dense(2)\n}\n",
+        )
+        .unwrap();
+        let err = compile_specs_into(&specs, &out).unwrap_err().to_string();
+        let bad = specs.join("bad.nn").display().to_string();
+        let worse = specs.join("worse.nn").display().to_string();
+        assert!(err.contains(&format!("{bad}:2:5")), "{err}");
+        assert!(err.contains(&format!("{worse}:1:26")), "{err}");
+        assert!(err.contains("^^^^^^^^^"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
