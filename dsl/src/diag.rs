@@ -109,6 +109,8 @@ pub mod codes {
     pub const UNKNOWN_NETWORK: &str = "E0109";
     /// Early stopping watches a quantity that is never computed.
     pub const UNKNOWN_MONITOR: &str = "E0110";
+    /// An unknown learning-rate schedule.
+    pub const UNKNOWN_SCHEDULE: &str = "E0111";
 
     /// An argument of the wrong type (a string where a number goes, ...).
     pub const WRONG_TYPE: &str = "E0201";
@@ -176,6 +178,7 @@ pub mod codes {
         UNKNOWN_METRIC,
         UNKNOWN_NETWORK,
         UNKNOWN_MONITOR,
+        UNKNOWN_SCHEDULE,
         WRONG_TYPE,
         OUT_OF_RANGE,
         MISSING_ARGUMENT,

@@ -745,6 +745,21 @@ fn train_config(t: &ir::Train) -> TokenStream {
         }
         None => quote!(None),
     };
+    let schedule = match t.schedule {
+        ir::Schedule::Constant => quote!(::nnc::optim::Schedule::Constant),
+        ir::Schedule::Step { every, factor } => {
+            let (e, f) = (usize_lit(every), f32_lit(factor));
+            quote!(::nnc::optim::Schedule::Step { every: #e, factor: #f })
+        }
+        ir::Schedule::Exponential { rate } => {
+            let r = f32_lit(rate);
+            quote!(::nnc::optim::Schedule::Exponential { rate: #r })
+        }
+        ir::Schedule::Cosine { epochs, min_lr } => {
+            let (e, m) = (usize_lit(epochs), f32_lit(min_lr));
+            quote!(::nnc::optim::Schedule::Cosine { epochs: #e, min_lr: #m })
+        }
+    };
     quote! {
         ::nnc::train::TrainConfig {
             loss: #loss,
@@ -757,6 +772,7 @@ fn train_config(t: &ir::Train) -> TokenStream {
             metrics: vec![#(#metrics),*],
             early_stopping: #early,
             clip_norm: #clip,
+            schedule: #schedule,
             ..::core::default::Default::default()
         }
     }

@@ -197,6 +197,35 @@ pub struct Train {
     pub early_stopping: Option<EarlyStopping>,
     /// Clip gradients to this global L2 norm, if set.
     pub clip_norm: Option<f32>,
+    /// How the learning rate changes over the epochs (default constant).
+    pub schedule: Schedule,
+}
+
+/// A learning-rate schedule over epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Schedule {
+    /// The optimizer's rate throughout.
+    #[default]
+    Constant,
+    /// Multiply the rate by `factor` every `every` epochs.
+    Step {
+        /// Epochs between drops.
+        every: usize,
+        /// Factor applied at each drop, in (0, 1].
+        factor: f32,
+    },
+    /// `lr · rate^epoch`.
+    Exponential {
+        /// Decay per epoch, in (0, 1].
+        rate: f32,
+    },
+    /// Cosine decay from the optimizer's rate to `min_lr` over `epochs` epochs.
+    Cosine {
+        /// Length of the decay (default: the training's epochs).
+        epochs: usize,
+        /// Final rate (default 0).
+        min_lr: f32,
+    },
 }
 
 /// A metric that can be reported during training.

@@ -36,6 +36,9 @@ pub const LOSSES: &[&str] = &[
 /// Optimizers.
 pub const OPTIMIZERS: &[&str] = &["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"];
 
+/// Learning-rate schedules.
+pub const SCHEDULES: &[&str] = &["constant", "step", "exponential", "cosine"];
+
 /// Initialisers.
 pub const INITS: &[&str] = &[
     "zeros",
@@ -67,6 +70,7 @@ pub const SETTINGS: &[&str] = &[
     "metrics",
     "early_stopping",
     "clip_norm",
+    "schedule",
 ];
 
 /// Whether a layer call written right after `dense(..)` is meant as its

@@ -200,11 +200,46 @@ fn e0107_unknown_setting() {
     let d = one(
         &src,
         codes::UNKNOWN_SETTING,
-        "unknown train setting `epoch`: expected one of loss, optimizer, batch, epochs, shuffle, seed, validation_split, metrics, early_stopping, clip_norm",
+        "unknown train setting `epoch`: expected one of loss, optimizer, batch, epochs, shuffle, seed, validation_split, metrics, early_stopping, clip_norm, schedule",
         7,
         5,
     );
     assert_eq!(d.help.as_deref(), Some("did you mean `epochs`?"));
+}
+
+#[test]
+fn e0111_unknown_schedule() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    schedule cosin(min_lr = 1e-5)\n}\n",
+    );
+    let d = one(
+        &src,
+        codes::UNKNOWN_SCHEDULE,
+        "unknown learning-rate schedule `cosin`: expected one of constant, step, exponential, cosine",
+        7,
+        14,
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `cosine`?"));
+}
+
+#[test]
+fn schedules_compile_with_their_defaults() {
+    let src = with_train(
+        "train Net {\n    loss categorical_crossentropy\n    epochs 12\n    schedule cosine\n}\n",
+    );
+    let program = nnc_dsl::compile(&src).unwrap();
+    let train = program.networks[0].train.as_ref().unwrap();
+    assert_eq!(
+        train.schedule,
+        nnc_dsl::ir::Schedule::Cosine {
+            epochs: 12,
+            min_lr: 0.0
+        }
+    );
+    let src =
+        with_train("train Net {\n    loss mse\n    schedule step(every = 3, factor = 1.5)\n}\n");
+    let d = nnc_dsl::compile(&src).unwrap_err();
+    assert_eq!(d[0].code, codes::OUT_OF_RANGE);
 }
 
 #[test]

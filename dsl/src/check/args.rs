@@ -56,6 +56,8 @@ impl Range {
 pub(super) const POSITIVE: Range = Range::new(0.0, false, f64::MAX, true);
 pub(super) const NON_NEGATIVE: Range = Range::new(0.0, true, f64::MAX, true);
 pub(super) const UNIT_OPEN: Range = Range::new(0.0, true, 1.0, false);
+/// (0, 1]: a decay factor.
+pub(super) const FRACTION: Range = Range::new(0.0, false, 1.0, true);
 pub(super) const ANY: Range = Range::new(f64::MIN, true, f64::MAX, true);
 
 /// A parameter: its name and the other names it answers to.

@@ -9,7 +9,7 @@ use crate::ir::{self, Activation, Loss, Metric, Optimizer};
 use crate::names;
 use crate::span::Span;
 
-use super::args::{Param, Range, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
+use super::args::{Param, Range, FRACTION, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
 use super::{activation_name, Checker, NetInfo, MAX_DIM};
 
 impl Checker {
@@ -119,6 +119,10 @@ impl Checker {
             None => Some(None),
             Some(s) => self.early_stopping(s, metrics.as_deref().unwrap_or(&[])),
         };
+        let schedule = match value(self, "schedule") {
+            Some(v) => self.schedule(v, epochs.unwrap_or(1)),
+            None => Some(ir::Schedule::Constant),
+        };
         if self.diags.len() > errors_before {
             return None;
         }
@@ -134,6 +138,73 @@ impl Checker {
             metrics: metrics?,
             early_stopping: early_stopping?,
             clip_norm: clip_norm?,
+            schedule: schedule?,
+        })
+    }
+
+    /// `schedule cosine(epochs = 15, min_lr = 1e-5)` and the like.
+    pub(super) fn schedule(&mut self, v: &Value, train_epochs: usize) -> Option<ir::Schedule> {
+        let c = self.callee(
+            v,
+            "a schedule such as `cosine(min_lr = 1e-5)`",
+            "`schedule`",
+        )?;
+        let kind = c.name.name.as_str();
+        let what = format!("`{kind}`");
+        let params: &[Param] = match kind {
+            "constant" => &[],
+            "step" => &[("every", &[]), ("factor", &[])],
+            "exponential" => &[("rate", &[])],
+            "cosine" => &[("epochs", &[]), ("min_lr", &[])],
+            _ => {
+                self.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_SCHEDULE,
+                        format!(
+                            "unknown learning-rate schedule `{kind}`: expected one of {}",
+                            names::SCHEDULES.join(", ")
+                        ),
+                        c.name.span,
+                        "unknown schedule",
+                    )
+                    .with_help(suggestion(kind, names::SCHEDULES)),
+                );
+                return None;
+            }
+        };
+        let b = self.bind(&what, &c.args, params, params.len());
+        let arg = |i: usize| b.get(i);
+        Some(match kind {
+            "constant" => ir::Schedule::Constant,
+            "step" => {
+                let every = arg(0).map_or(Some(10), |v| {
+                    self.usize(v, "`every` of `step`", 1, 1_000_000)
+                });
+                let factor =
+                    arg(1).map_or(Some(0.5), |v| self.float(v, "`factor` of `step`", FRACTION));
+                ir::Schedule::Step {
+                    every: every?,
+                    factor: factor?,
+                }
+            }
+            "exponential" => {
+                let rate = arg(0).map_or(Some(0.95), |v| {
+                    self.float(v, "`rate` of `exponential`", FRACTION)
+                });
+                ir::Schedule::Exponential { rate: rate? }
+            }
+            _ => {
+                let epochs = arg(0).map_or(Some(train_epochs), |v| {
+                    self.usize(v, "`epochs` of `cosine`", 1, 1_000_000)
+                });
+                let min_lr = arg(1).map_or(Some(0.0), |v| {
+                    self.float(v, "`min_lr` of `cosine`", NON_NEGATIVE)
+                });
+                ir::Schedule::Cosine {
+                    epochs: epochs?,
+                    min_lr: min_lr?,
+                }
+            }
         })
     }
 
