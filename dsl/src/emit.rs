@@ -478,7 +478,14 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
     };
     let mut stmts = Vec::new();
     for step in &plan.steps {
-        let input = local(step.input().infer);
+        // `x` is already a slice; the stack arrays are borrowed.
+        let input = match step.input().infer {
+            0 => quote!(x),
+            buf => {
+                let h = local(buf);
+                quote!(&#h)
+            }
+        };
         match step {
             Step::Dense { w, b, act, out, .. } => {
                 let y = local(*out);
@@ -497,7 +504,7 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
                 let act = activation(*act);
                 stmts.push(quote! {
                     let mut #y = [0.0f32; #outw];
-                    kernels::dense::forward_one::<#inw, #outw>(&#input, &p.#wi, #bv, #act, &mut #y);
+                    kernels::dense::forward_one::<#inw, #outw>(#input, &p.#wi, #bv, #act, &mut #y);
                 });
             }
             Step::Activation { act, out, .. } => {
@@ -506,7 +513,7 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
                 let act = activation(*act);
                 stmts.push(quote! {
                     let mut #y = [0.0f32; #width];
-                    kernels::act::forward_slice(#act, &#input, &mut #y);
+                    kernels::act::forward_slice(#act, #input, &mut #y);
                 });
             }
             Step::Dropout { .. } => {}
