@@ -553,6 +553,7 @@ fn inherent_impl(
         usize_lit(net.output.len()),
     );
     let param_count = usize_lit(plan.param_count());
+    let summary = crate::summary::summary(net).to_string();
     let out_width = usize_lit(plan.output_width);
 
     let inits = plan.params.iter().map(|p| {
@@ -592,6 +593,9 @@ fn inherent_impl(
             pub const OUTPUT_SHAPE: [usize; #out_rank] = #out_shape;
             /// Number of scalar parameters.
             pub const PARAM_COUNT: usize = #param_count;
+            /// The model summary (layers, output shapes, parameter counts), as
+            /// `nnc summary` prints it.
+            pub const SUMMARY: &str = #summary;
 
             /// A network initialised as the spec says, reproducibly from `seed`.
             pub fn new(seed: u64) -> Self {

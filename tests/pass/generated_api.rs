@@ -35,4 +35,5 @@ fn main() {
     let y: [f32; 10] = mnist.predict_one(&[[0.0; 28]; 28]);
     assert_eq!(y.len(), 10);
     assert_eq!(mnist.layers().len(), 5);
+    assert!(Mnist::SUMMARY.contains("Total params: 53,706"));
 }
