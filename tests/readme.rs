@@ -1,0 +1,46 @@
+//! The README's tour, run for real on a slice of MNIST, so it cannot rot.
+
+use nnc::Model;
+
+nnc::include_network!("examples/specs/mnist.nn");
+
+#[test]
+fn train_evaluate_save_load_predict() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme");
+    std::fs::create_dir_all(&dir)?;
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let (train, test) = nnc::data::idx::load_mnist(data)?;
+    let (train, test) = (train.slice(0..3000), test.slice(0..1000));
+    let mut net = Mnist::new(42);
+    assert!(Mnist::SUMMARY.contains("53,706"));
+    let mut cfg = Mnist::train_config();
+    cfg.epochs = 2;
+    cfg.verbose = false;
+    let history = nnc::fit(&mut net, &cfg, &train)?;
+    let eval = nnc::evaluate(&mut net, cfg.loss, &cfg.metrics, &test, 1000)?;
+    assert!(eval.metrics[0].1 > 0.6, "accuracy {:?}", eval.metrics);
+    nnc::io::save_weights(dir.join("mnist.safetensors"), &mut net)?;
+    nnc::plot::learning_curves(&history, dir.join("mnist.png"))?;
+
+    let mut again = Mnist::new(0);
+    nnc::io::load_weights(dir.join("mnist.safetensors"), &mut again)?;
+    let probs = again
+        .predict(test.x.view().into_dimensionality()?)?
+        .to_owned();
+    let images = test.x.view().into_dimensionality::<nnc::ndarray::Ix3>()?;
+    let first = images.slice(nnc::ndarray::s![0, .., ..]);
+    let mut image = [[0.0f32; 28]; 28];
+    for ((r, c), v) in first.indexed_iter() {
+        let (r, c): (usize, usize) = (r, c);
+        image[r][c] = *v;
+    }
+    let one: [f32; 10] = again.predict_one(&image);
+    for (a, b) in one.iter().zip(probs.row(0)) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "predict_one and predict disagree: {a} vs {b}"
+        );
+    }
+    assert_eq!(again.output_shape(), &[10]);
+    Ok(())
+}
