@@ -14,16 +14,30 @@
 //! copy compiled with AVX2+FMA is chosen at run time.
 //!
 //! # Measurements
-//! This machine (2 cores, AVX2+FMA), release build, single thread, GFLOP/s
-//! (`2·m·n·k / time`), from `cargo bench -p nnc-runtime --bench kernels`:
+//! This machine (2 cores, AVX2+FMA, shared with other builds), release,
+//! GFLOP/s = `2·m·k·n / time`, best of 15 interleaved rounds
+//! (`cargo run -p nnc-runtime --release --example gemm_compare`; criterion
+//! benches in `runtime/benches/kernels.rs`). `aT`/`bT`: transposed view.
 //!
-//! | m×k×n (MLP role)              | this kernel | ndarray/matrixmultiply | gemm crate (1 thread) | gemm crate (rayon, 2) |
-//! | ---                           | ---         | ---                    | ---                   | ---                   |
-//! | 64×784×128 (fwd, layer 1)     | see report  |                        |                       |                       |
+//! | m × k × n (role in a 784-128-64-10 MLP) | this kernel | ndarray (matrixmultiply) | `gemm` crate, 1 thread | `gemm` crate, rayon ×2 |
+//! | ---                        | ---  | ---  | ---  | ---  |
+//! | 64×784×128 (forward)       | 66.3 | 73.7 | 95.7 | 86.1 |
+//! | 256×784×128 (forward)      | 77.5 | 84.0 | 98.6 | 93.4 |
+//! | 64×128×64 (forward)        | 61.5 | 76.1 | 94.9 | 94.6 |
+//! | 256×64×10 (forward)        | 18.4 | 36.7 | 51.7 | 53.0 |
+//! | 784×64×128 aT (dW)         | 83.6 | 87.1 | 94.7 | 85.4 |
+//! | 784×256×128 aT (dW)        | 85.5 | 89.4 | 92.6 | 87.6 |
+//! | 64×128×784 bT (dx)         | 72.1 | 79.9 | 82.8 | 75.5 |
+//! | 256×10×64 bT (dx)          | 36.1 | 59.8 | 65.4 | 65.5 |
 //!
-//! (The table is filled in by the numbers in `runtime/benches/README.md`.)
+//! This kernel reaches 70–95% of matrixmultiply and 65–90% of the `gemm`
+//! crate at the shapes that dominate an MLP step, and is the only one of the
+//! three that allocates nothing per call; very narrow outputs (`n = 10`)
+//! are its weak spot (a 16-wide tile is mostly padding there). Two threads
+//! do not pay at these sizes on this 2-core machine (rayon ×2 is at best
+//! equal to one thread except at 256×784×128), so the kernel is single-threaded.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{s, ArrayView2, ArrayViewMut2};
 use std::cell::RefCell;
 
 /// Rows of the register tile.
@@ -176,7 +190,8 @@ fn has_fma() -> bool {
 }
 
 /// Copies `b[pc..pc+kc, jc..jc+nc]` into panels of `NR` columns, each stored
-/// row by row (`kc × NR`), zero-padding the last panel.
+/// row by row (`kc × NR`), zero-padding the last panel. Contiguous rows or
+/// columns are copied as slices: packing is a large share of the time at MLP sizes.
 fn pack_b(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
     for (jp, panel) in out
         .chunks_exact_mut(kc * NR)
@@ -185,10 +200,23 @@ fn pack_b(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, jc: usize, nc: usize, o
     {
         let j0 = jc + jp * NR;
         let width = NR.min(jc + nc - j0);
-        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-            let src = b.row(pc + p);
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = if j < width { src[j0 + j] } else { 0.0 };
+        let sub = b.slice(s![pc..pc + kc, j0..j0 + width]);
+        if width < NR {
+            panel.fill(0.0);
+        }
+        if sub.strides()[0] == 1 && sub.strides()[1] != 1 {
+            // Transposed b (`w.t()`): columns are contiguous.
+            for (j, col) in sub.columns().into_iter().enumerate() {
+                for (p, &v) in col.iter().enumerate() {
+                    panel[p * NR + j] = v;
+                }
+            }
+        } else {
+            for (row, dst) in sub.rows().into_iter().zip(panel.chunks_exact_mut(NR)) {
+                match row.as_slice() {
+                    Some(src) => dst[..width].copy_from_slice(src),
+                    None => dst.iter_mut().zip(row.iter()).for_each(|(d, &v)| *d = v),
+                }
             }
         }
     }
@@ -212,15 +240,30 @@ fn pack_a(
     {
         let i0 = ic + ip * MR;
         let height = MR.min(ic + mc - i0);
-        for i in 0..MR {
-            if i < height {
-                let src = a.row(i0 + i);
-                for p in 0..kc {
-                    panel[p * MR + i] = alpha * src[pc + p];
-                }
-            } else {
-                for p in 0..kc {
-                    panel[p * MR + i] = 0.0;
+        let sub = a.slice(s![i0..i0 + height, pc..pc + kc]);
+        if height < MR {
+            panel.fill(0.0);
+        }
+        if sub.strides()[0] == 1 && sub.strides()[1] != 1 {
+            // Transposed a (`x.t()`): columns are contiguous, one per depth step.
+            for (col, dst) in sub.columns().into_iter().zip(panel.chunks_exact_mut(MR)) {
+                dst.iter_mut()
+                    .zip(col.iter())
+                    .for_each(|(d, &v)| *d = alpha * v);
+            }
+        } else {
+            for (i, row) in sub.rows().into_iter().enumerate() {
+                match row.as_slice() {
+                    Some(src) => {
+                        for (p, &v) in src.iter().enumerate() {
+                            panel[p * MR + i] = alpha * v;
+                        }
+                    }
+                    None => {
+                        for (p, &v) in row.iter().enumerate() {
+                            panel[p * MR + i] = alpha * v;
+                        }
+                    }
                 }
             }
         }
@@ -290,7 +333,9 @@ fn store_tile(
             Some(row) => {
                 let dst = &mut row[j0..j0 + width];
                 if beta == 0.0 {
-                    dst.copy_from_slice(src);
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = v;
+                    }
                 } else {
                     for (d, &v) in dst.iter_mut().zip(src) {
                         *d = beta * *d + v;
