@@ -302,8 +302,15 @@ pub fn predict(
 
 /// Checks that a dataset fits the model (and the loss's target convention).
 fn check_data(model: &dyn Model, loss: Loss, data: &Dataset, context: &str) -> Result<()> {
-    if data.is_empty() {
+    if data.is_empty() || data.x.ndim() == 0 || data.y.ndim() == 0 {
         return Err(Error::Config(format!("{context}: the dataset is empty")));
+    }
+    if data.x.shape()[0] != data.y.shape()[0] {
+        return Err(Error::shape(
+            format!("{context}: targets (one per sample)"),
+            &data.x.shape()[..1],
+            &data.y.shape()[..1],
+        ));
     }
     if data.x.shape()[1..] != *model.input_shape() {
         let mut want = vec![usize::MAX];

@@ -21,10 +21,19 @@ fn small_mlp_learns_mnist_digits() {
         eprintln!("skipped: MNIST not found");
         return;
     };
-    let all = read_images_and_labels(dir.join("t10k-images-idx3-ubyte.gz"), dir.join("t10k-labels-idx1-ubyte.gz"), 10).unwrap();
+    let all = read_images_and_labels(
+        dir.join("t10k-images-idx3-ubyte.gz"),
+        dir.join("t10k-labels-idx1-ubyte.gz"),
+        10,
+    )
+    .unwrap();
     let train = all.slice(0..3000);
     let test = all.slice(9000..10_000);
-    let mut model = Sequential::builder(&[28, 28]).dense(64, Activation::Relu).dense(10, Activation::Softmax).build(1).unwrap();
+    let mut model = Sequential::builder(&[28, 28])
+        .dense(64, Activation::Relu)
+        .dense(10, Activation::Softmax)
+        .build(1)
+        .unwrap();
     let cfg = TrainConfig {
         loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
         optimizer: Optimizer::adam(2e-3),
