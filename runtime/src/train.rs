@@ -447,6 +447,8 @@ impl Trainer {
         if self.buf.grad.len() < out_len {
             self.buf.grad.resize(out_len, 0.0);
         }
+        // Custom loops number their batches from 1, for error messages.
+        self.batch += 1;
         step(
             model,
             &self.cfg,
@@ -455,7 +457,7 @@ impl Trainer {
             &mut self.sums,
             x,
             y,
-            (self.state.epoch + 1, self.batch.max(1)),
+            (self.state.epoch + 1, self.batch),
         )
     }
 
