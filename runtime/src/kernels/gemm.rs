@@ -21,21 +21,22 @@
 //!
 //! | m × k × n (role in a 784-128-64-10 MLP) | this kernel | ndarray (matrixmultiply) | `gemm` crate, 1 thread | `gemm` crate, rayon ×2 |
 //! | ---                        | ---  | ---  | ---  | ---  |
-//! | 64×784×128 (forward)       | 66.3 | 73.7 | 95.7 | 86.1 |
-//! | 256×784×128 (forward)      | 77.5 | 84.0 | 98.6 | 93.4 |
-//! | 64×128×64 (forward)        | 61.5 | 76.1 | 94.9 | 94.6 |
-//! | 256×64×10 (forward)        | 18.4 | 36.7 | 51.7 | 53.0 |
-//! | 784×64×128 aT (dW)         | 83.6 | 87.1 | 94.7 | 85.4 |
-//! | 784×256×128 aT (dW)        | 85.5 | 89.4 | 92.6 | 87.6 |
-//! | 64×128×784 bT (dx)         | 72.1 | 79.9 | 82.8 | 75.5 |
-//! | 256×10×64 bT (dx)          | 36.1 | 59.8 | 65.4 | 65.5 |
+//! | 64×784×128 (forward)       | 75.0 | 75.4 | 91.9 | 109.6 |
+//! | 256×784×128 (forward)      | 91.1 | 84.7 | 99.5 | 141.3 |
+//! | 64×128×64 (forward)        | 74.0 | 76.5 | 94.7 | 94.7 |
+//! | 256×64×10 (forward)        | 35.0 | 36.5 | 51.3 | 51.0 |
+//! | 784×64×128 aT (dW)         | 83.0 | 87.3 | 93.7 | 86.2 |
+//! | 784×256×128 aT (dW)        | 87.2 | 90.4 | 91.1 | 88.8 |
+//! | 64×128×784 bT (dx)         | 72.7 | 78.3 | 82.3 | 77.8 |
+//! | 256×10×64 bT (dx)          | 36.7 | 57.6 | 65.4 | 66.1 |
 //!
-//! This kernel reaches 70–95% of matrixmultiply and 65–90% of the `gemm`
-//! crate at the shapes that dominate an MLP step, and is the only one of the
-//! three that allocates nothing per call; very narrow outputs (`n = 10`)
-//! are its weak spot (a 16-wide tile is mostly padding there). Two threads
-//! do not pay at these sizes on this 2-core machine (rayon ×2 is at best
-//! equal to one thread except at 256×784×128), so the kernel is single-threaded.
+//! This kernel matches matrixmultiply on the forward products (95–108%),
+//! reaches 80–95% of the `gemm` crate single-threaded at the shapes that
+//! dominate an MLP step, and is the only one of the three that allocates
+//! nothing per call. Its weak spot is a tiny depth (`k = 10`, the last
+//! layer's `dx`), where storing the tile costs more than computing it. Two
+//! threads (rayon inside the `gemm` crate) pay only on the largest shape on
+//! this 2-core machine, so the kernel is single-threaded.
 
 use ndarray::{s, ArrayView2, ArrayViewMut2};
 use std::cell::RefCell;
@@ -251,6 +252,14 @@ fn pack_a(
                     .zip(col.iter())
                     .for_each(|(d, &v)| *d = alpha * v);
             }
+        } else if let (MR, Some(rows)) = (height, contiguous_rows(&sub)) {
+            // A full panel of contiguous rows: gather one depth step (MR
+            // values) at a time, so the writes are sequential.
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (d, row) in dst.iter_mut().zip(&rows) {
+                    *d = alpha * row[p];
+                }
+            }
         } else {
             for (i, row) in sub.rows().into_iter().enumerate() {
                 match row.as_slice() {
@@ -268,6 +277,15 @@ fn pack_a(
             }
         }
     }
+}
+
+/// The `MR` rows of `sub` as slices, if they are all contiguous.
+fn contiguous_rows<'s>(sub: &'s ArrayView2<'_, f32>) -> Option<[&'s [f32]; MR]> {
+    let mut rows: [&[f32]; MR] = [&[]; MR];
+    for (slot, i) in rows.iter_mut().zip(0..sub.nrows()) {
+        *slot = sub.row(i).to_slice()?;
+    }
+    (sub.nrows() == MR).then_some(rows)
 }
 
 /// Where one packed block goes in `c`.
