@@ -27,13 +27,18 @@ impl History {
     /// The values of one column, e.g. `history.get("val_loss")`.
     pub fn get(&self, column: &str) -> Option<Vec<f32>> {
         let k = self.columns.iter().position(|c| c == column)?;
-        Some(self.rows.iter().map(|r| r[k]).collect())
+        Some(
+            self.rows
+                .iter()
+                .map(|r| r.get(k).copied().unwrap_or(f32::NAN))
+                .collect(),
+        )
     }
 
     /// The last epoch's value of a column.
     pub fn last(&self, column: &str) -> Option<f32> {
         let k = self.columns.iter().position(|c| c == column)?;
-        self.rows.last().map(|r| r[k])
+        self.rows.last().and_then(|r| r.get(k).copied())
     }
 
     /// Number of epochs recorded.
@@ -67,7 +72,13 @@ impl History {
         };
         map.insert("lr".into(), self.lr.iter().map(|&v| num(v)).collect());
         for (k, c) in self.columns.iter().enumerate() {
-            map.insert(c.clone(), self.rows.iter().map(|r| num(r[k])).collect());
+            map.insert(
+                c.clone(),
+                self.rows
+                    .iter()
+                    .map(|r| r.get(k).map_or(serde_json::Value::Null, |&v| num(v)))
+                    .collect(),
+            );
         }
         serde_json::Value::Object(map).to_string()
     }

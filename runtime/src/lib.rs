@@ -5,6 +5,18 @@
 //! Generated code implements [`Model`]; everything else here works on any
 //! [`Model`], so a network assembled by hand from the kernels
 //! ([`sequential::Sequential`]) trains the same way.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`kernels`] | gemm (allocation-free), dense, activations, softmax/log-softmax, dropout, penalties: forward and backward side by side |
+//! | [`activation`], [`loss`] | activations with derivatives; losses with stable from-logits forms and fused `p - y` gradients |
+//! | [`optim`], [`init`], [`rng`] | optimizers with per-parameter state, clipping, schedules; initialisers; the seeded RNG |
+//! | [`data`] | [`Dataset`], IDX and CSV readers, scaling, one-hot, shuffling, batches, splits, k-fold |
+//! | [`train`], [`history`] | `fit` / `evaluate` / `predict`, early stopping, checkpoints, NaN guard, progress bar |
+//! | [`metrics`], [`io`], [`plot`] | metrics and confusion matrix; safetensors weights and checkpoints; PNG learning curves |
+//! | [`sequential`] | a dense network assembled from the kernels at run time |
+
+#![warn(missing_docs)]
 
 pub mod activation;
 pub mod data;

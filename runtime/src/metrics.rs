@@ -75,6 +75,13 @@ impl Metric {
             Metric::Accuracy => {
                 let last = Axis(output.ndim().saturating_sub(1));
                 let classes = output.len_of(last);
+                if classes == 0 {
+                    return Err(Error::shape(
+                        "accuracy (no output classes)",
+                        &[1],
+                        output.shape(),
+                    ));
+                }
                 if output.ndim() < 2 || classes == 1 {
                     return Metric::BinaryAccuracy { threshold: 0.5 }.batch_sum(output, target);
                 }

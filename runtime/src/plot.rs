@@ -54,6 +54,13 @@ pub fn render_png(
     if history.is_empty() {
         return Err("the history has no epochs to draw".into());
     }
+    if history.epochs.len() != history.rows.len() {
+        return Err(format!(
+            "the history has {} rows but {} epoch numbers",
+            history.rows.len(),
+            history.epochs.len()
+        ));
+    }
     if width < 200 || height < 120 {
         return Err(format!("{width}x{height} is too small for a plot"));
     }
@@ -102,9 +109,10 @@ fn draw_panel(
 ) -> std::result::Result<(), String> {
     let (left, right, top, bottom) = (84, 16, 34, 40);
     let (pw, ph) = (w - left - right, ht - top - bottom);
+    let at = |r: &Vec<f32>, k: usize| r.get(k).copied().unwrap_or(f32::NAN);
     let values: Vec<f32> = cols
         .iter()
-        .flat_map(|&k| h.rows.iter().map(move |r| r[k]))
+        .flat_map(|&k| h.rows.iter().map(move |r| at(r, k)))
         .filter(|v| v.is_finite())
         .collect();
     let (mut lo, mut hi) = values
@@ -158,8 +166,8 @@ fn draw_panel(
         let points: Vec<(i32, i32)> = epochs
             .iter()
             .zip(&h.rows)
-            .filter(|(_, r)| r[k].is_finite())
-            .map(|(&e, r)| (px(e), py(r[k])))
+            .filter(|(_, r)| at(r, k).is_finite())
+            .map(|(&e, r)| (px(e), py(at(r, k))))
             .collect();
         for dy in 0..2 {
             ok(area.draw(&PathElement::new(

@@ -328,9 +328,12 @@ impl Model for Sequential {
         let n = x.shape()[0];
         self.reserve(n);
         self.n = n;
-        // Copy in logical order: works for any layout, allocates nothing.
-        for (dst, &src) in self.x.slice_mut(s![..n, ..]).iter_mut().zip(x.iter()) {
-            *dst = src;
+        // A contiguous batch is one memcpy; any other layout is copied in
+        // logical order (slowly: element-wise iteration over a dynamic-rank view).
+        let mut dst = self.x.slice_mut(s![..n, ..]);
+        match (x.as_slice(), dst.as_slice_mut()) {
+            (Some(src), Some(d)) => d.copy_from_slice(src),
+            _ => dst.iter_mut().zip(x.iter()).for_each(|(d, &v)| *d = v),
         }
         for i in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(i);

@@ -302,8 +302,15 @@ pub fn predict(
 
 /// Checks that a dataset fits the model (and the loss's target convention).
 fn check_data(model: &dyn Model, loss: Loss, data: &Dataset, context: &str) -> Result<()> {
-    if data.is_empty() {
+    if data.is_empty() || data.x.ndim() == 0 || data.y.ndim() == 0 {
         return Err(Error::Config(format!("{context}: the dataset is empty")));
+    }
+    if data.x.shape()[0] != data.y.shape()[0] {
+        return Err(Error::shape(
+            format!("{context}: targets (one per sample)"),
+            &data.x.shape()[..1],
+            &data.y.shape()[..1],
+        ));
     }
     if data.x.shape()[1..] != *model.input_shape() {
         let mut want = vec![usize::MAX];
@@ -440,6 +447,8 @@ impl Trainer {
         if self.buf.grad.len() < out_len {
             self.buf.grad.resize(out_len, 0.0);
         }
+        // Custom loops number their batches from 1, for error messages.
+        self.batch += 1;
         step(
             model,
             &self.cfg,
@@ -448,7 +457,7 @@ impl Trainer {
             &mut self.sums,
             x,
             y,
-            (self.state.epoch + 1, self.batch.max(1)),
+            (self.state.epoch + 1, self.batch),
         )
     }
 

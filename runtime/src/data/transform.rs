@@ -35,8 +35,7 @@ fn apply(
     context: &str,
     mut f: impl FnMut(usize, f32) -> f32,
 ) -> Result<()> {
-    let got = x.shape()[1..].iter().product::<usize>();
-    if x.ndim() == 0 || got != width {
+    if x.ndim() == 0 || x.shape()[1..].iter().product::<usize>() != width {
         return Err(Error::shape(context, &[usize::MAX, width], x.shape()));
     }
     // Logical order is row-major, so element k of a row is feature k % width.

@@ -14,16 +14,33 @@
 //! copy compiled with AVX2+FMA is chosen at run time.
 //!
 //! # Measurements
-//! This machine (2 cores, AVX2+FMA), release build, single thread, GFLOP/s
-//! (`2·m·n·k / time`), from `cargo bench -p nnc-runtime --bench kernels`:
+//! This machine (2 cores, AVX2+FMA, shared with other builds), release,
+//! GFLOP/s = `2·m·k·n / time`, best of 15 interleaved rounds
+//! (`cargo run -p nnc-runtime --release --example gemm_compare`; criterion
+//! benches in `runtime/benches/kernels.rs`). `aT`/`bT`: transposed view.
 //!
-//! | m×k×n (MLP role)              | this kernel | ndarray/matrixmultiply | gemm crate (1 thread) | gemm crate (rayon, 2) |
-//! | ---                           | ---         | ---                    | ---                   | ---                   |
-//! | 64×784×128 (fwd, layer 1)     | see report  |                        |                       |                       |
+//! | m × k × n (role in a 784-128-64-10 MLP) | this kernel | ndarray (matrixmultiply) | `gemm` crate, 1 thread | `gemm` crate, rayon ×2 |
+//! | ---                        | ---  | ---  | ---  | ---  |
+//! | 64×784×128 (forward)       | 75.0 | 75.4 | 91.9 | 109.6 |
+//! | 256×784×128 (forward)      | 91.1 | 84.7 | 99.5 | 141.3 |
+//! | 64×128×64 (forward)        | 74.0 | 76.5 | 94.7 | 94.7 |
+//! | 256×64×10 (forward)        | 35.0 | 36.5 | 51.3 | 51.0 |
+//! | 784×64×128 aT (dW)         | 83.0 | 87.3 | 93.7 | 86.2 |
+//! | 784×256×128 aT (dW)        | 87.2 | 90.4 | 91.1 | 88.8 |
+//! | 64×128×784 bT (dx)         | 72.7 | 78.3 | 82.3 | 77.8 |
+//! | 256×10×64 bT (dx)          | 36.7 | 57.6 | 65.4 | 66.1 |
 //!
-//! (The table is filled in by the numbers in `runtime/benches/README.md`.)
+//! This kernel matches matrixmultiply on the forward products (95–108%),
+//! reaches 80–95% of the `gemm` crate single-threaded at the shapes that
+//! dominate an MLP step, and is the only one of the three that allocates
+//! nothing per call. Its weak spot is a tiny depth (`k = 10`, the last
+//! layer's `dx`), where storing the tile costs more than computing it. Two
+//! threads (rayon inside the `gemm` crate) pay only on the 784-deep forward
+//! products (+20–40%, when the second core is free) and not on the rest, so
+//! the kernel is single-threaded; splitting the column panels over threads
+//! is the obvious next step if larger layers need it.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{s, ArrayView2, ArrayViewMut2};
 use std::cell::RefCell;
 
 /// Rows of the register tile.
@@ -176,7 +193,8 @@ fn has_fma() -> bool {
 }
 
 /// Copies `b[pc..pc+kc, jc..jc+nc]` into panels of `NR` columns, each stored
-/// row by row (`kc × NR`), zero-padding the last panel.
+/// row by row (`kc × NR`), zero-padding the last panel. Contiguous rows or
+/// columns are copied as slices: packing is a large share of the time at MLP sizes.
 fn pack_b(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
     for (jp, panel) in out
         .chunks_exact_mut(kc * NR)
@@ -185,10 +203,23 @@ fn pack_b(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, jc: usize, nc: usize, o
     {
         let j0 = jc + jp * NR;
         let width = NR.min(jc + nc - j0);
-        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-            let src = b.row(pc + p);
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = if j < width { src[j0 + j] } else { 0.0 };
+        let sub = b.slice(s![pc..pc + kc, j0..j0 + width]);
+        if width < NR {
+            panel.fill(0.0);
+        }
+        if sub.strides()[0] == 1 && sub.strides()[1] != 1 {
+            // Transposed b (`w.t()`): columns are contiguous.
+            for (j, col) in sub.columns().into_iter().enumerate() {
+                for (p, &v) in col.iter().enumerate() {
+                    panel[p * NR + j] = v;
+                }
+            }
+        } else {
+            for (row, dst) in sub.rows().into_iter().zip(panel.chunks_exact_mut(NR)) {
+                match row.as_slice() {
+                    Some(src) => dst[..width].copy_from_slice(src),
+                    None => dst.iter_mut().zip(row.iter()).for_each(|(d, &v)| *d = v),
+                }
             }
         }
     }
@@ -212,19 +243,51 @@ fn pack_a(
     {
         let i0 = ic + ip * MR;
         let height = MR.min(ic + mc - i0);
-        for i in 0..MR {
-            if i < height {
-                let src = a.row(i0 + i);
-                for p in 0..kc {
-                    panel[p * MR + i] = alpha * src[pc + p];
+        let sub = a.slice(s![i0..i0 + height, pc..pc + kc]);
+        if height < MR {
+            panel.fill(0.0);
+        }
+        if sub.strides()[0] == 1 && sub.strides()[1] != 1 {
+            // Transposed a (`x.t()`): columns are contiguous, one per depth step.
+            for (col, dst) in sub.columns().into_iter().zip(panel.chunks_exact_mut(MR)) {
+                dst.iter_mut()
+                    .zip(col.iter())
+                    .for_each(|(d, &v)| *d = alpha * v);
+            }
+        } else if let (MR, Some(rows)) = (height, contiguous_rows(&sub)) {
+            // A full panel of contiguous rows: gather one depth step (MR
+            // values) at a time, so the writes are sequential.
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (d, row) in dst.iter_mut().zip(&rows) {
+                    *d = alpha * row[p];
                 }
-            } else {
-                for p in 0..kc {
-                    panel[p * MR + i] = 0.0;
+            }
+        } else {
+            for (i, row) in sub.rows().into_iter().enumerate() {
+                match row.as_slice() {
+                    Some(src) => {
+                        for (p, &v) in src.iter().enumerate() {
+                            panel[p * MR + i] = alpha * v;
+                        }
+                    }
+                    None => {
+                        for (p, &v) in row.iter().enumerate() {
+                            panel[p * MR + i] = alpha * v;
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+/// The `MR` rows of `sub` as slices, if they are all contiguous.
+fn contiguous_rows<'s>(sub: &'s ArrayView2<'_, f32>) -> Option<[&'s [f32]; MR]> {
+    let mut rows: [&[f32]; MR] = [&[]; MR];
+    for (slot, i) in rows.iter_mut().zip(0..sub.nrows()) {
+        *slot = sub.row(i).to_slice()?;
+    }
+    (sub.nrows() == MR).then_some(rows)
 }
 
 /// Where one packed block goes in `c`.
@@ -290,7 +353,9 @@ fn store_tile(
             Some(row) => {
                 let dst = &mut row[j0..j0 + width];
                 if beta == 0.0 {
-                    dst.copy_from_slice(src);
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = v;
+                    }
                 } else {
                     for (d, &v) in dst.iter_mut().zip(src) {
                         *d = beta * *d + v;

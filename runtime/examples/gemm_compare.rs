@@ -1,0 +1,101 @@
+//! Compares this crate's gemm with ndarray's `general_mat_mul` and the
+//! `gemm` crate at MLP shapes, interleaving the candidates and keeping the
+//! best of many runs, which is robust to a busy machine.
+//!
+//! `cargo run -p nnc-runtime --release --example gemm_compare`
+
+use nnc_runtime::kernels::gemm;
+use nnc_runtime::ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2};
+use nnc_runtime::Rng;
+use std::time::Instant;
+
+fn random(m: usize, n: usize, seed: u64) -> Array2<f32> {
+    let mut r = Rng::seed_from(seed);
+    Array2::from_shape_fn((m, n), |_| r.uniform(-1.0, 1.0))
+}
+
+fn gemm_crate(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    mut c: ArrayViewMut2<'_, f32>,
+    par: gemm::Parallelism,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let (sa, sb, sc) = (
+        a.strides().to_vec(),
+        b.strides().to_vec(),
+        c.strides().to_vec(),
+    );
+    // SAFETY: pointers and strides of live views of the stated shapes.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            sc[1],
+            sc[0],
+            false,
+            a.as_ptr(),
+            sa[1],
+            sa[0],
+            b.as_ptr(),
+            sb[1],
+            sb[0],
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+fn main() {
+    let shapes = [
+        ("fwd 64x784x128", 64, 784, 128, false, false),
+        ("fwd 256x784x128", 256, 784, 128, false, false),
+        ("fwd 64x128x64", 64, 128, 64, false, false),
+        ("fwd 256x64x10", 256, 64, 10, false, false),
+        ("dW 784x64x128 aT", 784, 64, 128, true, false),
+        ("dW 784x256x128 aT", 784, 256, 128, true, false),
+        ("dx 64x128x784 bT", 64, 128, 784, false, true),
+        ("dx 256x10x64 bT", 256, 10, 64, false, true),
+    ];
+    println!("GFLOP/s, best of many interleaved runs, single-threaded unless noted");
+    println!(
+        "{:<20} {:>8} {:>9} {:>10} {:>12}",
+        "m x k x n", "nnc", "ndarray", "gemm 1t", "gemm rayon2"
+    );
+    for (label, m, k, n, ta, tb) in shapes {
+        let a = if ta { random(k, m, 1) } else { random(m, k, 1) };
+        let b = if tb { random(n, k, 2) } else { random(k, n, 2) };
+        let av = if ta { a.t() } else { a.view() };
+        let bv = if tb { b.t() } else { b.view() };
+        let mut c = Array2::<f32>::zeros((m, n));
+        let flops = (2 * m * n * k) as f64;
+        let reps = ((2e8 / flops) as usize).clamp(5, 2000);
+        let mut best = [f64::INFINITY; 4];
+        for _round in 0..15 {
+            for (which, slot) in best.iter_mut().enumerate() {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    match which {
+                        0 => gemm(1.0, av, bv, 0.0, c.view_mut()),
+                        1 => general_mat_mul(1.0, &av, &bv, 0.0, &mut c),
+                        2 => gemm_crate(av, bv, c.view_mut(), gemm::Parallelism::None),
+                        _ => gemm_crate(av, bv, c.view_mut(), gemm::Parallelism::Rayon(2)),
+                    }
+                }
+                *slot = slot.min(t.elapsed().as_secs_f64() / reps as f64);
+            }
+        }
+        let g: Vec<f64> = best.iter().map(|t| flops / t / 1e9).collect();
+        println!(
+            "{label:<20} {:>8.1} {:>9.1} {:>10.1} {:>12.1}",
+            g[0], g[1], g[2], g[3]
+        );
+    }
+}
