@@ -1,4 +1,4 @@
-//! The checked intermediate representation: what [`crate::check`] produces
+//! The checked intermediate representation: what [`crate::check()`] produces
 //! and the code generator consumes.
 //!
 //! Everything here has been validated: every shape is concrete and proven,

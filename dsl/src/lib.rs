@@ -2,8 +2,8 @@
 //!
 //! A spec goes through four stages, one module each, in this order:
 //!
-//! 1. [`parse`]: text → AST with spans (a pest grammar, `grammar.pest`);
-//! 2. [`check`]: AST → [`ir::Program`], inferring and proving every shape and
+//! 1. [`parse()`]: text → AST with spans (a pest grammar, `grammar.pest`);
+//! 2. [`check()`]: AST → [`ir::Program`], inferring and proving every shape and
 //!    collecting every error as a [`diag::Diagnostic`];
 //! 3. `lower`: IR → a plan of kernels and buffers for one network;
 //! 4. `emit`: plan → Rust tokens.

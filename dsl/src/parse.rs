@@ -1,4 +1,4 @@
-//! Text → [`ast::File`]: the pest grammar (`grammar.pest`), syntax errors as
+//! Text → [`crate::ast::File`]: the pest grammar (`grammar.pest`), syntax errors as
 //! [`Diagnostic`]s, and the one rewrite the grammar leaves to code: fusing an
 //! activation written right after `dense(..)` into that layer.
 

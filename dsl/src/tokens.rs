@@ -8,7 +8,7 @@ use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 /// Spec text rebuilt from tokens, with the source span of every piece.
 #[derive(Debug)]
 pub struct SpecText {
-    /// The spec as text, ready for [`crate::parse`].
+    /// The spec as text, ready for [`crate::parse()`].
     pub text: String,
     /// `(byte range in text, token span)` in text order.
     pieces: Vec<(Span, proc_macro2::Span)>,
