@@ -63,6 +63,9 @@ pub struct Options {
     /// Independent repetitions (small training set and seeds).
     #[arg(long, default_value_t = 10)]
     pub repeats: usize,
+    /// Use only the first N MNIST training images (before splitting by digit).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Override the source network's 5 epochs.
     #[arg(long)]
     pub source_epochs: Option<usize>,
@@ -138,7 +141,10 @@ fn accuracy(net: &mut dyn Model, d: &Dataset) -> Result<f32, Box<dyn std::error:
 /// Trains the source, then fine-tunes with and without transfer.
 pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     nnc::data::verify_checksums(&opts.data)?;
-    let (train, test) = nnc::data::idx::load_mnist(&opts.data)?;
+    let (mut train, test) = nnc::data::idx::load_mnist(&opts.data)?;
+    if let Some(n) = opts.limit {
+        train = train.slice(0..n.min(train.len()));
+    }
     let src_train = common::filter(&train, 0..=4, |v| v);
     let src_test = common::filter(&test, 0..=4, |v| v);
     // The digits 5-9 become classes 0-4 of the target task.
