@@ -88,7 +88,10 @@ pub struct Report {
 }
 
 fn load(path: PathBuf) -> Result<Dataset, Box<dyn std::error::Error>> {
-    let opts = CsvOptions { targets: vec![Column::Name("MEDV".into())], ..CsvOptions::default() };
+    let opts = CsvOptions {
+        targets: vec![Column::Name("MEDV".into())],
+        ..CsvOptions::default()
+    };
     let d = read_csv(&path, &opts)?;
     if d.x.shape()[1] != 13 {
         return Err(format!(
@@ -116,7 +119,12 @@ struct Run {
     seconds: f64,
 }
 
-fn train_once(seed: u64, epochs: Option<usize>, train: &Dataset, test: &Dataset) -> Result<Run, Box<dyn std::error::Error>> {
+fn train_once(
+    seed: u64,
+    epochs: Option<usize>,
+    train: &Dataset,
+    test: &Dataset,
+) -> Result<Run, Box<dyn std::error::Error>> {
     let mut cfg = Boston::train_config();
     cfg.seed = seed;
     if let Some(e) = epochs {
@@ -125,7 +133,10 @@ fn train_once(seed: u64, epochs: Option<usize>, train: &Dataset, test: &Dataset)
     cfg.verbose = false; // 300 short epochs: a bar per epoch would only scroll.
     let score = |net: &mut Boston| -> Result<(f32, f32), Box<dyn std::error::Error>> {
         let pred = nnc::predict(net, test.x.view(), 128)?;
-        Ok((nnc::metrics::mae(pred.view(), test.y.view())?, nnc::metrics::r2(pred.view(), test.y.view())?))
+        Ok((
+            nnc::metrics::mae(pred.view(), test.y.view())?,
+            nnc::metrics::r2(pred.view(), test.y.view())?,
+        ))
     };
     let start = Instant::now();
     let mut net = Boston::new(seed);
@@ -135,16 +146,27 @@ fn train_once(seed: u64, epochs: Option<usize>, train: &Dataset, test: &Dataset)
     // still falling at 300); the final model then learns from every training
     // row, as in Chollet's book. The test set plays no part in either choice.
     let mut net = Boston::new(seed);
-    let all_rows = nnc::TrainConfig { validation_split: 0.0, ..cfg };
+    let all_rows = nnc::TrainConfig {
+        validation_split: 0.0,
+        ..cfg
+    };
     nnc::fit(&mut net, &all_rows, train)?;
     let final_fit = score(&mut net)?;
-    Ok(Run { protocol, final_fit, history, seconds: start.elapsed().as_secs_f64() })
+    Ok(Run {
+        protocol,
+        final_fit,
+        history,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 fn mean_std(v: &[f32]) -> (f32, f32) {
     let n = v.len().max(1) as f32;
     let m = v.iter().sum::<f32>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / n).sqrt())
+    (
+        m,
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / n).sqrt(),
+    )
 }
 
 /// Trains and evaluates as `opts` says.
@@ -162,11 +184,15 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
 
     // Baselines fitted on all training rows, as the final model is.
     let mean = train.y.mean().unwrap_or(0.0);
-    let mean_baseline_mae = nnc::metrics::mae(ArrayD::from_elem(test.y.raw_dim(), mean).view(), test.y.view())?;
+    let mean_baseline_mae = nnc::metrics::mae(
+        ArrayD::from_elem(test.y.raw_dim(), mean).view(),
+        test.y.view(),
+    )?;
     let linear_pred = affine(&test.x, &least_squares(&train)?)?;
     let linear_mae = nnc::metrics::mae(linear_pred.view(), test.y.view())?;
 
-    std::fs::create_dir_all(&opts.out)?;
+    // std's error alone does not say which folder.
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     history.write_csv(opts.out.join("boston_housing.csv"))?;
     nnc::plot::learning_curves(history, opts.out.join("boston_housing.png"))?;
 
@@ -175,7 +201,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         println!("  predict the training mean              {mean_baseline_mae:.2}");
         println!("  linear least squares                   {linear_mae:.2}");
         println!("  Keras, 323 rows + 81 for validation    {KERAS_MAE:.2}");
-        println!("  nnc,   323 rows + 81 for validation    {:.2}   R² {:.3}", first.protocol.0, first.protocol.1);
+        println!(
+            "  nnc,   323 rows + 81 for validation    {:.2}   R² {:.3}",
+            first.protocol.0, first.protocol.1
+        );
         println!("  nnc,   refitted on all 404 rows        {test_mae:.2}   R² {test_r2:.3}");
         println!(
             "(seed {}, {} epochs, {:.1} s for both fits; last val MAE {:.2})",
@@ -184,7 +213,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             first.seconds,
             history.last("val_mae").unwrap_or(f32::NAN)
         );
-        println!("wrote boston_housing.csv and .png to {}", opts.out.display());
+        println!(
+            "wrote boston_housing.csv and .png to {}",
+            opts.out.display()
+        );
     }
     if opts.seeds > 1 {
         let mut protocol = vec![first.protocol.0];
@@ -236,7 +268,9 @@ fn least_squares(d: &Dataset) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
         a[[p, p]] += 1e-6 * n as f64;
     }
     for c in 0..k {
-        let pivot = (c..k).max_by(|&r, &s| a[[r, c]].abs().total_cmp(&a[[s, c]].abs())).unwrap_or(c);
+        let pivot = (c..k)
+            .max_by(|&r, &s| a[[r, c]].abs().total_cmp(&a[[s, c]].abs()))
+            .unwrap_or(c);
         if a[[pivot, c]].abs() < 1e-12 {
             return Err("linear regression: singular system".into());
         }

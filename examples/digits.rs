@@ -69,7 +69,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     // Binary: labels 0 and 1 are already the targets; `[n, 1]` matches the output.
     let as_column = |d: nnc::Dataset| -> Result<nnc::Dataset, Box<dyn std::error::Error>> {
         let n = d.len();
-        Ok(nnc::Dataset::new(d.x, d.y.into_shape_with_order(vec![n, 1])?)?)
+        Ok(nnc::Dataset::new(
+            d.x,
+            d.y.into_shape_with_order(vec![n, 1])?,
+        )?)
     };
     let btrain = as_column(common::filter(&train, 0..=1, |v| v))?;
     let btest = as_column(common::filter(&test, 0..=1, |v| v))?;
@@ -94,9 +97,19 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let seconds = start.elapsed().as_secs_f64();
 
     if !opts.quiet {
-        println!("{}: 0 vs 1, {} training images, {} epochs", bnet.name(), btrain.len(), bhist.len());
+        println!(
+            "{}: 0 vs 1, {} training images, {} epochs",
+            bnet.name(),
+            btrain.len(),
+            bhist.len()
+        );
         println!("{bcm}");
-        println!("{}: 10 classes, {} training images, {} epochs", net.name(), train.len(), history.len());
+        println!(
+            "{}: 10 classes, {} training images, {} epochs",
+            net.name(),
+            train.len(),
+            history.len()
+        );
         println!("{cm}");
         println!(
             "test accuracy: 0 vs 1 {:.2}% ({} images), 10-class {:.2}% ({} images); seed {}, {:.1} s",

@@ -154,7 +154,8 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let mean = target.mean[0];
     let mut truth = test.y.clone();
     target.inverse_transform(&mut truth)?;
-    let mean_baseline_mae = truth.iter().map(|t| (t - mean).abs()).sum::<f32>() / truth.len() as f32;
+    let mean_baseline_mae =
+        truth.iter().map(|t| (t - mean).abs()).sum::<f32>() / truth.len() as f32;
 
     let mut cfg = Overfit::train_config();
     cfg.seed = opts.seed;
@@ -162,13 +163,17 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     if let Some(e) = opts.epochs {
         cfg.epochs = e;
     }
-    let without = nnc::TrainConfig { early_stopping: None, ..cfg.clone() };
+    let without = nnc::TrainConfig {
+        early_stopping: None,
+        ..cfg.clone()
+    };
     let start = Instant::now();
     let (overfit, h1) = train_and_test(&without, opts.seed, &train, &test, &target)?;
     let (stopped, h2) = train_and_test(&cfg, opts.seed, &train, &test, &target)?;
     let seconds = start.elapsed().as_secs_f64();
 
-    std::fs::create_dir_all(&opts.out)?;
+    // std's error alone does not say which folder.
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     for (name, h) in [("overfit", &h1), ("early_stopped", &h2)] {
         h.write_csv(opts.out.join(format!("{name}.csv")))?;
         nnc::plot::learning_curves(h, opts.out.join(format!("{name}.png")))?;
@@ -182,7 +187,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             test.len()
         );
         println!("  predict the training mean              MAE {mean_baseline_mae:.1}");
-        for (name, o) in [("no early stopping", &overfit), ("early stopping", &stopped)] {
+        for (name, o) in [
+            ("no early stopping", &overfit),
+            ("early stopping", &stopped),
+        ] {
             println!(
                 "  {name:<18} {:>3} epochs, kept {:>3}  MAE {:.1}  R² {:.3}",
                 o.epochs, o.kept_epoch, o.mae, o.r2
@@ -195,7 +203,12 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             opts.out.display()
         );
     }
-    Ok(Report { overfit, stopped, mean_baseline_mae, seconds })
+    Ok(Report {
+        overfit,
+        stopped,
+        mean_baseline_mae,
+        seconds,
+    })
 }
 
 #[allow(dead_code)]

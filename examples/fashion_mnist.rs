@@ -86,7 +86,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     }
     // Decay the rate to nearly nothing by the last epoch: the final epochs
     // refine instead of bouncing around the minimum.
-    cfg.schedule = nnc::Schedule::Cosine { epochs: cfg.epochs, min_lr: 1e-5 };
+    cfg.schedule = nnc::Schedule::Cosine {
+        epochs: cfg.epochs,
+        min_lr: 1e-5,
+    };
     cfg.verbose = !opts.quiet;
 
     let start = Instant::now();
@@ -97,7 +100,8 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let cm = ConfusionMatrix::from_output(out.view(), test.y.view())?;
     let test_accuracy = cm.accuracy();
 
-    std::fs::create_dir_all(&opts.out)?;
+    // std's error alone does not say which folder.
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     nnc::io::save_weights(opts.out.join("fashion_mnist.safetensors"), &mut net)?;
     history.write_csv(opts.out.join("fashion_mnist.csv"))?;
     nnc::plot::learning_curves(&history, opts.out.join("fashion_mnist.png"))?;
@@ -118,10 +122,17 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             opts.seed,
             seconds
         );
-        println!("wrote fashion_mnist.safetensors, .csv and .png to {}", opts.out.display());
+        println!(
+            "wrote fashion_mnist.safetensors, .csv and .png to {}",
+            opts.out.display()
+        );
     }
     let losses = history.get("loss").unwrap_or_default();
-    Ok(Report { test_accuracy, losses, seconds })
+    Ok(Report {
+        test_accuracy,
+        losses,
+        seconds,
+    })
 }
 
 #[allow(dead_code)]

@@ -84,10 +84,19 @@ pub struct Report {
 fn load(path: &PathBuf) -> Result<Dataset, Box<dyn std::error::Error>> {
     common::verify(path)?;
     // The first line is metadata (`569,30,malignant,benign`), not column names.
-    let opts = CsvOptions { header: false, skip_lines: 1, ..CsvOptions::default() };
+    let opts = CsvOptions {
+        header: false,
+        skip_lines: 1,
+        ..CsvOptions::default()
+    };
     let d = read_csv(path, &opts)?;
     if d.x.shape()[1] != 30 {
-        return Err(format!("{}: expected 30 feature columns and a label, found {} features", path.display(), d.x.shape()[1]).into());
+        return Err(format!(
+            "{}: expected 30 feature columns and a label, found {} features",
+            path.display(),
+            d.x.shape()[1]
+        )
+        .into());
     }
     if let Some(bad) = d.y.iter().find(|&&v| v != 0.0 && v != 1.0) {
         return Err(format!("{}: label {bad} is not 0 or 1", path.display()).into());
@@ -120,7 +129,14 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         let out = nnc::predict(&mut net, val.x.view(), 256)?;
         let acc = ConfusionMatrix::from_output(out.view(), val.y.view())?.accuracy();
         if !opts.quiet {
-            println!("fold {}/{}: {} train, {} held out, accuracy {:.2}%", k + 1, opts.folds, train.len(), val.len(), 100.0 * acc);
+            println!(
+                "fold {}/{}: {} train, {} held out, accuracy {:.2}%",
+                k + 1,
+                opts.folds,
+                train.len(),
+                val.len(),
+                100.0 * acc
+            );
         }
         fold_accuracy.push(acc);
     }
@@ -139,7 +155,13 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             seconds
         );
     }
-    Ok(Report { fold_accuracy, mean, std, majority, seconds })
+    Ok(Report {
+        fold_accuracy,
+        mean,
+        std,
+        majority,
+        seconds,
+    })
 }
 
 #[allow(dead_code)]

@@ -69,7 +69,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         "best" => {
             let mut cfg = MnistBest::train_config();
             // Decay the rate over the run: the last epochs refine instead of bouncing.
-            cfg.schedule = nnc::Schedule::Cosine { epochs: cfg.epochs, min_lr: 1e-5 };
+            cfg.schedule = nnc::Schedule::Cosine {
+                epochs: cfg.epochs,
+                min_lr: 1e-5,
+            };
             (Box::new(MnistBest::new(42)), cfg)
         }
         other => return Err(format!("unknown model `{other}`: use `keras` or `best`").into()),
@@ -79,7 +82,8 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     }
     cfg.verbose = !opts.quiet;
     let name = net.name().to_lowercase();
-    std::fs::create_dir_all(&opts.out)?;
+    // std's error alone does not say which folder.
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
 
     let start = Instant::now();
     let mut losses = Vec::new();
@@ -105,13 +109,24 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             seconds
         );
         if opts.load.is_none() {
-            println!("wrote {name}.safetensors, {name}.csv and {name}.png to {}", opts.out.display());
+            println!(
+                "wrote {name}.safetensors, {name}.csv and {name}.png to {}",
+                opts.out.display()
+            );
         }
     }
-    Ok(Report { test_accuracy, losses, seconds })
+    Ok(Report {
+        test_accuracy,
+        losses,
+        seconds,
+    })
 }
 
-fn evaluate(net: &mut dyn Model, test: &Dataset, quiet: bool) -> Result<f32, Box<dyn std::error::Error>> {
+fn evaluate(
+    net: &mut dyn Model,
+    test: &Dataset,
+    quiet: bool,
+) -> Result<f32, Box<dyn std::error::Error>> {
     let out = nnc::predict(net, test.x.view(), 1000)?;
     let cm = ConfusionMatrix::from_output(out.view(), test.y.view())?;
     if !quiet {
@@ -121,7 +136,13 @@ fn evaluate(net: &mut dyn Model, test: &Dataset, quiet: bool) -> Result<f32, Box
 }
 
 #[allow(dead_code)]
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&Options::parse())?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    // Display, not Debug: a wrong `--data` path reads as a sentence.
+    match run(&Options::parse()) {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -53,7 +53,11 @@ pub const LABELS: [&str; 3] = ["even", "greater than 4", "prime"];
 
 /// The three properties of digit `d`, as 0/1 targets.
 pub fn properties(d: u8) -> [f32; 3] {
-    [f32::from(d % 2 == 0), f32::from(d > 4), f32::from(matches!(d, 2 | 3 | 5 | 7))]
+    [
+        f32::from(d % 2 == 0),
+        f32::from(d > 4),
+        f32::from(matches!(d, 2 | 3 | 5 | 7)),
+    ]
 }
 
 /// Command-line options.
@@ -138,14 +142,33 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let exact_match = all_right as f32 / n as f32;
 
     if !opts.quiet {
-        println!("test accuracy on {n} images ({} epochs, seed {}, {:.1} s):", history.len(), opts.seed, seconds);
-        println!("  {:<16} {:>8} {:>17}", "label", "network", "majority answer");
+        println!(
+            "test accuracy on {n} images ({} epochs, seed {}, {:.1} s):",
+            history.len(),
+            opts.seed,
+            seconds
+        );
+        println!(
+            "  {:<16} {:>8} {:>17}",
+            "label", "network", "majority answer"
+        );
         for k in 0..3 {
-            println!("  {:<16} {:>7.2}% {:>16.2}%", LABELS[k], 100.0 * per_label[k], 100.0 * majority[k]);
+            println!(
+                "  {:<16} {:>7.2}% {:>16.2}%",
+                LABELS[k],
+                100.0 * per_label[k],
+                100.0 * majority[k]
+            );
         }
         println!("  all three right  {:>7.2}%", 100.0 * exact_match);
     }
-    Ok(Report { per_label, majority, exact_match, losses: history.get("loss").unwrap_or_default(), seconds })
+    Ok(Report {
+        per_label,
+        majority,
+        exact_match,
+        losses: history.get("loss").unwrap_or_default(),
+        seconds,
+    })
 }
 
 #[allow(dead_code)]

@@ -202,8 +202,14 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         // The whole source architecture, every layer trained on the small set.
         let mut full = Source::new(seed);
         nnc::fit(&mut full, &tcfg, &small)?;
-        let (a, b) = (accuracy(&mut with, &tgt_test)?, accuracy(&mut without, &tgt_test)?);
-        let (c, d) = (accuracy(&mut head, &tgt_test)?, accuracy(&mut full, &tgt_test)?);
+        let (a, b) = (
+            accuracy(&mut with, &tgt_test)?,
+            accuracy(&mut without, &tgt_test)?,
+        );
+        let (c, d) = (
+            accuracy(&mut head, &tgt_test)?,
+            accuracy(&mut full, &tgt_test)?,
+        );
         if !opts.quiet {
             println!(
                 "  repeat {:>2}: transferred {:.2}%, random frozen {:.2}%, head alone {:.2}%, whole network {:.2}%",
@@ -223,7 +229,10 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     if !opts.quiet {
         let diff: Vec<f32> = transfer.iter().zip(&scratch).map(|(a, b)| a - b).collect();
         let wins = diff.iter().filter(|&&d| d > 0.0).count();
-        println!("test accuracy on the digits 5-9 over {} repeats (mean ± std):", opts.repeats);
+        println!(
+            "test accuracy on the digits 5-9 over {} repeats (mean ± std):",
+            opts.repeats
+        );
         for (name, v) in [
             ("frozen features learnt on 0-4, new head", &transfer),
             ("frozen random features, head from scratch", &scratch),
@@ -242,7 +251,14 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             seconds
         );
     }
-    Ok(Report { source_accuracy, transfer, scratch, head_only, full_scratch, seconds })
+    Ok(Report {
+        source_accuracy,
+        transfer,
+        scratch,
+        head_only,
+        full_scratch,
+        seconds,
+    })
 }
 
 #[allow(dead_code)]

@@ -91,7 +91,12 @@ fn truth_table() -> Dataset {
 fn load(path: &PathBuf) -> Result<Dataset, Box<dyn std::error::Error>> {
     let d = read_csv(path, &CsvOptions::default())?;
     if d.x.shape()[1] != 2 {
-        return Err(format!("{}: expected 2 input columns and y, found {} inputs", path.display(), d.x.shape()[1]).into());
+        return Err(format!(
+            "{}: expected 2 input columns and y, found {} inputs",
+            path.display(),
+            d.x.shape()[1]
+        )
+        .into());
     }
     let n = d.len();
     let x = d.x.as_standard_layout().into_owned();
@@ -145,7 +150,11 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             opts.seed
         );
     }
-    Ok(Report { accuracy, linear_accuracy, losses: history.get("loss").unwrap_or_default() })
+    Ok(Report {
+        accuracy,
+        linear_accuracy,
+        losses: history.get("loss").unwrap_or_default(),
+    })
 }
 
 #[allow(dead_code)]

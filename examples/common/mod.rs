@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 
 /// The bundled digits file.
 pub fn default_digits() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sklearn/digits.csv.gz"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sklearn/digits.csv.gz"
+    ))
 }
 
 /// Checks the bundled files of `path`'s folder against `data/MD5SUMS`
 /// (a file of your own, outside `data/`, is taken as it is).
 pub fn verify(path: &Path) -> nnc::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     nnc::data::verify_checksums(dir)
 }
 
@@ -22,7 +28,13 @@ pub fn verify(path: &Path) -> nnc::Result<()> {
 /// digit. Returns `x` as `[n, 64]` scaled to [0, 1] and `y` as `[n]` digits.
 pub fn load_digits(path: &Path) -> Result<Dataset, Box<dyn std::error::Error>> {
     verify(path)?;
-    let d = read_csv(path, &CsvOptions { header: false, ..CsvOptions::default() })?;
+    let d = read_csv(
+        path,
+        &CsvOptions {
+            header: false,
+            ..CsvOptions::default()
+        },
+    )?;
     if d.x.shape()[1] != 64 {
         return Err(format!(
             "{}: expected 64 pixel columns and a label, found {} columns",
@@ -31,7 +43,10 @@ pub fn load_digits(path: &Path) -> Result<Dataset, Box<dyn std::error::Error>> {
         )
         .into());
     }
-    if let Some(bad) = d.y.iter().find(|&&v| !(0.0..=9.0).contains(&v) || v.fract() != 0.0) {
+    if let Some(bad) =
+        d.y.iter()
+            .find(|&&v| !(0.0..=9.0).contains(&v) || v.fract() != 0.0)
+    {
         return Err(format!("{}: label {bad} is not a digit 0-9", path.display()).into());
     }
     // `read_csv` gives column-major features, which the scalers refuse: copy
@@ -41,8 +56,14 @@ pub fn load_digits(path: &Path) -> Result<Dataset, Box<dyn std::error::Error>> {
 }
 
 /// The samples whose digit is in `digits`, with `relabel` applied to the digit.
-pub fn filter(d: &Dataset, digits: std::ops::RangeInclusive<u8>, relabel: impl Fn(f32) -> f32) -> Dataset {
-    let keep: Vec<usize> = (0..d.len()).filter(|&i| digits.contains(&(d.y[[i]] as u8))).collect();
+pub fn filter(
+    d: &Dataset,
+    digits: std::ops::RangeInclusive<u8>,
+    relabel: impl Fn(f32) -> f32,
+) -> Dataset {
+    let keep: Vec<usize> = (0..d.len())
+        .filter(|&i| digits.contains(&(d.y[[i]] as u8)))
+        .collect();
     let mut out = d.select(&keep);
     out.y.mapv_inplace(relabel);
     out
@@ -64,5 +85,8 @@ pub fn exit_code<T>(r: Result<T, Box<dyn std::error::Error>>) -> std::process::E
 pub fn mean_std(v: &[f32]) -> (f32, f32) {
     let n = v.len().max(1) as f32;
     let m = v.iter().sum::<f32>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / n).sqrt())
+    (
+        m,
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / n).sqrt(),
+    )
 }
