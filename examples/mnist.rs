@@ -101,10 +101,11 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let test_accuracy = evaluate(net.as_mut(), &test, opts.quiet)?;
     if !opts.quiet {
         println!(
-            "{}: test accuracy {:.2}% ({} training images, {} epochs, {:.1} s)",
+            "{}: test accuracy {:.2}% ({} training images, {:.0}% of them held out for validation, {} epochs, {:.1} s)",
             net.name(),
             100.0 * test_accuracy,
             train.len(),
+            100.0 * cfg.validation_split,
             losses.len(),
             seconds
         );
