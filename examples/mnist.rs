@@ -100,16 +100,23 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
 
     let test_accuracy = evaluate(net.as_mut(), &test, opts.quiet)?;
     if !opts.quiet {
-        println!(
-            "{}: test accuracy {:.2}% ({} training images, {:.0}% of them held out for validation, {} epochs, {:.1} s)",
-            net.name(),
-            100.0 * test_accuracy,
-            train.len(),
-            100.0 * cfg.validation_split,
-            losses.len(),
-            seconds
-        );
-        if opts.load.is_none() {
+        if let Some(weights) = &opts.load {
+            println!(
+                "{}: test accuracy {:.2}% with the weights of {}",
+                net.name(),
+                100.0 * test_accuracy,
+                weights.display()
+            );
+        } else {
+            println!(
+                "{}: test accuracy {:.2}% ({} training images, {:.0}% of them held out for validation, {} epochs, {:.1} s)",
+                net.name(),
+                100.0 * test_accuracy,
+                train.len(),
+                100.0 * cfg.validation_split,
+                losses.len(),
+                seconds
+            );
             println!(
                 "wrote {name}.safetensors, {name}.csv and {name}.png to {}",
                 opts.out.display()
