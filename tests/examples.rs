@@ -93,6 +93,12 @@ fn fashion_mnist_learns_from_a_subset() {
         r.test_accuracy
     );
     assert!(fell(&r.losses), "{:?}", r.losses);
+    let weights = format!("{out}/fashion_mnist.safetensors");
+    let again = fashion_mnist::Options::parse_from(["f", "--quiet", "--load", &weights]);
+    assert_eq!(
+        fashion_mnist::run(&again).unwrap().test_accuracy,
+        r.test_accuracy
+    );
     let _ = std::fs::remove_dir_all(out);
 }
 
