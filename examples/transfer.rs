@@ -1,5 +1,6 @@
-//! Transfer learning: features learnt on one task help another that has
-//! little data. Networks from `examples/specs/transfer.nn`.
+//! Transfer learning: reuse the features learnt on one task for another that
+//! has little data, and measure what that buys. Networks from
+//! `examples/specs/transfer.nn`.
 //!
 //! ```text
 //! cargo run --release --example transfer
@@ -22,8 +23,10 @@
 //! Everything is repeated `--repeats` times with different draws of the
 //! small set and seeds; the example prints the mean and spread of each.
 //!
-//! Measured (`cargo run --release --example transfer`, seeds 43..=52, 8 s),
-//! test accuracy on the 4,861 test images of 5-9:
+//! Measured: `Source` reaches 99.14% on the 5,139 test images of 0-4 after
+//! 5 epochs on 30,596 images. Test accuracy on the 4,861 test images of 5-9
+//! (`cargo run --release --example transfer -- --per-class N`, repeats with
+//! seeds 43..=52; 8 s for N = 10, 75 s for N = 100):
 //!
 //! | images per digit | transferred | random frozen (head from scratch) | head alone on pixels | whole network from scratch |
 //! | --- | --- | --- | --- | --- |
