@@ -66,15 +66,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     }
     let (mut net, mut cfg): (Box<dyn Model>, TrainConfig) = match opts.model.as_str() {
         "keras" => (Box::new(Mnist::new(42)), Mnist::train_config()),
-        "best" => {
-            let mut cfg = MnistBest::train_config();
-            // Decay the rate over the run: the last epochs refine instead of bouncing.
-            cfg.schedule = nnc::Schedule::Cosine {
-                epochs: cfg.epochs,
-                min_lr: 1e-5,
-            };
-            (Box::new(MnistBest::new(42)), cfg)
-        }
+        "best" => (Box::new(MnistBest::new(42)), MnistBest::train_config()),
         other => return Err(format!("unknown model `{other}`: use `keras` or `best`").into()),
     };
     if let Some(e) = opts.epochs {
@@ -82,7 +74,8 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     }
     cfg.verbose = !opts.quiet;
     let name = net.name().to_lowercase();
-    std::fs::create_dir_all(&opts.out)?;
+    // std's error alone does not say which folder.
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
 
     let start = Instant::now();
     let mut losses = Vec::new();
@@ -99,15 +92,23 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
 
     let test_accuracy = evaluate(net.as_mut(), &test, opts.quiet)?;
     if !opts.quiet {
-        println!(
-            "{}: test accuracy {:.2}% ({} training images, {} epochs, {:.1} s)",
-            net.name(),
-            100.0 * test_accuracy,
-            train.len(),
-            losses.len(),
-            seconds
-        );
-        if opts.load.is_none() {
+        if let Some(weights) = &opts.load {
+            println!(
+                "{}: test accuracy {:.2}% with the weights of {}",
+                net.name(),
+                100.0 * test_accuracy,
+                weights.display()
+            );
+        } else {
+            println!(
+                "{}: test accuracy {:.2}% ({} training images, {:.0}% of them held out for validation, {} epochs, {:.1} s)",
+                net.name(),
+                100.0 * test_accuracy,
+                train.len(),
+                100.0 * cfg.validation_split,
+                losses.len(),
+                seconds
+            );
             println!(
                 "wrote {name}.safetensors, {name}.csv and {name}.png to {}",
                 opts.out.display()
@@ -135,7 +136,13 @@ fn evaluate(
 }
 
 #[allow(dead_code)]
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&Options::parse())?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    // Display, not Debug: a wrong `--data` path reads as a sentence.
+    match run(&Options::parse()) {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
