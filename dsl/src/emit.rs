@@ -727,8 +727,18 @@ fn train_config(t: &ir::Train) -> TokenStream {
         Literal::u64_unsuffixed(t.seed),
         f32_lit(t.validation_split),
     );
+    // `accuracy` means what fits the loss, as in Keras: per output unit for
+    // binary cross-entropy (multi-label, or one unit), thresholded at p = 0.5
+    // (a logit of 0 when the network outputs logits); argmax otherwise.
+    let accuracy = match t.loss {
+        ir::Loss::BinaryCrossentropy { from_logits } => {
+            let threshold = f32_lit(if from_logits { 0.0 } else { 0.5 });
+            quote!(::nnc::metrics::Metric::BinaryAccuracy { threshold: #threshold })
+        }
+        _ => quote!(::nnc::metrics::Metric::Accuracy),
+    };
     let metrics = t.metrics.iter().map(|m| match m {
-        ir::Metric::Accuracy => quote!(::nnc::metrics::Metric::Accuracy),
+        ir::Metric::Accuracy => accuracy.clone(),
         ir::Metric::Mae => quote!(::nnc::metrics::Metric::Mae),
         ir::Metric::Mse => quote!(::nnc::metrics::Metric::Mse),
     });

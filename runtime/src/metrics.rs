@@ -29,7 +29,9 @@ impl Metric {
     pub fn name(&self) -> &'static str {
         match self {
             Metric::Accuracy => "accuracy",
-            Metric::BinaryAccuracy { .. } => "binary_accuracy",
+            // Named as users ask for it: `metrics [accuracy]` with a binary
+            // cross-entropy compiles to this (as in Keras).
+            Metric::BinaryAccuracy { .. } => "accuracy",
             Metric::Mse => "mse",
             Metric::Mae => "mae",
         }

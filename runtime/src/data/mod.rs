@@ -36,7 +36,19 @@ impl Dataset {
                 found: y.shape().to_vec(),
             });
         }
-        Ok(Dataset { x, y })
+        // Row-major storage: batches are then contiguous slices, and every
+        // consumer may assume it (a column-major CSV selection is not).
+        let standard = |a: ArrayD<f32>| {
+            if a.is_standard_layout() {
+                a
+            } else {
+                a.as_standard_layout().into_owned()
+            }
+        };
+        Ok(Dataset {
+            x: standard(x),
+            y: standard(y),
+        })
     }
 
     /// Number of samples.
@@ -77,7 +89,8 @@ impl Dataset {
     }
 
     /// Splits off the last `fraction` of the samples as a validation set,
-    /// before any shuffling, exactly as Keras' `validation_split`.
+    /// before any shuffling, exactly as Keras' `validation_split`: the first
+    /// `floor(n · (1 - fraction))` samples train, the rest validate.
     ///
     /// # Errors
     /// [`Error::Config`] if `fraction` is not in `(0, 1)` or either part would be empty.
@@ -88,7 +101,10 @@ impl Dataset {
             )));
         }
         let n = self.len();
-        let n_val = (n as f64 * fraction as f64).floor() as usize;
+        // Keras computes in f64 from the decimal the user wrote (0.3, not the
+        // f32 0.30000001): take the f32's shortest decimal form back to f64.
+        let f: f64 = fraction.to_string().parse().unwrap_or(fraction as f64);
+        let n_val = n - (n as f64 * (1.0 - f)).floor() as usize;
         if n_val == 0 || n_val == n {
             return Err(Error::Config(format!(
                 "validation_split {fraction} of {n} samples leaves an empty training or validation set"
@@ -211,7 +227,14 @@ mod tests {
         assert_eq!(tr.len(), 8);
         assert_eq!(va.y.as_slice().unwrap(), &[8.0, 9.0]);
         assert!(toy(10).validation_split(0.0).is_err());
-        assert!(toy(3).validation_split(0.2).is_err());
+        // Keras' rounding: int(n * (1 - split)) samples train.
+        let (tr, va) = toy(3).validation_split(0.2).unwrap();
+        assert_eq!((tr.len(), va.len()), (2, 1));
+        let (tr, va) = toy(404).validation_split(0.2).unwrap();
+        assert_eq!((tr.len(), va.len()), (323, 81));
+        let (tr, va) = toy(10).validation_split(0.3).unwrap();
+        assert_eq!((tr.len(), va.len()), (7, 3));
+        assert!(toy(1).validation_split(0.2).is_err());
         assert!(Dataset::new(
             Array2::zeros((3, 2)).into_dyn(),
             Array1::zeros(4).into_dyn()

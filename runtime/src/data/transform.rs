@@ -61,6 +61,9 @@ impl Standardizer {
     /// # Errors
     /// [`Error::Config`] for an empty `x`.
     pub fn fit(x: ArrayViewD<'_, f32>) -> Result<Self> {
+        // Any memory layout (a column-major CSV read, a transposed view) is fine.
+        let x = x.as_standard_layout();
+        let x = x.view();
         let m = as_matrix(&x, "standardize")?;
         let mean = m.map_axis(Axis(0), |c| {
             (c.iter().map(|&v| v as f64).sum::<f64>() / c.len() as f64) as f32
@@ -124,6 +127,8 @@ impl MinMaxScaler {
     /// # Errors
     /// [`Error::Config`] for an empty `x`.
     pub fn fit_range(x: ArrayViewD<'_, f32>, range: (f32, f32)) -> Result<Self> {
+        let x = x.as_standard_layout();
+        let x = x.view();
         let m = as_matrix(&x, "min-max scaling")?;
         Ok(MinMaxScaler {
             min: m.map_axis(Axis(0), |c| c.fold(f32::INFINITY, |a, &v| a.min(v))),
