@@ -183,12 +183,12 @@ fn driver(
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_fma() -> bool {
+pub(crate) fn has_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn has_fma() -> bool {
+pub(crate) fn has_fma() -> bool {
     false
 }
 

@@ -9,7 +9,7 @@
 pub mod act;
 pub mod dense;
 pub mod dropout;
-mod gemm;
+pub(crate) mod gemm;
 pub mod penalty;
 pub mod softmax;
 
