@@ -145,14 +145,22 @@ fn axpy_rows<const IN: usize, const OUT: usize, const FMA: bool>(
 ) {
     for (&xi, row) in x[..IN].iter().zip(&w[..IN]) {
         for (yj, &wij) in y.iter_mut().zip(row) {
-            *yj = if FMA { xi.mul_add(wij, *yj) } else { *yj + xi * wij };
+            *yj = if FMA {
+                xi.mul_add(wij, *yj)
+            } else {
+                *yj + xi * wij
+            };
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn axpy_rows_fma<const IN: usize, const OUT: usize>(x: &[f32], w: &[[f32; OUT]], y: &mut [f32; OUT]) {
+fn axpy_rows_fma<const IN: usize, const OUT: usize>(
+    x: &[f32],
+    w: &[[f32; OUT]],
+    y: &mut [f32; OUT],
+) {
     axpy_rows::<IN, OUT, true>(x, w, y)
 }
 
