@@ -50,8 +50,7 @@ def measure(f):
 
 def emit(system, workload, samples, unit, per_iter):
     print(json.dumps({"system": system, "workload": workload, "unit": unit,
-                      "samples": samples, "per_iter": per_iter,
-                      "threads": args.threads}), flush=True)
+                      "samples": samples, "per_iter": per_iter}), flush=True)
 
 
 W1 = [784, 128, 64, 10]
