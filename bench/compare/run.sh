@@ -43,10 +43,12 @@ common=(--reps "$reps" --secs "$secs" "${only_arg[@]}")
 for t in $threads; do
   cpus="0-$((t - 1))"
   export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t RAYON_NUM_THREADS=$t
+  # XLA sizes its thread pool from the CPUs taskset leaves it; with one,
+  # also keep Eigen's matmuls on the calling thread.
   if [ "$t" = 1 ]; then
-    export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false"
   else
-    export XLA_FLAGS="intra_op_parallelism_threads=$t"
+    unset XLA_FLAGS
   fi
   run() { # name command...
     local name="$1"; shift
@@ -55,6 +57,9 @@ for t in $threads; do
       || echo "!! $name failed at $t thread(s)" >&2
   }
   run nnc "$target/release/nnc-compare-runner"
+  # The same with subnormal floats flushed to zero (as XLA does): shows what
+  # the denormal slowdown in the optimizer state costs (see BENCHMARKS.md).
+  NNC_FTZ=1 NNC_SYSTEM=nnc-ftz run nnc-ftz "$target/release/nnc-compare-runner"
   run torch "$py" "$here/peers.py" torch "$t"
   run jax "$py" "$here/peers.py" jax "$t"
   run candle "$target/release/candle-compare-runner"

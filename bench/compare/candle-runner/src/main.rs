@@ -5,7 +5,9 @@
 //! `candle-compare-runner [--reps N] [--secs S] [--only W1,W4]`
 
 use candle_core::{DType, Device, Module, Result, Tensor, Var, D};
-use candle_nn::{linear, loss, ops, AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, SGD};
+use candle_nn::{
+    linear, loss, ops, AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap, SGD,
+};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -115,12 +117,17 @@ fn data(n: usize, width: usize, classes: usize, dev: &Device) -> Result<(Tensor,
     let mut state = 7u64;
     let xs: Vec<f32> = (0..n * width)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect();
     let ys: Vec<u32> = (0..n).map(|i| (i % classes) as u32).collect();
-    Ok((Tensor::from_vec(xs, (n, width), dev)?, Tensor::from_vec(ys, n, dev)?))
+    Ok((
+        Tensor::from_vec(xs, (n, width), dev)?,
+        Tensor::from_vec(ys, n, dev)?,
+    ))
 }
 
 enum Opt {
@@ -129,15 +136,32 @@ enum Opt {
     Sgd,
 }
 
-fn train(o: &Opts, name: &str, sizes: &[usize], hidden: Hidden, opt: Opt, n: usize, lr: f64) -> Result<()> {
+fn train(
+    o: &Opts,
+    name: &str,
+    sizes: &[usize],
+    hidden: Hidden,
+    opt: Opt,
+    n: usize,
+    lr: f64,
+) -> Result<()> {
     let dev = Device::Cpu;
     let vm = VarMap::new();
-    let model = Mlp::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), sizes, hidden)?;
+    let model = Mlp::new(
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        sizes,
+        hidden,
+    )?;
     let (x, y) = data(n, sizes[0], *sizes.last().unwrap(), &dev)?;
     let step_loss = |m: &Mlp| -> Result<Tensor> { loss::cross_entropy(&m.forward(&x)?, &y) };
     let r = match opt {
         Opt::Adam => {
-            let p = ParamsAdamW { lr, weight_decay: 0.0, eps: 1e-7, ..Default::default() };
+            let p = ParamsAdamW {
+                lr,
+                weight_decay: 0.0,
+                eps: 1e-7,
+                ..Default::default()
+            };
             let mut opt = AdamW::new(vm.all_vars(), p)?;
             measure(o, || opt.backward_step(&step_loss(&model)?))?
         }
@@ -155,7 +179,11 @@ fn train(o: &Opts, name: &str, sizes: &[usize], hidden: Hidden, opt: Opt, n: usi
 }
 
 fn main() -> Result<()> {
-    let mut o = Opts { reps: 7, secs: 0.3, only: Vec::new() };
+    let mut o = Opts {
+        reps: 7,
+        secs: 0.3,
+        only: Vec::new(),
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -171,27 +199,59 @@ fn main() -> Result<()> {
     let w1 = [784, 128, 64, 10];
     if want("W1") {
         for n in [64, 256] {
-            train(&o, &format!("W1_b{n}"), &w1, Hidden::Relu, Opt::Adam, n, 1e-3)?;
+            train(
+                &o,
+                &format!("W1_b{n}"),
+                &w1,
+                Hidden::Relu,
+                Opt::Adam,
+                n,
+                1e-3,
+            )?;
         }
     }
     if want("W2") {
-        train(&o, "W2_b64", &[784, 64, 32, 32, 10], Hidden::Relu, Opt::RmsProp, 64, 1e-3)?;
+        train(
+            &o,
+            "W2_b64",
+            &[784, 64, 32, 32, 10],
+            Hidden::Relu,
+            Opt::RmsProp,
+            64,
+            1e-3,
+        )?;
     }
     let dev = Device::Cpu;
     if want("W3") {
         let vm = VarMap::new();
-        let m = Mlp::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &[2, 3, 2], Hidden::Sigmoid)?;
+        let m = Mlp::new(
+            VarBuilder::from_varmap(&vm, DType::F32, &dev),
+            &[2, 3, 2],
+            Hidden::Sigmoid,
+        )?;
         let x = Tensor::from_vec(vec![0.3f32, -0.7], (1, 2), &dev)?;
         let r = measure(&o, || {
             black_box(ops::softmax(&m.forward(&x)?, D::Minus1)?);
             Ok(())
         })?;
         emit("W3_predict1", 1, "call", &r);
-        train(&o, "W3_sgd_b4", &[2, 3, 2], Hidden::Sigmoid, Opt::Sgd, 4, 0.1)?;
+        train(
+            &o,
+            "W3_sgd_b4",
+            &[2, 3, 2],
+            Hidden::Sigmoid,
+            Opt::Sgd,
+            4,
+            0.1,
+        )?;
     }
     if want("W4") {
         let vm = VarMap::new();
-        let m = Mlp::new(VarBuilder::from_varmap(&vm, DType::F32, &dev), &w1, Hidden::Relu)?;
+        let m = Mlp::new(
+            VarBuilder::from_varmap(&vm, DType::F32, &dev),
+            &w1,
+            Hidden::Relu,
+        )?;
         for n in [1, 1024] {
             let (x, _) = data(n, 784, 10, &dev)?;
             let r = measure(&o, || {

@@ -58,9 +58,10 @@ fn measure(o: &Opts, mut f: impl FnMut()) -> Vec<f64> {
 }
 
 fn emit(workload: &str, samples: f64, unit: &str, per_iter: &[f64]) {
+    let system = std::env::var("NNC_SYSTEM").unwrap_or_else(|_| "nnc".into());
     let list: Vec<String> = per_iter.iter().map(|v| format!("{v:e}")).collect();
     println!(
-        "{{\"system\": \"nnc\", \"workload\": \"{workload}\", \"unit\": \"{unit}\", \"samples\": {samples}, \"per_iter\": [{}]}}",
+        "{{\"system\": \"{system}\", \"workload\": \"{workload}\", \"unit\": \"{unit}\", \"samples\": {samples}, \"per_iter\": [{}]}}",
         list.join(", ")
     );
 }
@@ -81,7 +82,15 @@ fn cfg(optimizer: Optimizer) -> TrainConfig {
     }
 }
 
-fn train(o: &Opts, name: &str, model: &mut dyn nnc::Model, opt: Optimizer, n: usize, width: usize, classes: usize) {
+fn train(
+    o: &Opts,
+    name: &str,
+    model: &mut dyn nnc::Model,
+    opt: Optimizer,
+    n: usize,
+    width: usize,
+    classes: usize,
+) {
     let (x, y) = batch(n, width, classes);
     let mut t = Trainer::new(&cfg(opt));
     let r = measure(o, || {
@@ -95,13 +104,39 @@ fn gemm_rate(o: &Opts, m: usize, k: usize, n: usize) {
     let a = Array2::from_shape_fn((m, k), |_| r.uniform(-1.0, 1.0));
     let b = Array2::from_shape_fn((k, n), |_| r.uniform(-1.0, 1.0));
     let mut c = Array2::<f32>::zeros((m, n));
-    let res = measure(o, || nnc::kernels::gemm(1.0, black_box(a.view()), b.view(), 0.0, c.view_mut()));
+    let res = measure(o, || {
+        nnc::kernels::gemm(1.0, black_box(a.view()), b.view(), 0.0, c.view_mut())
+    });
     // "samples" carries the FLOPs of one product here.
-    emit(&format!("W5_gemm_{m}x{k}x{n}"), (2 * m * k * n) as f64, "flop", &res);
+    emit(
+        &format!("W5_gemm_{m}x{k}x{n}"),
+        (2 * m * k * n) as f64,
+        "flop",
+        &res,
+    );
+}
+
+/// Sets flush-to-zero and denormals-are-zero for this thread (what XLA does
+/// on the CPU), so that the effect of subnormal floats can be measured.
+fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)]
+    // SAFETY: only changes how this thread's SSE/AVX arithmetic rounds tiny values.
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
 }
 
 fn main() {
-    let mut o = Opts { reps: 7, secs: 0.3, only: Vec::new() };
+    if std::env::var_os("NNC_FTZ").is_some_and(|v| v == "1") {
+        flush_denormals();
+    }
+    let mut o = Opts {
+        reps: 7,
+        secs: 0.3,
+        only: Vec::new(),
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -113,15 +148,37 @@ fn main() {
         }
         i += 2;
     }
-    let want = |w: &str| o.only.is_empty() || o.only.iter().any(|p| w.starts_with(p.as_str()));
+    // `--only W1` selects a group, `--only W1_b64` one workload of it.
+    let want = |w: &str| {
+        o.only.is_empty()
+            || o.only
+                .iter()
+                .any(|p| w.starts_with(p.as_str()) || p.starts_with(w))
+    };
 
     if want("W1") {
         for n in [64, 256] {
-            train(&o, &format!("W1_b{n}"), &mut W1::new(0), Optimizer::adam(1e-3), n, 784, 10);
+            train(
+                &o,
+                &format!("W1_b{n}"),
+                &mut W1::new(0),
+                Optimizer::adam(1e-3),
+                n,
+                784,
+                10,
+            );
         }
     }
     if want("W2") {
-        train(&o, "W2_b64", &mut W2::new(0), Optimizer::rmsprop(1e-3), 64, 784, 10);
+        train(
+            &o,
+            "W2_b64",
+            &mut W2::new(0),
+            Optimizer::rmsprop(1e-3),
+            64,
+            784,
+            10,
+        );
     }
     if want("W3") {
         let net = W3::new(0);
@@ -130,7 +187,15 @@ fn main() {
             black_box(net.predict_one(black_box(&x)));
         });
         emit("W3_predict1", 1.0, "call", &r);
-        train(&o, "W3_sgd_b4", &mut W3::new(0), Optimizer::sgd(0.1), 4, 2, 2);
+        train(
+            &o,
+            "W3_sgd_b4",
+            &mut W3::new(0),
+            Optimizer::sgd(0.1),
+            4,
+            2,
+            2,
+        );
     }
     if want("W4") {
         let mut net = W1::new(0);
