@@ -33,6 +33,25 @@ main_body='fn main() {
 }'
 mk bt_none "$main_body"
 
+# The same program with the network assembled at run time (no `network!`):
+# it instantiates the same generic runtime code (trainer, ndarray), so the
+# difference to bt_mnist is what the macro and the generated code cost.
+mk bt_seq "fn main() {
+    use nnc::Model;
+    let mut net = nnc::sequential::Sequential::builder(&[784])
+        .dense(128, nnc::Activation::Relu)
+        .dense(64, nnc::Activation::Relu)
+        .dense(10, nnc::Activation::Softmax)
+        .build(0)
+        .unwrap();
+    let x = nnc::ndarray::Array2::<f32>::zeros((4, 784));
+    println!(\"{:?}\", net.forward(x.view().into_dyn(), false).unwrap()[[0, 0]]);
+    let cfg = nnc::train::TrainConfig { loss: nnc::Loss::SparseCategoricalCrossentropy { from_logits: false }, ..Default::default() };
+    let y = nnc::ndarray::ArrayD::<f32>::zeros(vec![4]);
+    let mut t = nnc::train::Trainer::new(&cfg);
+    println!(\"{}\", t.train_batch(&mut net, x.view().into_dyn(), y.view()).unwrap());
+}"
+
 mk bt_mnist "nnc::network! {
     network Mnist(x: [784]) -> [10] {
         dense(128) relu
@@ -67,12 +86,13 @@ fn main() {
     println!(\"{}\", t.train_batch(&mut net, x.view().into_dyn(), y.view()).unwrap());
 }"
 
-echo "| crate | profile | median s | min s | max s | minus no-network crate |"
-echo "| --- | --- | --- | --- | --- | --- |"
-for profile in dev release; do
+echo "| crate | profile | median s | min s | max s | minus bt_none | minus bt_seq |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for profile in dev dev-nonincremental release; do
   flag=(); [ "$profile" = release ] && flag=(--release)
-  base=""
-  for c in bt_none bt_mnist bt_deep20; do
+  if [ "$profile" = dev-nonincremental ]; then export CARGO_INCREMENTAL=0; else unset CARGO_INCREMENTAL; fi
+  base="" seqb=""
+  for c in bt_none bt_seq bt_mnist bt_deep20; do
     # Warm: dependencies and a first build of the crate itself.
     cargo build -q "${flag[@]}" --manifest-path "$dir/$c/Cargo.toml"
     ts=()
@@ -85,6 +105,8 @@ for profile in dev release; do
     done
     read -r med lo hi < <(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f %.2f %.2f\n", m, a[1], a[NR]}')
     [ "$c" = bt_none ] && base=$med
-    printf '| %s | %s | %s | %s | %s | %+.2f |\n' "$c" "$profile" "$med" "$lo" "$hi" "$(echo "$med - $base" | bc -l)"
+    [ "$c" = bt_seq ] && seqb=$med
+    printf '| %s | %s | %s | %s | %s | %+.2f | %+.2f |\n' "$c" "$profile" "$med" "$lo" "$hi" \
+      "$(echo "$med - $base" | bc -l)" "$(echo "$med - ${seqb:-$med}" | bc -l)"
   done
 done
