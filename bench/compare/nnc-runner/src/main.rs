@@ -148,7 +148,7 @@ fn main() {
         }
         i += 2;
     }
-    // `--only W1` selects a group, `--only W1_b64` one workload of it.
+    // `--only W1` selects a group; a workload name (`W1_b64`) selects its group.
     let want = |w: &str| {
         o.only.is_empty()
             || o.only
