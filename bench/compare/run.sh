@@ -5,7 +5,8 @@
 #
 #   bench/compare/run.sh [--reps N] [--secs S] [--threads "1 2"] [--only W1,W4] [--out DIR]
 #
-# Environment: VENV (default $HOME/.cache/nnc-bench/venv) is created and
+# Environment: NNC_PATCHED_RUNNER adds the rows of a runner built against a
+# patched runtime (see bench/patches/README.md); VENV (default $HOME/.cache/nnc-bench/venv) is created and
 # filled from PyPI (numpy torch jax jaxlib) when missing; CARGO_TARGET_DIR is
 # honoured (the runners build into $CARGO_TARGET_DIR/compare).
 set -euo pipefail
@@ -60,6 +61,11 @@ for t in $threads; do
   # The same with subnormal floats flushed to zero (as XLA does): shows what
   # the denormal slowdown in the optimizer state costs (see BENCHMARKS.md).
   NNC_FTZ=1 NNC_SYSTEM=nnc-ftz run nnc-ftz "$target/release/nnc-compare-runner"
+  # Optionally a runner built against a patched runtime (bench/patches/):
+  # NNC_PATCHED_RUNNER=/path/to/nnc-compare-runner.
+  if [ -n "${NNC_PATCHED_RUNNER:-}" ]; then
+    NNC_SYSTEM=nnc-patched run nnc-patched "$NNC_PATCHED_RUNNER"
+  fi
   run torch "$py" "$here/peers.py" torch "$t"
   run jax "$py" "$here/peers.py" jax "$t"
   run candle "$target/release/candle-compare-runner"
