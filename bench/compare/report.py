@@ -95,6 +95,24 @@ for w in workloads:
             line += f" {nnc_rate / peer:.2f} |" if nnc_rate and peer else " – |"
         print(line)
 
+peers = [s for s in systems if not s.startswith("nnc")]
+for variant in [s for s in systems if s.startswith("nnc-")]:
+    print(f"\n`{variant}` over each peer (throughput ratio, above 1: faster):\n")
+    print("| workload | thr | " + " | ".join(f"{variant} × {p}" for p in peers) + " |")
+    print("|" + " --- |" * (2 + len(peers)))
+    for w in workloads:
+        for t in threads:
+            cell = by.get((w, t), {})
+            r = cell.get(variant)
+            if r is None:
+                continue
+            mine = r["samples"] / stats(r)[0]
+            line = f"| {w} | {t} |"
+            for p in peers:
+                pr = cell.get(p) or (by.get(("W4_b1", t), {}).get(p) if w == "W4_b1_predict" else None)
+                line += f" {mine / (pr['samples'] / stats(pr)[0]):.2f} |" if pr else " – |"
+            print(line)
+
 print("\n## W5: sgemm GFLOP/s (median, ± spread)\n")
 gemm_w = sorted({r["workload"] for r in rows if r["workload"].startswith("W5")},
                 key=lambda w: int(w.split("_")[-1].split("x")[0]))
