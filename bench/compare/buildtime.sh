@@ -101,12 +101,13 @@ for profile in dev dev-nonincremental release; do
       s=$(date +%s.%N)
       cargo build -q "${flag[@]}" --manifest-path "$dir/$c/Cargo.toml"
       e=$(date +%s.%N)
-      ts+=("$(echo "$e - $s" | bc -l)")
+      ts+=("$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", b - a }')")
     done
     read -r med lo hi < <(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f %.2f %.2f\n", m, a[1], a[NR]}')
     [ "$c" = bt_none ] && base=$med
     [ "$c" = bt_seq ] && seqb=$med
     printf '| %s | %s | %s | %s | %s | %+.2f | %+.2f |\n' "$c" "$profile" "$med" "$lo" "$hi" \
-      "$(echo "$med - $base" | bc -l)" "$(echo "$med - ${seqb:-$med}" | bc -l)"
+      "$(awk -v a="$med" -v b="$base" 'BEGIN { print a - b }')" \
+      "$(awk -v a="$med" -v b="${seqb:-$med}" 'BEGIN { print a - b }')"
   done
 done
