@@ -69,10 +69,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         "best" => {
             let mut cfg = MnistBest::train_config();
             // Decay the rate over the run: the last epochs refine instead of bouncing.
-            cfg.schedule = nnc::Schedule::Cosine {
-                epochs: cfg.epochs,
-                min_lr: 1e-5,
-            };
+            cfg.schedule = nnc::Schedule::Cosine { epochs: cfg.epochs, min_lr: 1e-5 };
             (Box::new(MnistBest::new(42)), cfg)
         }
         other => return Err(format!("unknown model `{other}`: use `keras` or `best`").into()),
@@ -108,24 +105,13 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
             seconds
         );
         if opts.load.is_none() {
-            println!(
-                "wrote {name}.safetensors, {name}.csv and {name}.png to {}",
-                opts.out.display()
-            );
+            println!("wrote {name}.safetensors, {name}.csv and {name}.png to {}", opts.out.display());
         }
     }
-    Ok(Report {
-        test_accuracy,
-        losses,
-        seconds,
-    })
+    Ok(Report { test_accuracy, losses, seconds })
 }
 
-fn evaluate(
-    net: &mut dyn Model,
-    test: &Dataset,
-    quiet: bool,
-) -> Result<f32, Box<dyn std::error::Error>> {
+fn evaluate(net: &mut dyn Model, test: &Dataset, quiet: bool) -> Result<f32, Box<dyn std::error::Error>> {
     let out = nnc::predict(net, test.x.view(), 1000)?;
     let cm = ConfusionMatrix::from_output(out.view(), test.y.view())?;
     if !quiet {

@@ -20,19 +20,10 @@ fn random(m: usize, n: usize, seed: u64) -> Array2<f32> {
 }
 
 /// `c = a·b` through the `gemm` crate (any strides).
-fn gemm_crate(
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    mut c: ArrayViewMut2<'_, f32>,
-    par: gemm::Parallelism,
-) {
+fn gemm_crate(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, mut c: ArrayViewMut2<'_, f32>, par: gemm::Parallelism) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    let (sa, sb, sc) = (
-        a.strides().to_vec(),
-        b.strides().to_vec(),
-        c.strides().to_vec(),
-    );
+    let (sa, sb, sc) = (a.strides().to_vec(), b.strides().to_vec(), c.strides().to_vec());
     // SAFETY: the pointers and strides come from live ndarray views of the
     // stated shapes, and `c` is borrowed mutably for the call.
     unsafe {
@@ -75,9 +66,7 @@ const SHAPES: [(&str, usize, usize, usize, bool, bool); 8] = [
 
 fn bench_gemm(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemm");
-    g.warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20);
+    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(20);
     for (label, m, k, n, ta, tb) in SHAPES {
         // Stored so that `.t()` gives the [m, k] / [k, n] operand when transposed.
         let a = if ta { random(k, m, 1) } else { random(m, k, 1) };
@@ -86,9 +75,7 @@ fn bench_gemm(c: &mut Criterion) {
         let bv = if tb { b.t() } else { b.view() };
         let mut out = Array2::<f32>::zeros((m, n));
         g.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        g.bench_function(BenchmarkId::new("nnc", label), |bch| {
-            bch.iter(|| gemm(1.0, black_box(av), bv, 0.0, out.view_mut()))
-        });
+        g.bench_function(BenchmarkId::new("nnc", label), |bch| bch.iter(|| gemm(1.0, black_box(av), bv, 0.0, out.view_mut())));
         g.bench_function(BenchmarkId::new("ndarray", label), |bch| {
             bch.iter(|| general_mat_mul(1.0, &black_box(av), &bv, 0.0, &mut out))
         });
@@ -96,14 +83,7 @@ fn bench_gemm(c: &mut Criterion) {
             bch.iter(|| gemm_crate(black_box(av), bv, out.view_mut(), gemm::Parallelism::None))
         });
         g.bench_function(BenchmarkId::new("gemm-crate-rayon", label), |bch| {
-            bch.iter(|| {
-                gemm_crate(
-                    black_box(av),
-                    bv,
-                    out.view_mut(),
-                    gemm::Parallelism::Rayon(2),
-                )
-            })
+            bch.iter(|| gemm_crate(black_box(av), bv, out.view_mut(), gemm::Parallelism::Rayon(2)))
         });
     }
     g.finish();
@@ -111,9 +91,7 @@ fn bench_gemm(c: &mut Criterion) {
 
 fn bench_fused(c: &mut Criterion) {
     let mut g = c.benchmark_group("fused");
-    g.warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20);
+    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1)).sample_size(20);
     let (n, i, o) = (64, 784, 128);
     let x = random(n, i, 3);
     let w = random(i, o, 4);
@@ -121,35 +99,13 @@ fn bench_fused(c: &mut Criterion) {
     let mut y = Array2::<f32>::zeros((n, o));
     let mut pre = Array2::<f32>::zeros((n, o));
     g.bench_function("dense fwd 64x784x128 relu", |bch| {
-        bch.iter(|| {
-            dense::forward(
-                x.view(),
-                w.view(),
-                Some(b.view()),
-                Activation::Relu,
-                None,
-                y.view_mut(),
-            )
-        })
+        bch.iter(|| dense::forward(x.view(), w.view(), Some(b.view()), Activation::Relu, None, y.view_mut()))
     });
     g.bench_function("dense fwd 64x784x128 gelu (keeps pre)", |bch| {
-        bch.iter(|| {
-            dense::forward(
-                x.view(),
-                w.view(),
-                Some(b.view()),
-                Activation::Gelu,
-                Some(pre.view_mut()),
-                y.view_mut(),
-            )
-        })
+        bch.iter(|| dense::forward(x.view(), w.view(), Some(b.view()), Activation::Gelu, Some(pre.view_mut()), y.view_mut()))
     });
     let mut dy = random(n, o, 5);
-    let (mut dw, mut db, mut dx) = (
-        Array2::zeros((i, o)),
-        Array1::zeros(o),
-        Array2::zeros((n, i)),
-    );
+    let (mut dw, mut db, mut dx) = (Array2::zeros((i, o)), Array1::zeros(o), Array2::zeros((n, i)));
     g.bench_function("dense bwd 64x784x128 relu (dW, db, dx)", |bch| {
         bch.iter(|| {
             dense::backward(
@@ -168,15 +124,11 @@ fn bench_fused(c: &mut Criterion) {
     });
     let logits = random(256, 10, 6);
     let mut p = Array2::<f32>::zeros((256, 10));
-    g.bench_function("softmax 256x10", |bch| {
-        bch.iter(|| softmax::forward(black_box(logits.view()), p.view_mut()))
-    });
+    g.bench_function("softmax 256x10", |bch| bch.iter(|| softmax::forward(black_box(logits.view()), p.view_mut())));
     g.finish();
 
     let mut g = c.benchmark_group("train_step");
-    g.warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20);
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(20);
     for batch in [64, 256] {
         let mut model = Sequential::builder(&[784])
             .dense(128, Activation::Relu)
@@ -194,16 +146,9 @@ fn bench_fused(c: &mut Criterion) {
         let xb = random(batch, 784, 7).mapv(|v| v.abs()).into_dyn();
         let yb = Array1::from_shape_fn(batch, |k| (k % 10) as f32).into_dyn();
         g.throughput(Throughput::Elements(batch as u64));
-        g.bench_function(
-            BenchmarkId::new("mlp 784-128-64-10 rmsprop", batch),
-            |bch| {
-                bch.iter(|| {
-                    trainer
-                        .train_batch(&mut model, xb.view(), yb.view())
-                        .expect("finite")
-                })
-            },
-        );
+        g.bench_function(BenchmarkId::new("mlp 784-128-64-10 rmsprop", batch), |bch| {
+            bch.iter(|| trainer.train_batch(&mut model, xb.view(), yb.view()).expect("finite"))
+        });
     }
     g.finish();
 }

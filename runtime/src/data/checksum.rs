@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 /// Finds the `MD5SUMS` file that covers `dir`: in `dir` itself or one of its
 /// two nearest ancestors (the project keeps one for all of `data/`).
 fn find_list(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .take(3)
-        .map(|d| d.join("MD5SUMS"))
-        .find(|p| p.is_file())
+    dir.ancestors().take(3).map(|d| d.join("MD5SUMS")).find(|p| p.is_file())
 }
 
 /// The MD5 of a file, as lowercase hex.
@@ -27,11 +24,7 @@ pub fn md5_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Verifies every file of `dir` that the covering `MD5SUMS` lists. A folder
@@ -42,9 +35,7 @@ pub fn md5_file(path: &Path) -> Result<String> {
 /// [`Error::Format`] naming a file whose checksum differs (with both sums).
 pub fn verify_checksums(dir: impl AsRef<Path>) -> Result<()> {
     let dir = dir.as_ref();
-    let Some(list) = find_list(dir) else {
-        return Ok(());
-    };
+    let Some(list) = find_list(dir) else { return Ok(()) };
     let root = list.parent().unwrap_or(Path::new("."));
     let text = std::fs::read_to_string(&list).map_err(|e| Error::io(&list, e))?;
     let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
@@ -54,17 +45,11 @@ pub fn verify_checksums(dir: impl AsRef<Path>) -> Result<()> {
             continue;
         }
         let Some((sum, name)) = line.split_once(char::is_whitespace) else {
-            return Err(Error::format(
-                &list,
-                format!("line {}: expected `<md5>  <file>`", line_no + 1),
-            ));
+            return Err(Error::format(&list, format!("line {}: expected `<md5>  <file>`", line_no + 1)));
         };
         let path = root.join(name.trim_start_matches([' ', '*']));
         // Only the files of the folder asked about.
-        let inside = path
-            .parent()
-            .and_then(|p| p.canonicalize().ok())
-            .is_some_and(|p| p.starts_with(&dir));
+        let inside = path.parent().and_then(|p| p.canonicalize().ok()).is_some_and(|p| p.starts_with(&dir));
         if !inside {
             continue;
         }
@@ -90,18 +75,11 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join("a.txt"), b"hello\n").unwrap();
         // md5("hello\n")
-        std::fs::write(
-            dir.join("MD5SUMS"),
-            "b1946ac92492d2347c6235b4d2611184  set/a.txt\n",
-        )
-        .unwrap();
+        std::fs::write(dir.join("MD5SUMS"), "b1946ac92492d2347c6235b4d2611184  set/a.txt\n").unwrap();
         verify_checksums(&sub).unwrap();
         std::fs::write(sub.join("a.txt"), b"hellO\n").unwrap();
         let err = verify_checksums(&sub).unwrap_err().to_string();
-        assert!(
-            err.contains("a.txt") && err.contains("checksum mismatch"),
-            "{err}"
-        );
+        assert!(err.contains("a.txt") && err.contains("checksum mismatch"), "{err}");
         std::fs::remove_file(sub.join("a.txt")).unwrap();
         let err = verify_checksums(&sub).unwrap_err().to_string();
         assert!(err.contains("a.txt"), "{err}");
