@@ -1,0 +1,225 @@
+//! Runs W1-W5 through nnc-generated code and prints one JSON object per
+//! line: `{"system", "workload", "unit", "per_iter": [seconds per iteration,
+//! one per repetition], "samples": samples per iteration}`.
+//!
+//! `nnc-compare-runner [--reps N] [--secs S] [--only W1,W4,...]`
+
+use nnc::ndarray::{Array2, ArrayD, IxDyn};
+use nnc::train::{TrainConfig, Trainer};
+use nnc::{Loss, Optimizer, Rng};
+use std::hint::black_box;
+use std::time::Instant;
+
+nnc::network! {
+    network W1(x: [784]) -> [10] {
+        dense(128) relu
+        dense(64) relu
+        dense(10) softmax
+    }
+    network W2(x: [784]) -> [10] {
+        dense(64) relu
+        dense(32) relu
+        dense(32) relu
+        dense(10) softmax
+    }
+    network W3(x: [2]) -> [2] {
+        dense(3) sigmoid
+        dense(2) softmax
+    }
+}
+
+struct Opts {
+    reps: usize,
+    secs: f64,
+    only: Vec<String>,
+}
+
+/// Times `f`: warm-up, then `reps` repetitions of enough iterations to take
+/// about `secs` each; returns seconds per iteration for each repetition.
+fn measure(o: &Opts, mut f: impl FnMut()) -> Vec<f64> {
+    // Warm-up and calibration.
+    let t = Instant::now();
+    let mut iters = 0u64;
+    while t.elapsed().as_secs_f64() < o.secs.max(0.1) {
+        f();
+        iters += 1;
+    }
+    let per = t.elapsed().as_secs_f64() / iters as f64;
+    let n = ((o.secs / per) as u64).max(1);
+    (0..o.reps)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() / n as f64
+        })
+        .collect()
+}
+
+fn emit(workload: &str, samples: f64, unit: &str, per_iter: &[f64]) {
+    let system = std::env::var("NNC_SYSTEM").unwrap_or_else(|_| "nnc".into());
+    let list: Vec<String> = per_iter.iter().map(|v| format!("{v:e}")).collect();
+    println!(
+        "{{\"system\": \"{system}\", \"workload\": \"{workload}\", \"unit\": \"{unit}\", \"samples\": {samples}, \"per_iter\": [{}]}}",
+        list.join(", ")
+    );
+}
+
+fn batch(n: usize, width: usize, classes: usize) -> (ArrayD<f32>, ArrayD<f32>) {
+    let mut r = Rng::seed_from(7);
+    let x = ArrayD::from_shape_fn(IxDyn(&[n, width]), |_| r.uniform(0.0, 1.0));
+    let y = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % classes) as f32);
+    (x, y)
+}
+
+fn cfg(optimizer: Optimizer) -> TrainConfig {
+    TrainConfig {
+        loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+        optimizer,
+        verbose: false,
+        ..TrainConfig::default()
+    }
+}
+
+fn train(
+    o: &Opts,
+    name: &str,
+    model: &mut dyn nnc::Model,
+    opt: Optimizer,
+    n: usize,
+    width: usize,
+    classes: usize,
+) {
+    let (x, y) = batch(n, width, classes);
+    let mut t = Trainer::new(&cfg(opt));
+    let r = measure(o, || {
+        black_box(t.train_batch(model, black_box(x.view()), y.view()).unwrap());
+    });
+    emit(name, n as f64, "step", &r);
+}
+
+fn gemm_rate(o: &Opts, m: usize, k: usize, n: usize) {
+    let mut r = Rng::seed_from(1);
+    let a = Array2::from_shape_fn((m, k), |_| r.uniform(-1.0, 1.0));
+    let b = Array2::from_shape_fn((k, n), |_| r.uniform(-1.0, 1.0));
+    let mut c = Array2::<f32>::zeros((m, n));
+    let res = measure(o, || {
+        nnc::kernels::gemm(1.0, black_box(a.view()), b.view(), 0.0, c.view_mut())
+    });
+    // "samples" carries the FLOPs of one product here.
+    emit(
+        &format!("W5_gemm_{m}x{k}x{n}"),
+        (2 * m * k * n) as f64,
+        "flop",
+        &res,
+    );
+}
+
+/// Sets flush-to-zero and denormals-are-zero for this thread (what XLA does
+/// on the CPU), so that the effect of subnormal floats can be measured.
+fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)]
+    // SAFETY: only changes how this thread's SSE/AVX arithmetic rounds tiny values.
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
+}
+
+fn main() {
+    if std::env::var_os("NNC_FTZ").is_some_and(|v| v == "1") {
+        flush_denormals();
+    }
+    let mut o = Opts {
+        reps: 7,
+        secs: 0.3,
+        only: Vec::new(),
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--reps" => o.reps = args[i + 1].parse().unwrap(),
+            "--secs" => o.secs = args[i + 1].parse().unwrap(),
+            "--only" => o.only = args[i + 1].split(',').map(str::to_string).collect(),
+            a => panic!("unknown argument {a}"),
+        }
+        i += 2;
+    }
+    // `--only W1` selects a group; a workload name (`W1_b64`) selects its group.
+    let want = |w: &str| {
+        o.only.is_empty()
+            || o.only
+                .iter()
+                .any(|p| w.starts_with(p.as_str()) || p.starts_with(w))
+    };
+
+    if want("W1") {
+        for n in [64, 256] {
+            train(
+                &o,
+                &format!("W1_b{n}"),
+                &mut W1::new(0),
+                Optimizer::adam(1e-3),
+                n,
+                784,
+                10,
+            );
+        }
+    }
+    if want("W2") {
+        train(
+            &o,
+            "W2_b64",
+            &mut W2::new(0),
+            Optimizer::rmsprop(1e-3),
+            64,
+            784,
+            10,
+        );
+    }
+    if want("W3") {
+        let net = W3::new(0);
+        let x = [0.3f32, -0.7];
+        let r = measure(&o, || {
+            black_box(net.predict_one(black_box(&x)));
+        });
+        emit("W3_predict1", 1.0, "call", &r);
+        train(
+            &o,
+            "W3_sgd_b4",
+            &mut W3::new(0),
+            Optimizer::sgd(0.1),
+            4,
+            2,
+            2,
+        );
+    }
+    if want("W4") {
+        let mut net = W1::new(0);
+        let mut r = Rng::seed_from(3);
+        let one: [f32; 784] = std::array::from_fn(|_| r.uniform(0.0, 1.0));
+        let res = measure(&o, || {
+            black_box(net.predict_one(black_box(&one)));
+        });
+        emit("W4_b1", 1.0, "call", &res);
+        let x1 = Array2::from_shape_vec((1, 784), one.to_vec()).unwrap();
+        let res = measure(&o, || {
+            black_box(net.predict(black_box(x1.view())).unwrap()[[0, 0]]);
+        });
+        emit("W4_b1_predict", 1.0, "call", &res);
+        let (xb, _) = batch(1024, 784, 10);
+        let xb: Array2<f32> = xb.into_dimensionality().unwrap();
+        let res = measure(&o, || {
+            black_box(net.predict(black_box(xb.view())).unwrap()[[0, 0]]);
+        });
+        emit("W4_b1024", 1024.0, "call", &res);
+    }
+    if want("W5") {
+        for (m, k, n) in [(64, 784, 128), (256, 784, 128), (1024, 1024, 1024)] {
+            gemm_rate(&o, m, k, n);
+        }
+    }
+}

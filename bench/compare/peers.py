@@ -1,0 +1,228 @@
+"""The Python peers of the comparison: PyTorch eager and JAX with the whole
+train step under `jax.jit`, on the CPU, plus the sgemm ceiling (W5) through
+numpy (OpenBLAS) and torch.mm.
+
+    python peers.py {torch|jax|numpy} THREADS [--reps N] [--secs S] [--only W1,W4]
+
+Thread counts must be fixed before the libraries load, so run.sh starts one
+process per (system, threads) under `taskset` with OMP/OpenBLAS/XLA settings
+in the environment as well. Prints one JSON object per line, the same
+format as the nnc runner.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+p = argparse.ArgumentParser()
+p.add_argument("system", choices=["torch", "jax", "numpy"])
+p.add_argument("threads", type=int)
+p.add_argument("--reps", type=int, default=7)
+p.add_argument("--secs", type=float, default=0.3)
+p.add_argument("--only", default="")
+args = p.parse_args()
+ONLY = [w for w in args.only.split(",") if w]
+
+
+def want(w):
+    return not ONLY or any(w.startswith(o) for o in ONLY)
+
+
+def measure(f):
+    """Warm-up and calibration, then `reps` repetitions of ~`secs` each;
+    seconds per iteration for each repetition."""
+    t0 = time.perf_counter()
+    iters = 0
+    while time.perf_counter() - t0 < max(args.secs, 0.1) or iters < 3:
+        f()
+        iters += 1
+    per = (time.perf_counter() - t0) / iters
+    n = max(1, int(args.secs / per))
+    out = []
+    for _ in range(args.reps):
+        t = time.perf_counter()
+        for _ in range(n):
+            f()
+        out.append((time.perf_counter() - t) / n)
+    return out
+
+
+def emit(system, workload, samples, unit, per_iter):
+    print(json.dumps({"system": system, "workload": workload, "unit": unit,
+                      "samples": samples, "per_iter": per_iter}), flush=True)
+
+
+W1 = [784, 128, 64, 10]
+W2 = [784, 64, 32, 32, 10]
+W3 = [2, 3, 2]
+
+
+def data(n, width, classes, seed=7):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, width), dtype=np.float32)
+    y = (np.arange(n) % classes).astype(np.int64)
+    return x, y
+
+
+# --------------------------------------------------------------- torch
+def run_torch():
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    nn = torch.nn
+    sysname = f"torch {torch.__version__}"
+
+    def mlp(sizes, hidden):
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                layers.append(hidden())
+        return nn.Sequential(*layers)
+
+    def train(name, sizes, hidden, opt, n, lr):
+        torch.manual_seed(0)
+        model = mlp(sizes, hidden)
+        o = opt(model.parameters(), lr=lr)
+        x, y = data(n, sizes[0], sizes[-1])
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        lossf = nn.CrossEntropyLoss()  # softmax cross-entropy from logits
+
+        def step():
+            o.zero_grad(set_to_none=True)
+            loss = lossf(model(x), y)
+            loss.backward()
+            o.step()
+        emit(sysname, name, n, "step", measure(step))
+
+    rms = lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, alpha=0.9, eps=1e-7)
+    adam = lambda ps, lr: torch.optim.Adam(ps, lr=lr, eps=1e-7)
+    if want("W1"):
+        for n in (64, 256):
+            train(f"W1_b{n}", W1, nn.ReLU, adam, n, 1e-3)
+    if want("W2"):
+        train("W2_b64", W2, nn.ReLU, rms, 64, 1e-3)
+    if want("W3"):
+        m = mlp(W3, nn.Sigmoid)
+        x1 = torch.tensor([[0.3, -0.7]])
+        with torch.inference_mode():
+            emit(sysname, "W3_predict1", 1, "call", measure(lambda: torch.softmax(m(x1), -1)))
+        train("W3_sgd_b4", W3, nn.Sigmoid, torch.optim.SGD, 4, 0.1)
+    if want("W4"):
+        m = mlp(W1, nn.ReLU)
+        for n in (1, 1024):
+            x = torch.from_numpy(data(n, 784, 10)[0])
+            with torch.inference_mode():
+                emit(sysname, f"W4_b{n}", n, "call", measure(lambda: torch.softmax(m(x), -1)))
+    if want("W5"):
+        for (mm, k, nn_) in ((64, 784, 128), (256, 784, 128), (1024, 1024, 1024)):
+            a, b = torch.rand(mm, k), torch.rand(k, nn_)
+            c = torch.empty(mm, nn_)
+            emit(sysname + " mm", f"W5_gemm_{mm}x{k}x{nn_}", 2 * mm * k * nn_, "flop",
+                 measure(lambda: torch.mm(a, b, out=c)))
+
+
+# --------------------------------------------------------------- jax
+def run_jax():
+    import jax
+    import jax.numpy as jnp
+    sysname = f"jax {jax.__version__}"
+
+    def init(sizes, seed=0):
+        key = jax.random.PRNGKey(seed)
+        ps = []
+        for i in range(len(sizes) - 1):
+            key, k = jax.random.split(key)
+            lim = (6.0 / (sizes[i] + sizes[i + 1])) ** 0.5
+            ps.append((jax.random.uniform(k, (sizes[i], sizes[i + 1]), jnp.float32, -lim, lim),
+                       jnp.zeros((sizes[i + 1],), jnp.float32)))
+        return ps
+
+    def forward(ps, x, hidden):
+        for w, b in ps[:-1]:
+            x = hidden(x @ w + b)
+        w, b = ps[-1]
+        return x @ w + b  # logits
+
+    def loss_fn(ps, x, y, hidden):
+        logits = forward(ps, x, hidden)
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    tm = jax.tree_util.tree_map
+
+    def make_step(opt, hidden, lr):
+        def step(ps, st, x, y):
+            g = jax.grad(loss_fn)(ps, x, y, hidden)
+            if opt == "adam":
+                m, v, t = st
+                t = t + 1
+                m = tm(lambda m, g: 0.9 * m + 0.1 * g, m, g)
+                v = tm(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
+                a = lr * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+                ps = tm(lambda p, m, v: p - a * m / (jnp.sqrt(v) + 1e-7), ps, m, v)
+                return ps, (m, v, t)
+            if opt == "rmsprop":
+                v = tm(lambda v, g: 0.9 * v + 0.1 * g * g, st, g)
+                ps = tm(lambda p, g, v: p - lr * g / (jnp.sqrt(v) + 1e-7), ps, g, v)
+                return ps, v
+            return tm(lambda p, g: p - lr * g, ps, g), st
+        return jax.jit(step, donate_argnums=(0, 1))
+
+    def train(name, sizes, hidden, opt, n, lr):
+        ps = init(sizes)
+        zeros = tm(jnp.zeros_like, ps)
+        st = {"adam": (zeros, tm(jnp.zeros_like, ps), jnp.float32(0)),
+              "rmsprop": zeros, "sgd": ()}[opt]
+        x, y = data(n, sizes[0], sizes[-1])
+        x, y = jax.device_put(x), jax.device_put(y.astype(jnp.int32))
+        step = make_step(opt, hidden, lr)
+        box = [ps, st]
+
+        def one():
+            box[0], box[1] = step(box[0], box[1], x, y)
+            jax.block_until_ready(box[0])
+        emit(sysname + " jit", name, n, "step", measure(one))
+
+    if want("W1"):
+        for n in (64, 256):
+            train(f"W1_b{n}", W1, jax.nn.relu, "adam", n, 1e-3)
+    if want("W2"):
+        train("W2_b64", W2, jax.nn.relu, "rmsprop", 64, 1e-3)
+    if want("W3"):
+        ps = init(W3)
+        f = jax.jit(lambda ps, x: jax.nn.softmax(forward(ps, x, jax.nn.sigmoid)))
+        x1 = jnp.array([[0.3, -0.7]], jnp.float32)
+        emit(sysname + " jit", "W3_predict1", 1, "call",
+             measure(lambda: jax.block_until_ready(f(ps, x1))))
+        train("W3_sgd_b4", W3, jax.nn.sigmoid, "sgd", 4, 0.1)
+    if want("W4"):
+        ps = init(W1)
+        f = jax.jit(lambda ps, x: jax.nn.softmax(forward(ps, x, jax.nn.relu)))
+        for n in (1, 1024):
+            x = jax.device_put(data(n, 784, 10)[0])
+            emit(sysname + " jit", f"W4_b{n}", n, "call",
+                 measure(lambda: jax.block_until_ready(f(ps, x))))
+
+
+# --------------------------------------------------------------- numpy
+def run_numpy():
+    import numpy as np
+    sysname = f"numpy {np.__version__}"
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        sysname += f" ({cfg.get('name')} {cfg.get('version')})"
+    except Exception:
+        pass
+    rng = np.random.default_rng(0)
+    for (m, k, n) in ((64, 784, 128), (256, 784, 128), (1024, 1024, 1024)):
+        a = rng.random((m, k), dtype=np.float32)
+        b = rng.random((k, n), dtype=np.float32)
+        c = np.empty((m, n), np.float32)
+        emit(sysname, f"W5_gemm_{m}x{k}x{n}", 2 * m * k * n, "flop",
+             measure(lambda: np.matmul(a, b, out=c)))
+
+
+{"torch": run_torch, "jax": run_jax, "numpy": run_numpy}[args.system]()
