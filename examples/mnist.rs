@@ -41,6 +41,9 @@ pub struct Options {
     /// Load these weights and predict, without training.
     #[arg(long)]
     pub load: Option<PathBuf>,
+    /// Seed of initialisation, shuffling and dropout (default: the spec's, 42).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// No progress bar and no tables.
     #[arg(long)]
     pub quiet: bool,
@@ -65,10 +68,19 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         train = train.slice(0..n.min(train.len()));
     }
     let (mut net, mut cfg): (Box<dyn Model>, TrainConfig) = match opts.model.as_str() {
-        "keras" => (Box::new(Mnist::new(42)), Mnist::train_config()),
-        "best" => (Box::new(MnistBest::new(42)), MnistBest::train_config()),
+        "keras" => (
+            Box::new(Mnist::new(opts.seed.unwrap_or(42))),
+            Mnist::train_config(),
+        ),
+        "best" => (
+            Box::new(MnistBest::new(opts.seed.unwrap_or(42))),
+            MnistBest::train_config(),
+        ),
         other => return Err(format!("unknown model `{other}`: use `keras` or `best`").into()),
     };
+    if let Some(seed) = opts.seed {
+        cfg.seed = seed;
+    }
     if let Some(e) = opts.epochs {
         cfg.epochs = e;
     }
