@@ -54,7 +54,7 @@ pub const LABELS: [&str; 3] = ["even", "greater than 4", "prime"];
 /// The three properties of digit `d`, as 0/1 targets.
 pub fn properties(d: u8) -> [f32; 3] {
     [
-        f32::from(d % 2 == 0),
+        f32::from(d.is_multiple_of(2)),
         f32::from(d > 4),
         f32::from(matches!(d, 2 | 3 | 5 | 7)),
     ]

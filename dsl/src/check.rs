@@ -752,7 +752,7 @@ impl Checker {
         let input = input?;
         let have: usize = input.iter().product();
         match infer {
-            Some(i) if have % known == 0 => dims[i] = have / known,
+            Some(i) if have.is_multiple_of(known) => dims[i] = have / known,
             Some(_) => {
                 self.push(Diagnostic::error(
                     codes::RESHAPE_COUNT,

@@ -632,7 +632,7 @@ impl Trainer {
             let value = |col: &str| columns.iter().position(|c| c == col).map(|k| row[k]);
 
             if let (Some(c), Some(best)) = (&cfg.checkpoint, ckpt_best.as_mut()) {
-                let due = c.every > 0 && self.state.epoch % c.every == 0;
+                let due = c.every > 0 && self.state.epoch.is_multiple_of(c.every);
                 let improved = value(&c.monitor).is_some_and(|v| best.update(v));
                 if (c.save_best_only && improved) || (!c.save_best_only && due) {
                     crate::io::save_checkpoint(&c.path, model, &self.state)?;

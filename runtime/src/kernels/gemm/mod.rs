@@ -40,8 +40,30 @@
 //! the kernel is single-threaded; splitting the column panels over threads
 //! is the obvious next step if larger layers need it.
 
-use ndarray::{s, ArrayView2, ArrayViewMut2};
+use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 use std::cell::RefCell;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod pool;
+
+/// One product `c = alpha·a·b + beta·c`, as the kernels receive it.
+#[derive(Clone, Copy)]
+struct Product<'v> {
+    alpha: f32,
+    a: ArrayView2<'v, f32>,
+    b: ArrayView2<'v, f32>,
+    beta: f32,
+    /// Depth of a block: every path splits `k` the same way, so they all add
+    /// the same products in the same order.
+    kc_step: usize,
+}
+
+/// Equal-sized depth blocks of at most `KC`: k = 784 runs as 4 × 196 rather
+/// than 3 × 256 + 16, whose thin last block would cost a full pass over c.
+fn kc_step(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC))
+}
 
 /// Rows of the register tile.
 const MR: usize = 6;
@@ -97,24 +119,81 @@ pub fn gemm(
         scale(beta, &mut c);
         return;
     }
+    let job = Product {
+        alpha,
+        a,
+        b,
+        beta,
+        kc_step: kc_step(k),
+    };
+    match pool::pool() {
+        Some(pool) if 2 * m * n * k >= PARALLEL_FLOPS => split(pool, &job, c),
+        _ => serial(&job, c),
+    }
+}
+
+/// Products of at least this many FLOPs share the work with the helper
+/// thread; below it, waking the helper costs about what it saves.
+const PARALLEL_FLOPS: usize = 1 << 20;
+
+/// Hands half of `c` (columns if there are enough, else rows, in whole
+/// tiles) to the helper thread and computes the other half here.
+fn split(pool: &pool::Pool, job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
+    let (m, n) = c.dim();
+    let (mr, nr) = tile_size();
+    let (axis, mid) = if n >= 2 * nr {
+        (Axis(1), n.div_ceil(nr).div_ceil(2) * nr)
+    } else if m >= 2 * mr {
+        (Axis(0), m.div_ceil(mr).div_ceil(2) * mr)
+    } else {
+        return serial(job, c);
+    };
+    let (c_mine, c_theirs) = c.view_mut().split_at(axis, mid);
+    let (mine, theirs) = if axis == Axis(1) {
+        let (b0, b1) = job.b.split_at(Axis(1), mid);
+        (Product { b: b0, ..*job }, Product { b: b1, ..*job })
+    } else {
+        let (a0, a1) = job.a.split_at(Axis(0), mid);
+        (Product { a: a0, ..*job }, Product { a: a1, ..*job })
+    };
+    // The helper's half of c, taken out exactly once by the helper.
+    let cell = std::sync::Mutex::new(Some(c_theirs));
+    let their_half = || {
+        let half = cell.lock().ok().and_then(|mut c| c.take());
+        if let Some(half) = half {
+            serial(&theirs, half);
+        }
+    };
+    pool.run(|| serial(&mine, c_mine), &their_half);
+}
+
+/// `(MR, NR)` of the kernel [`serial`] runs: halves are split in whole tiles.
+fn tile_size() -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        return (avx512::MR, avx512::NR);
+    }
+    (MR, NR)
+}
+
+/// One product on this thread, through the best kernel for this CPU.
+fn serial(job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
     PACK.with(|cell| {
         // A re-entrant call cannot happen (the kernel calls nothing that
         // calls back), but fall back to fresh buffers rather than panic.
-        match cell.try_borrow_mut() {
-            Ok(mut bufs) => {
-                let (pa, pb) = &mut *bufs;
-                driver(alpha, &a, &b, beta, &mut c, pa, pb);
-            }
-            Err(_) => driver(
-                alpha,
-                &a,
-                &b,
-                beta,
-                &mut c,
-                &mut Vec::new(),
-                &mut Vec::new(),
-            ),
+        let mut fresh = (Vec::new(), Vec::new());
+        let mut bufs = cell.try_borrow_mut();
+        let (pa, pb) = match &mut bufs {
+            Ok(bufs) => &mut **bufs,
+            Err(_) => &mut fresh,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: `has_avx512` checked the CPU; `gemm` checked the shapes.
+            unsafe { avx512::gemm(job, &mut c, pb) };
+            return;
         }
+        driver(job, &mut c, pa, pb);
     });
 }
 
@@ -126,15 +205,15 @@ fn scale(beta: f32, c: &mut ArrayViewMut2<'_, f32>) {
     }
 }
 
-fn driver(
-    alpha: f32,
-    a: &ArrayView2<'_, f32>,
-    b: &ArrayView2<'_, f32>,
-    beta: f32,
-    c: &mut ArrayViewMut2<'_, f32>,
-    pa: &mut Vec<f32>,
-    pb: &mut Vec<f32>,
-) {
+/// The portable and AVX2 path: Goto/BLIS blocking with packed operands.
+fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, pb: &mut Vec<f32>) {
+    let Product {
+        alpha,
+        ref a,
+        ref b,
+        beta,
+        kc_step,
+    } = *job;
     let (m, k) = a.dim();
     let n = b.ncols();
     let need_a = MC.min(m.next_multiple_of(MR)) * KC.min(k);
@@ -146,9 +225,6 @@ fn driver(
         pb.resize(need_b, 0.0);
     }
     let fma = has_fma();
-    // Equal-sized depth and row blocks: k = 784 runs as 4 × 196 rather than
-    // 3 × 256 + 16, whose thin last block would cost a full pass over c.
-    let kc_step = k.div_ceil(k.div_ceil(KC));
     let mc_step = m.div_ceil(m.div_ceil(MC)).next_multiple_of(MR).min(MC);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
@@ -190,6 +266,17 @@ pub(crate) fn has_fma() -> bool {
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) fn has_fma() -> bool {
     false
+}
+
+/// Whether the AVX-512 path runs: the CPU has AVX-512F and
+/// `NNC_GEMM=avx2` is not set (which measures or tests the AVX2 path on an
+/// AVX-512 machine). Read once.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        avx512::available() && std::env::var("NNC_GEMM").map_or(true, |v| v != "avx2")
+    })
 }
 
 /// Copies `b[pc..pc+kc, jc..jc+nc]` into panels of `NR` columns, each stored
@@ -453,6 +540,42 @@ mod tests {
                         err < 1e-4 * (k as f32 + 1.0),
                         "{m}x{k}x{n} alpha {alpha} beta {beta}: max error {err}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Every path (AVX-512 in place, AVX2/portable packed, split over the
+    /// helper thread by columns or by rows) adds the same products in the
+    /// same order, so the results agree to the bit.
+    #[test]
+    fn all_paths_agree_bitwise() {
+        let mut rng = Rng::seed_from(5);
+        for &(m, k, n) in &[(64, 784, 128), (70, 300, 40), (784, 64, 10), (9, 513, 200)] {
+            let a = random(m, k, &mut rng);
+            let at = a.t().as_standard_layout().into_owned();
+            let bt = random(n, k, &mut rng);
+            let b = bt.t().as_standard_layout().into_owned();
+            let c0 = random(m, n, &mut rng);
+            for bv in [bt.t(), b.view()] {
+                for (av, beta) in [(a.view(), 0.0), (at.t(), 0.5)] {
+                    let job = Product {
+                        alpha: 1.0,
+                        a: av,
+                        b: bv,
+                        beta,
+                        kc_step: kc_step(k),
+                    };
+                    let mut want = c0.clone();
+                    driver(&job, &mut want.view_mut(), &mut Vec::new(), &mut Vec::new());
+                    let mut got = c0.clone();
+                    serial(&job, got.view_mut());
+                    assert_eq!(got, want, "{m}x{k}x{n} serial");
+                    if let Some(pool) = pool::pool() {
+                        let mut got = c0.clone();
+                        split(pool, &job, got.view_mut());
+                        assert_eq!(got, want, "{m}x{k}x{n} split");
+                    }
                 }
             }
         }

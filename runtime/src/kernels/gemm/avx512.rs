@@ -1,0 +1,308 @@
+//! The AVX-512 path of [`super::gemm`]: an `8 × 32` register tile (16 of
+//! the 32 `zmm` registers accumulate) that reads `a` and `b` where they lie.
+//!
+//! # Why no packing
+//! At MLP sizes, copying the operands into panels cost about a quarter of a
+//! training step with the AVX2 kernel, and more once the product itself got
+//! twice as fast. It is not needed here: a row of 32 floats of a row-major
+//! `b` is two whole cache lines, so a `kc × 32` panel read in place uses L1
+//! as well as a packed one; the tile's 8 rows of `a` are read as 8 streams
+//! (or one, for a transposed `a`), which the prefetcher follows. Edge columns
+//! use masked loads and stores instead of zero padding. Only a `b` without
+//! unit column stride (`w.t()` in `dx = dz·wᵀ`) is copied, into a row-major
+//! block. Depth is blocked exactly as in the AVX2 path, so both paths add
+//! the same products in the same order.
+
+use super::Product;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use std::arch::x86_64::*;
+
+/// Rows of the register tile.
+pub(super) const MR: usize = 8;
+/// Columns of the register tile: two vectors of 16 `f32`.
+pub(super) const NR: usize = 32;
+
+/// How the tile finds `a[i, p]`.
+trait ARows: Copy {
+    /// Address of row `i`, depth `p` of the current tile.
+    fn at(&self, i: usize, p: usize) -> *const f32;
+}
+
+/// `a` with unit column stride (row-major): one pointer per row.
+#[derive(Clone, Copy)]
+struct RowMajor([*const f32; MR]);
+
+impl ARows for RowMajor {
+    #[inline(always)]
+    fn at(&self, i: usize, p: usize) -> *const f32 {
+        self.0[i].wrapping_add(p)
+    }
+}
+
+/// `a` with unit row stride (a transposed view, `x.t()` in `dw = xᵀ·dz`):
+/// the tile's 8 values at one depth are adjacent.
+#[derive(Clone, Copy)]
+struct ColMajor {
+    base: *const f32,
+    ld: isize,
+}
+
+impl ARows for ColMajor {
+    #[inline(always)]
+    fn at(&self, i: usize, p: usize) -> *const f32 {
+        self.base.wrapping_offset(p as isize * self.ld + i as isize)
+    }
+}
+
+/// Any strides (also partial tiles, whose missing rows repeat the last one).
+#[derive(Clone, Copy)]
+struct Strided {
+    rows: [*const f32; MR],
+    cs: isize,
+}
+
+impl ARows for Strided {
+    #[inline(always)]
+    fn at(&self, i: usize, p: usize) -> *const f32 {
+        self.rows[i].wrapping_offset(p as isize * self.cs)
+    }
+}
+
+/// Whether this CPU can run [`gemm`].
+pub(super) fn available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// `c = alpha·a·b + beta·c` with depth blocks of `kc_step`. `pb` holds a
+/// copy of `b` when `b` needs one.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]), and the shapes must agree
+/// (checked by the caller).
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb: &mut Vec<f32>) {
+    let Product {
+        alpha,
+        a,
+        b,
+        beta,
+        kc_step,
+    } = *job;
+    let (m, k) = a.dim();
+    let (rsa, csa) = (a.strides()[0], a.strides()[1]);
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    let cptr = c.as_mut_ptr();
+    let width_all = b.ncols();
+    for pc in (0..k).step_by(kc_step) {
+        let kc = kc_step.min(k - pc);
+        let beta = if pc == 0 { beta } else { 1.0 };
+        // The depth block of b, as a pointer to its first row and a row stride.
+        let (bptr, ldb) = if b.strides()[1] == 1 || b.ncols() == 1 {
+            let p = b.as_ptr().wrapping_offset(pc as isize * b.strides()[0]);
+            (p, b.strides()[0])
+        } else {
+            // SAFETY: this function's own target features include copy_block's.
+            copy_block(&b, pc, kc, pb);
+            (pb.as_ptr(), width_all as isize)
+        };
+        for j in (0..width_all).step_by(NR) {
+            let width = NR.min(width_all - j);
+            let masks = col_masks(width);
+            let bpanel = bptr.wrapping_add(j);
+            for i0 in (0..m).step_by(MR) {
+                let height = MR.min(m - i0);
+                let a0 = a
+                    .as_ptr()
+                    .wrapping_offset(i0 as isize * rsa + pc as isize * csa);
+                // SAFETY (all three): every address the tile reads is inside
+                // a (rows i0..i0+height, depth pc..pc+kc) or inside the kc
+                // rows of b's panel, whose columns past `width` are masked.
+                let acc = if height < MR {
+                    let rows = std::array::from_fn(|i| {
+                        a0.wrapping_offset(i.min(height - 1) as isize * rsa)
+                    });
+                    unsafe { tile_w(kc, Strided { rows, cs: csa }, bpanel, ldb, masks, width) }
+                } else if csa == 1 {
+                    let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
+                    unsafe { tile_w(kc, RowMajor(rows), bpanel, ldb, masks, width) }
+                } else if rsa == 1 {
+                    unsafe {
+                        tile_w(
+                            kc,
+                            ColMajor { base: a0, ld: csa },
+                            bpanel,
+                            ldb,
+                            masks,
+                            width,
+                        )
+                    }
+                } else {
+                    let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
+                    unsafe { tile_w(kc, Strided { rows, cs: csa }, bpanel, ldb, masks, width) }
+                };
+                let corner = cptr.wrapping_offset(i0 as isize * rsc + j as isize * csc);
+                // SAFETY: rows i0..i0+height and columns j..j+width
+                // are inside c, and only those are written.
+                unsafe { store(&acc, corner, rsc, csc, height, width, masks, alpha, beta) };
+            }
+        }
+    }
+}
+
+/// Load/store masks for the two vectors of a tile row `width` columns wide.
+#[inline(always)]
+fn col_masks(width: usize) -> (__mmask16, __mmask16) {
+    let lanes = |w: usize| -> __mmask16 {
+        if w >= 16 {
+            0xffff
+        } else {
+            ((1u32 << w) - 1) as __mmask16
+        }
+    };
+    (lanes(width), lanes(width.saturating_sub(16)))
+}
+
+/// Copies `b[pc..pc+kc, ..]` row-major into `out` (row stride `b.ncols()`).
+///
+/// `b` is a transposed view here (`w.t()`), so one output row gathers one
+/// element from each of 16 source rows of `w` per instruction; a plain
+/// element-by-element copy cost as much as the product that follows.
+#[target_feature(enable = "avx512f")]
+fn copy_block(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, out: &mut Vec<f32>) {
+    let width = b.ncols();
+    let need = kc * width;
+    if out.len() < need {
+        out.resize(need, 0.0);
+    }
+    let sub = b.slice(ndarray::s![pc..pc + kc, ..]);
+    let (rs, cs) = (sub.strides()[0], sub.strides()[1]);
+    let lane_step = i32::try_from(cs)
+        .ok()
+        .filter(|s| s.checked_mul(16).is_some());
+    let (Some(step), 1) = (lane_step, rs) else {
+        for ((p, j), &v) in sub.indexed_iter() {
+            out[p * width + j] = v;
+        }
+        return;
+    };
+    let idx = _mm512_mullo_epi32(
+        _mm512_set1_epi32(step),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    );
+    for j0 in (0..width).step_by(16) {
+        let (mask, _) = col_masks(width - j0);
+        let col0 = sub.as_ptr().wrapping_offset(j0 as isize * cs);
+        for p in 0..kc {
+            // SAFETY: lane l reads sub[p, j0 + l], inside the view for the
+            // lanes the mask keeps; it writes out[p*width + j0 + l] < need.
+            unsafe {
+                let v = _mm512_mask_i32gather_ps::<4>(
+                    _mm512_setzero_ps(),
+                    mask,
+                    idx,
+                    col0.wrapping_add(p).cast(),
+                );
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(p * width + j0), mask, v);
+            }
+        }
+    }
+}
+
+/// The `8 × 32` tile: `acc[i] = sum_p a[i, p] · b[p, 0..32]`. With
+/// `NV == 1` only the first 16 columns are computed (a panel at most 16
+/// wide, e.g. a 10-unit output layer, then costs half).
+#[inline(always)]
+unsafe fn tile<A: ARows, const NV: usize>(
+    kc: usize,
+    a: A,
+    b: *const f32,
+    ldb: isize,
+    masks: (__mmask16, __mmask16),
+) -> [[__m512; 2]; MR] {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let masks = [masks.0, masks.1];
+    for p in 0..kc {
+        let bp = b.wrapping_offset(p as isize * ldb);
+        // SAFETY: the caller guarantees the addresses (see `gemm`).
+        unsafe {
+            let bv: [__m512; NV] =
+                std::array::from_fn(|h| _mm512_maskz_loadu_ps(masks[h], bp.wrapping_add(16 * h)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*a.at(i, p));
+                for h in 0..NV {
+                    row[h] = _mm512_fmadd_ps(ai, bv[h], row[h]);
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// [`tile`] with as many vectors as `width` needs.
+#[inline(always)]
+unsafe fn tile_w<A: ARows>(
+    kc: usize,
+    a: A,
+    b: *const f32,
+    ldb: isize,
+    masks: (__mmask16, __mmask16),
+    width: usize,
+) -> [[__m512; 2]; MR] {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if width > 16 {
+            tile::<A, 2>(kc, a, b, ldb, masks)
+        } else {
+            tile::<A, 1>(kc, a, b, ldb, masks)
+        }
+    }
+}
+
+/// Writes a tile into `c`: `c = alpha·acc + beta·c` (`c` not read when
+/// `beta == 0`), `height` rows and `width` columns from `corner`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn store(
+    acc: &[[__m512; 2]; MR],
+    corner: *mut f32,
+    rsc: isize,
+    csc: isize,
+    height: usize,
+    width: usize,
+    masks: (__mmask16, __mmask16),
+    alpha: f32,
+    beta: f32,
+) {
+    let va = _mm512_set1_ps(alpha);
+    let vb = _mm512_set1_ps(beta);
+    for (i, row) in acc.iter().enumerate().take(height) {
+        let crow = corner.wrapping_offset(i as isize * rsc);
+        for (h, (&v, mask)) in row.iter().zip([masks.0, masks.1]).enumerate() {
+            let mut v = v;
+            if alpha != 1.0 {
+                v = _mm512_mul_ps(va, v);
+            }
+            if csc == 1 {
+                let dst = crow.wrapping_add(16 * h);
+                // SAFETY: the masked lanes are the columns inside c.
+                unsafe {
+                    if beta != 0.0 {
+                        // beta·c + v, not fused: the same rounding as the other paths.
+                        let old = _mm512_maskz_loadu_ps(mask, dst);
+                        v = _mm512_add_ps(_mm512_mul_ps(vb, old), v);
+                    }
+                    _mm512_mask_storeu_ps(dst, mask, v);
+                }
+            } else {
+                let mut lanes = [0.0f32; 16];
+                // SAFETY: `lanes` has room for 16 floats.
+                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+                for (l, &x) in lanes.iter().enumerate().take(width.saturating_sub(16 * h)) {
+                    let dst = crow.wrapping_offset((16 * h + l) as isize * csc);
+                    // SAFETY: column 16h + l < width is inside c.
+                    unsafe { *dst = if beta == 0.0 { x } else { beta * *dst + x } };
+                }
+            }
+        }
+    }
+}
