@@ -43,7 +43,10 @@ pub struct EarlyStopping {
     /// History column to watch, e.g. `val_loss` (default) or `val_accuracy`.
     /// Columns holding `accuracy` are maximised, the others minimised.
     pub monitor: String,
-    /// Epochs without improvement to tolerate before stopping.
+    /// Training stops once this many epochs in a row have not improved on
+    /// the best (as Keras counts: with 3, a best epoch 10 followed by no
+    /// improvement stops after epoch 13; 0 and 1 both stop at the first
+    /// epoch without improvement).
     pub patience: usize,
     /// Smallest change that counts as an improvement.
     pub min_delta: f32,
@@ -647,7 +650,7 @@ impl Trainer {
                     }
                 } else {
                     *wait += 1;
-                    if *wait > es.patience {
+                    if *wait >= es.patience {
                         self.state.history.stopped_epoch = Some(epoch + 1);
                         break;
                     }
@@ -1018,6 +1021,28 @@ mod tests {
             e.loss,
             vl[best - 1]
         );
+    }
+
+    #[test]
+    fn early_stopping_counts_patience_as_keras_does() {
+        // With a zero learning rate the validation loss never changes: epoch
+        // 1 sets the best and no later epoch improves on it, so Keras stops
+        // after epoch 1 + patience (patience 0 behaves as 1).
+        let data = blobs(60, 8);
+        for (patience, stop) in [(0, 2), (1, 2), (3, 4), (20, 21)] {
+            let c = TrainConfig {
+                epochs: 50,
+                optimizer: Optimizer::sgd(0.0),
+                early_stopping: Some(EarlyStopping {
+                    patience,
+                    ..EarlyStopping::default()
+                }),
+                ..cfg()
+            };
+            let h = fit(&mut model(3), &c, &data).unwrap();
+            assert_eq!(h.stopped_epoch, Some(stop), "patience {patience}");
+            assert_eq!(h.len(), stop, "patience {patience}");
+        }
     }
 
     #[test]
