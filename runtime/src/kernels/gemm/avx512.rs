@@ -9,8 +9,8 @@
 //! as well as a packed one; the tile's 8 rows of `a` are read as 8 streams
 //! (or one, for a transposed `a`), which the prefetcher follows. Edge columns
 //! use masked loads and stores instead of zero padding. Only a `b` without
-//! unit column stride (`w.t()` in `dx = dz·wᵀ`) is copied, into a row-major
-//! block. Depth is blocked exactly as in the AVX2 path, so both paths add
+//! unit column stride (`w.t()` in `dx = dz·wᵀ`) is copied, into `kc × 32`
+//! panels. Depth is blocked exactly as in the AVX2 path, so both paths add
 //! the same products in the same order.
 
 use super::Product;
@@ -96,19 +96,25 @@ pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb:
     for pc in (0..k).step_by(kc_step) {
         let kc = kc_step.min(k - pc);
         let beta = if pc == 0 { beta } else { 1.0 };
-        // The depth block of b, as a pointer to its first row and a row stride.
-        let (bptr, ldb) = if b.strides()[1] == 1 || b.ncols() == 1 {
+        // The depth block of b: in place (panel j starts at column j, rows
+        // `ldb` apart) or packed (panel j/NR is kc contiguous rows of NR).
+        let direct = b.strides()[1] == 1 || b.ncols() == 1;
+        let (bptr, ldb, packed) = if direct {
             let p = b.as_ptr().wrapping_offset(pc as isize * b.strides()[0]);
-            (p, b.strides()[0])
+            (p, b.strides()[0], false)
         } else {
-            // SAFETY: this function's own target features include copy_block's.
-            copy_block(&b, pc, kc, pb);
-            (pb.as_ptr(), width_all as isize)
+            // SAFETY: this function's own target features include pack_b's.
+            let packed = pack_b(&b, pc, kc, pb);
+            (packed.as_ptr(), NR as isize, true)
         };
         for j in (0..width_all).step_by(NR) {
             let width = NR.min(width_all - j);
             let masks = col_masks(width);
-            let bpanel = bptr.wrapping_add(j);
+            let bpanel = if packed {
+                bptr.wrapping_add(j * kc)
+            } else {
+                bptr.wrapping_add(j)
+            };
             for i0 in (0..m).step_by(MR) {
                 let height = MR.min(m - i0);
                 let a0 = a
@@ -162,39 +168,48 @@ fn col_masks(width: usize) -> (__mmask16, __mmask16) {
     (lanes(width), lanes(width.saturating_sub(16)))
 }
 
-/// Copies `b[pc..pc+kc, ..]` row-major into `out` (row stride `b.ncols()`).
+/// Copies `b[pc..pc+kc, ..]` into panels of [`NR`] columns, each `kc` rows
+/// of `NR` floats (`out[(j / NR)·kc·NR + p·NR + j % NR]`); the unused tail
+/// of the last panel is never read (masked loads).
 ///
-/// `b` is a transposed view here (`w.t()`), so one output row gathers one
-/// element from each of 16 source rows of `w` per instruction; a plain
-/// element-by-element copy cost as much as the product that follows.
+/// Used for a `b` without unit column stride, which the tile could only
+/// gather. A transposed one (`w.t()`) is copied with one gather of an
+/// element from each of 16 rows of `w` per instruction,
+/// since an element-by-element copy cost as much as the product itself.
 #[target_feature(enable = "avx512f")]
-fn copy_block(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, out: &mut Vec<f32>) {
-    let width = b.ncols();
-    let need = kc * width;
-    if out.len() < need {
-        out.resize(need, 0.0);
+fn pack_b<'o>(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, buf: &'o mut Vec<f32>) -> &'o [f32] {
+    let n = b.ncols();
+    let need = n.div_ceil(NR) * NR * kc;
+    // 16 floats of slack to start on a 64-byte boundary: a vector load that
+    // straddles two cache lines costs two.
+    if buf.len() < need + 16 {
+        buf.resize(need + 16, 0.0);
     }
+    let skip = buf.as_ptr().align_offset(64).min(16);
+    let out = &mut buf[skip..skip + need];
     let sub = b.slice(ndarray::s![pc..pc + kc, ..]);
     let (rs, cs) = (sub.strides()[0], sub.strides()[1]);
+    let at = |p: usize, j: usize| (j / NR) * kc * NR + p * NR + j % NR;
     let lane_step = i32::try_from(cs)
         .ok()
         .filter(|s| s.checked_mul(16).is_some());
     let (Some(step), 1) = (lane_step, rs) else {
         for ((p, j), &v) in sub.indexed_iter() {
-            out[p * width + j] = v;
+            out[at(p, j)] = v;
         }
-        return;
+        return out;
     };
     let idx = _mm512_mullo_epi32(
         _mm512_set1_epi32(step),
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
     );
-    for j0 in (0..width).step_by(16) {
-        let (mask, _) = col_masks(width - j0);
+    for j0 in (0..n).step_by(16) {
+        let (mask, _) = col_masks(n - j0);
         let col0 = sub.as_ptr().wrapping_offset(j0 as isize * cs);
         for p in 0..kc {
             // SAFETY: lane l reads sub[p, j0 + l], inside the view for the
-            // lanes the mask keeps; it writes out[p*width + j0 + l] < need.
+            // lanes the mask keeps, and writes out[at(p, j0 + l)] < need
+            // (j0 is a multiple of 16, so the 16 lanes stay in one panel row).
             unsafe {
                 let v = _mm512_mask_i32gather_ps::<4>(
                     _mm512_setzero_ps(),
@@ -202,10 +217,11 @@ fn copy_block(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, out: &mut Vec<f32>)
                     idx,
                     col0.wrapping_add(p).cast(),
                 );
-                _mm512_mask_storeu_ps(out.as_mut_ptr().add(p * width + j0), mask, v);
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(at(p, j0)), mask, v);
             }
         }
     }
+    out
 }
 
 /// The `8 × 32` tile: `acc[i] = sum_p a[i, p] · b[p, 0..32]`. With
