@@ -55,6 +55,7 @@ fn gemm_crate(
 
 fn main() {
     let shapes = [
+        ("1x784x128 (predict)", 1, 784, 128, false, false),
         ("fwd 64x784x128", 64, 784, 128, false, false),
         ("fwd 256x784x128", 256, 784, 128, false, false),
         ("fwd 64x128x64", 64, 128, 64, false, false),
@@ -63,6 +64,7 @@ fn main() {
         ("dW 784x256x128 aT", 784, 256, 128, true, false),
         ("dx 64x128x784 bT", 64, 128, 784, false, true),
         ("dx 256x10x64 bT", 256, 10, 64, false, true),
+        ("1024x1024x1024", 1024, 1024, 1024, false, false),
     ];
     println!("GFLOP/s, best of many interleaved runs, single-threaded unless noted");
     println!(

@@ -99,7 +99,7 @@ pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb:
         // The depth block of b: in place (panel j starts at column j, rows
         // `ldb` apart) or packed (panel j/NR is kc contiguous rows of NR).
         let direct = b.strides()[1] == 1 || b.ncols() == 1;
-        let (bptr, ldb, packed) = if direct {
+        let (bptr, ldb, packed) = if direct && !(aliasing(b.strides()[0]) && m >= 4 * MR) {
             let p = b.as_ptr().wrapping_offset(pc as isize * b.strides()[0]);
             (p, b.strides()[0], false)
         } else {
@@ -107,6 +107,24 @@ pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb:
             let packed = pack_b(&b, pc, kc, pb);
             (packed.as_ptr(), NR as isize, true)
         };
+        if m == 1 && !packed && csc == 1 && width_all > 2 * NR {
+            let a0 = a.as_ptr().wrapping_offset(pc as isize * csa);
+            for j in (0..width_all).step_by(ROW_NR) {
+                let width = ROW_NR.min(width_all - j);
+                let masks = std::array::from_fn(|h| col_masks(width.saturating_sub(16 * h)).0);
+                // SAFETY: a0[p·csa] for p < kc is row 0 of a's depth block;
+                // b's row p has the masked lanes' columns j..j+width.
+                let acc = unsafe { row_tile(kc, a0, csa, bptr.wrapping_add(j), ldb, &masks) };
+                for (h, mut v) in acc.into_iter().enumerate().take(width.div_ceil(16)) {
+                    if alpha != 1.0 {
+                        v = _mm512_mul_ps(_mm512_set1_ps(alpha), v);
+                    }
+                    // SAFETY: columns j+16h.. of c's only row, masked to width.
+                    unsafe { store_vec(v, cptr.wrapping_add(j + 16 * h), masks[h], beta) };
+                }
+            }
+            continue;
+        }
         for j in (0..width_all).step_by(NR) {
             let width = NR.min(width_all - j);
             let masks = col_masks(width);
@@ -127,7 +145,8 @@ pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb:
                     let rows = std::array::from_fn(|i| {
                         a0.wrapping_offset(i.min(height - 1) as isize * rsa)
                     });
-                    unsafe { tile_w(kc, Strided { rows, cs: csa }, bpanel, ldb, masks, width) }
+                    let a = Strided { rows, cs: csa };
+                    unsafe { tile_rows(kc, a, bpanel, ldb, masks, width, height) }
                 } else if csa == 1 {
                     let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
                     unsafe { tile_w(kc, RowMajor(rows), bpanel, ldb, masks, width) }
@@ -153,6 +172,15 @@ pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb:
             }
         }
     }
+}
+
+/// Whether rows `stride` floats apart fall into few L1 sets: with a
+/// multiple of 1 KiB (a 1024-wide layer, say), a `kc × 32` panel read in
+/// place evicts itself, and packing it first pays (1024³, one thread: 85 →
+/// 105 GFLOP/s).
+/// Narrower power-of-two strides (128 floats) measured the same either way.
+fn aliasing(stride: isize) -> bool {
+    stride.unsigned_abs().is_multiple_of(256)
 }
 
 /// Load/store masks for the two vectors of a tile row `width` columns wide.
@@ -228,7 +256,7 @@ fn pack_b<'o>(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, buf: &'o mut Vec<f3
 /// `NV == 1` only the first 16 columns are computed (a panel at most 16
 /// wide, e.g. a 10-unit output layer, then costs half).
 #[inline(always)]
-unsafe fn tile<A: ARows, const NV: usize>(
+unsafe fn tile<A: ARows, const NV: usize, const R: usize>(
     kc: usize,
     a: A,
     b: *const f32,
@@ -243,7 +271,7 @@ unsafe fn tile<A: ARows, const NV: usize>(
         unsafe {
             let bv: [__m512; NV] =
                 std::array::from_fn(|h| _mm512_maskz_loadu_ps(masks[h], bp.wrapping_add(16 * h)));
-            for (i, row) in acc.iter_mut().enumerate() {
+            for (i, row) in acc.iter_mut().enumerate().take(R) {
                 let ai = _mm512_set1_ps(*a.at(i, p));
                 for h in 0..NV {
                     row[h] = _mm512_fmadd_ps(ai, bv[h], row[h]);
@@ -267,9 +295,35 @@ unsafe fn tile_w<A: ARows>(
     // SAFETY: forwarded from the caller.
     unsafe {
         if width > 16 {
-            tile::<A, 2>(kc, a, b, ldb, masks)
+            tile::<A, 2, MR>(kc, a, b, ldb, masks)
         } else {
-            tile::<A, 1>(kc, a, b, ldb, masks)
+            tile::<A, 1, MR>(kc, a, b, ldb, masks)
+        }
+    }
+}
+
+/// [`tile_w`] for the last `height < MR` rows: computes 1, 2, 4 or 8 rows,
+/// so a single-row product (inference on one sample) does not pay for eight.
+#[inline(always)]
+unsafe fn tile_rows(
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: isize,
+    masks: (__mmask16, __mmask16),
+    width: usize,
+    height: usize,
+) -> [[__m512; 2]; MR] {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (width > 16, height) {
+            (true, 1) => tile::<_, 2, 1>(kc, a, b, ldb, masks),
+            (false, 1) => tile::<_, 1, 1>(kc, a, b, ldb, masks),
+            (true, 2) => tile::<_, 2, 2>(kc, a, b, ldb, masks),
+            (false, 2) => tile::<_, 1, 2>(kc, a, b, ldb, masks),
+            (true, 3 | 4) => tile::<_, 2, 4>(kc, a, b, ldb, masks),
+            (false, 3 | 4) => tile::<_, 1, 4>(kc, a, b, ldb, masks),
+            _ => tile_w(kc, a, b, ldb, masks, width),
         }
     }
 }
@@ -290,7 +344,6 @@ unsafe fn store(
     beta: f32,
 ) {
     let va = _mm512_set1_ps(alpha);
-    let vb = _mm512_set1_ps(beta);
     for (i, row) in acc.iter().enumerate().take(height) {
         let crow = corner.wrapping_offset(i as isize * rsc);
         for (h, (&v, mask)) in row.iter().zip([masks.0, masks.1]).enumerate() {
@@ -299,16 +352,8 @@ unsafe fn store(
                 v = _mm512_mul_ps(va, v);
             }
             if csc == 1 {
-                let dst = crow.wrapping_add(16 * h);
                 // SAFETY: the masked lanes are the columns inside c.
-                unsafe {
-                    if beta != 0.0 {
-                        // beta·c + v, not fused: the same rounding as the other paths.
-                        let old = _mm512_maskz_loadu_ps(mask, dst);
-                        v = _mm512_add_ps(_mm512_mul_ps(vb, old), v);
-                    }
-                    _mm512_mask_storeu_ps(dst, mask, v);
-                }
+                unsafe { store_vec(v, crow.wrapping_add(16 * h), mask, beta) };
             } else {
                 let mut lanes = [0.0f32; 16];
                 // SAFETY: `lanes` has room for 16 floats.
@@ -321,4 +366,49 @@ unsafe fn store(
             }
         }
     }
+}
+
+/// `dst = v + beta·dst` on the lanes of `mask` (`dst` not read when `beta == 0`).
+#[inline(always)]
+unsafe fn store_vec(mut v: __m512, dst: *mut f32, mask: __mmask16, beta: f32) {
+    // SAFETY: the caller guarantees the masked lanes of dst are writable.
+    unsafe {
+        if beta != 0.0 {
+            // beta·c + v, not fused: the same rounding as the other paths.
+            let old = _mm512_maskz_loadu_ps(mask, dst);
+            v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(beta), old), v);
+        }
+        _mm512_mask_storeu_ps(dst, mask, v);
+    }
+}
+
+/// Columns of [`row_tile`]: eight vectors.
+const ROW_NR: usize = 128;
+
+/// A single row of `a` against up to 128 columns of `b`: eight independent
+/// accumulators, where an `8 × 32` tile would give one row two dependent
+/// chains and wait on the FMA latency (inference on one sample).
+#[inline(always)]
+unsafe fn row_tile(
+    kc: usize,
+    a: *const f32,
+    csa: isize,
+    b: *const f32,
+    ldb: isize,
+    masks: &[__mmask16; 8],
+) -> [__m512; 8] {
+    let mut acc = [_mm512_setzero_ps(); 8];
+    for p in 0..kc {
+        let bp = b.wrapping_offset(p as isize * ldb);
+        // SAFETY: the caller guarantees a[p·csa] and the masked lanes of
+        // b's row p are readable.
+        unsafe {
+            let ai = _mm512_set1_ps(*a.wrapping_offset(p as isize * csa));
+            for (h, acc) in acc.iter_mut().enumerate() {
+                let bv = _mm512_maskz_loadu_ps(masks[h], bp.wrapping_add(16 * h));
+                *acc = _mm512_fmadd_ps(ai, bv, *acc);
+            }
+        }
+    }
+    acc
 }

@@ -551,7 +551,15 @@ mod tests {
     #[test]
     fn all_paths_agree_bitwise() {
         let mut rng = Rng::seed_from(5);
-        for &(m, k, n) in &[(64, 784, 128), (70, 300, 40), (784, 64, 10), (9, 513, 200)] {
+        for &(m, k, n) in &[
+            (64, 784, 128),
+            (70, 300, 40),
+            (784, 64, 10),
+            (9, 513, 200),
+            (1, 300, 200),
+            (3, 40, 1024),
+            (40, 20, 512),
+        ] {
             let a = random(m, k, &mut rng);
             let at = a.t().as_standard_layout().into_owned();
             let bt = random(n, k, &mut rng);
