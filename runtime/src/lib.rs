@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plot;
+mod pool;
 pub mod rng;
 pub mod sequential;
 pub mod support;

@@ -343,7 +343,19 @@ impl OptimizerState {
                 slot.a = vec![init; p.value.len()];
                 slot.b = vec![0.0; p.value.len()];
             }
-            update_fast(opt, lr, t, scale, p.value, p.grad, slot);
+            let (w, g, a, b) = (p.value, p.grad, &mut slot.a[..], &mut slot.b[..]);
+            let update = |(w, g, a, b): Part<'_>| update_fast(opt, lr, t, scale, w, g, a, b);
+            match crate::pool::pool() {
+                // Memory-bound: two cores, two caches, twice the bandwidth.
+                Some(pool) if w.len() >= PARALLEL_UPDATE => {
+                    let mid = w.len() / 2;
+                    let (w0, w1) = w.split_at_mut(mid);
+                    let (a0, a1) = a.split_at_mut(mid);
+                    let (b0, b1) = b.split_at_mut(mid);
+                    pool.for_both((w0, &g[..mid], a0, b0), (w1, &g[mid..], a1, b1), update);
+                }
+                _ => update((w, g, a, b)),
+            }
         });
         norm
     }
@@ -434,7 +446,8 @@ widest!(update_fast = update(
     scale: f32,
     w: &mut [f32],
     grad: &[f32],
-    slot: &mut Slot
+    a: &mut [f32],
+    b: &mut [f32]
 ));
 
 /// `sum(x²)` in 32 f32 lanes (the compiler vectorises them; one running sum
@@ -457,7 +470,15 @@ fn sum_sq(xs: &[f32]) -> f64 {
         .sum()
 }
 
-/// One parameter's update; `scale` is the clipping factor applied to `grad`.
+/// Parameters at least this long are updated by two threads, when there are two.
+const PARALLEL_UPDATE: usize = 1 << 15;
+
+/// A slice of one parameter: values, gradients, and the two state slots.
+type Part<'p> = (&'p mut [f32], &'p [f32], &'p mut [f32], &'p mut [f32]);
+
+/// One parameter's update; `scale` is the clipping factor applied to `grad`,
+/// `a` and `b` are the optimizer's state for these values.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn update(
     opt: Optimizer,
@@ -466,9 +487,9 @@ fn update(
     scale: f32,
     w: &mut [f32],
     grad: &[f32],
-    slot: &mut Slot,
+    a: &mut [f32],
+    b: &mut [f32],
 ) {
-    let (a, b) = (&mut slot.a[..], &mut slot.b[..]);
     match opt {
         Optimizer::Sgd {
             momentum, nesterov, ..

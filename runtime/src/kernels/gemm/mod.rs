@@ -45,7 +45,6 @@ use std::cell::RefCell;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-mod pool;
 
 /// One product `c = alpha·a·b + beta·c`, as the kernels receive it.
 #[derive(Clone, Copy)]
@@ -126,7 +125,7 @@ pub fn gemm(
         beta,
         kc_step: kc_step(k),
     };
-    match pool::pool() {
+    match crate::pool::pool() {
         Some(pool) if 2 * m * n * k >= PARALLEL_FLOPS => split(pool, &job, c),
         _ => serial(&job, c),
     }
@@ -138,7 +137,7 @@ const PARALLEL_FLOPS: usize = 1 << 20;
 
 /// Hands half of `c` (columns if there are enough, else rows, in whole
 /// tiles) to the helper thread and computes the other half here.
-fn split(pool: &pool::Pool, job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
+fn split(pool: &crate::pool::Pool, job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
     let (m, n) = c.dim();
     let (mr, nr) = tile_size();
     let (axis, mid) = if n >= 2 * nr {
@@ -156,15 +155,9 @@ fn split(pool: &pool::Pool, job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
         let (a0, a1) = job.a.split_at(Axis(0), mid);
         (Product { a: a0, ..*job }, Product { a: a1, ..*job })
     };
-    // The helper's half of c, taken out exactly once by the helper.
-    let cell = std::sync::Mutex::new(Some(c_theirs));
-    let their_half = || {
-        let half = cell.lock().ok().and_then(|mut c| c.take());
-        if let Some(half) = half {
-            serial(&theirs, half);
-        }
-    };
-    pool.run(|| serial(&mine, c_mine), &their_half);
+    pool.for_both((mine, c_mine), (theirs, c_theirs), |(job, c)| {
+        serial(&job, c)
+    });
 }
 
 /// `(MR, NR)` of the kernel [`serial`] runs: halves are split in whole tiles.
@@ -579,7 +572,7 @@ mod tests {
                     let mut got = c0.clone();
                     serial(&job, got.view_mut());
                     assert_eq!(got, want, "{m}x{k}x{n} serial");
-                    if let Some(pool) = pool::pool() {
+                    if let Some(pool) = crate::pool::pool() {
                         let mut got = c0.clone();
                         split(pool, &job, got.view_mut());
                         assert_eq!(got, want, "{m}x{k}x{n} split");

@@ -1,5 +1,6 @@
-//! A second core for large products: one helper thread that takes half of
-//! `c` (a block of columns, or of rows), with no allocation per product.
+//! A second core for the heavy kernels: one helper thread that takes half
+//! of a large matrix product (a block of columns or rows of `c`, see
+//! `kernels::gemm`) or of an optimizer update, with no allocation per job.
 //!
 //! # Why not rayon
 //! `rayon::join` from a thread outside its pool pushes the job through an
@@ -9,8 +10,9 @@
 //! and waits. The helper spins briefly between jobs (a training step issues
 //! them back to back) and then parks, so an idle program costs nothing.
 //!
-//! Each element of `c` is computed by exactly one thread, in the same order
-//! as without the helper, so the results are bit-identical either way.
+//! Jobs are split so that each output element is computed by exactly one
+//! thread, in the same order as without the helper, so the results are
+//! bit-identical either way.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +33,7 @@ struct Slot(UnsafeCell<Option<*const (dyn Fn() + Sync)>>);
 unsafe impl Sync for Slot {}
 
 /// The helper and the state both sides share.
-pub(super) struct Pool {
+pub(crate) struct Pool {
     slot: Slot,
     /// Jobs posted so far.
     posted: AtomicU64,
@@ -49,7 +51,7 @@ pub(super) struct Pool {
 /// The pool, if this process may use a second thread: more than one CPU is
 /// available to it (`taskset` and cgroup limits count) and `NNC_NUM_THREADS`
 /// is not `1`.
-pub(super) fn pool() -> Option<&'static Pool> {
+pub(crate) fn pool() -> Option<&'static Pool> {
     static POOL: OnceLock<Option<&'static Pool>> = OnceLock::new();
     *POOL.get_or_init(|| {
         let wanted = std::env::var("NNC_NUM_THREADS")
@@ -80,7 +82,7 @@ pub(super) fn pool() -> Option<&'static Pool> {
 impl Pool {
     /// Runs `theirs` on the helper and `mine` here, and returns when both
     /// are done. If another thread is using the helper, runs both here.
-    pub(super) fn run(&self, mine: impl FnOnce(), theirs: &(dyn Fn() + Sync)) {
+    pub(crate) fn run(&self, mine: impl FnOnce(), theirs: &(dyn Fn() + Sync)) {
         let Ok(_guard) = self.busy.try_lock() else {
             mine();
             theirs();
@@ -105,6 +107,19 @@ impl Pool {
         if self.panicked.swap(false, Ordering::Relaxed) {
             panic!("gemm: the helper thread panicked");
         }
+    }
+
+    /// `f(mine)` here and `f(theirs)` on the helper, both done on return.
+    pub(crate) fn for_both<T: Send>(&self, mine: T, theirs: T, f: impl Fn(T) + Sync) {
+        // The helper's part, taken out exactly once (the job is a `Fn`).
+        let cell = Mutex::new(Some(theirs));
+        let their_half = || {
+            let part = cell.lock().ok().and_then(|mut c| c.take());
+            if let Some(part) = part {
+                f(part);
+            }
+        };
+        self.run(|| f(mine), &their_half);
     }
 
     /// The helper's loop.
