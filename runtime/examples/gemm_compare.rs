@@ -65,6 +65,9 @@ fn main() {
         ("dx 64x128x784 bT", 64, 128, 784, false, true),
         ("dx 256x10x64 bT", 256, 10, 64, false, true),
         ("1024x1024x1024", 1024, 1024, 1024, false, false),
+        ("fwd 1024x784x128", 1024, 784, 128, false, false),
+        ("16x256x32 (in L1)", 16, 256, 32, false, false),
+        ("16x256x32 aT (in L1)", 16, 256, 32, true, false),
     ];
     println!("GFLOP/s, best of many interleaved runs, single-threaded unless noted");
     println!(

@@ -265,10 +265,10 @@ pub(crate) fn has_fma() -> bool {
 /// `NNC_GEMM=avx2` is not set (which measures or tests the AVX2 path on an
 /// AVX-512 machine). Read once.
 #[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *CHOICE.get_or_init(|| {
-        avx512::available() && std::env::var("NNC_GEMM").map_or(true, |v| v != "avx2")
+        avx512::available() && has_fma() && std::env::var("NNC_GEMM").map_or(true, |v| v != "avx2")
     })
 }
 
