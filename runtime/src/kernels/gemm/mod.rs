@@ -6,39 +6,52 @@
 //! `general_mat_mul` (through `matrixmultiply`) allocates its packing buffer
 //! per call, and the `gemm` crate 0.19 allocates a `vec![false; mc / MR]` and,
 //! for most MLP shapes, a packing `MemBuffer` per call. A training step that
-//! must allocate nothing after the first therefore gets its own kernel here:
-//! the classic Goto/BLIS blocking (pack a `KC × NR` panel of `b`, an
-//! `MC × KC` block of `a`, a `MR × NR` register-tile micro-kernel) with the
-//! packing buffers kept per thread and grown only when a larger product
-//! arrives. The micro-kernel is plain Rust that LLVM vectorises; on x86-64 a
-//! copy compiled with AVX2+FMA is chosen at run time.
+//! must allocate nothing after the first therefore gets its own kernel here,
+//! with its buffers kept per thread and grown only when a larger product
+//! arrives.
+//!
+//! # Three paths, one result
+//! - **AVX-512** (`avx512.rs`, chosen at run time): an `8 × 32` register
+//!   tile that reads `a` and `b` where they lie (see that module for why
+//!   packing does not pay at MLP sizes), masked edges, a 16-accumulator
+//!   single-row kernel for batch-1 inference.
+//! - **AVX2+FMA and portable** (`driver` below): the classic Goto/BLIS
+//!   blocking (pack a `KC × NR` panel of `b`, an `MC × KC` block of `a`, a
+//!   `6 × 16` micro-kernel in plain Rust that LLVM vectorises, compiled twice).
+//! - **Two threads**: products of at least `PARALLEL_FLOPS` give half of `c`
+//!   (whole column panels, else whole row tiles) to the helper thread of
+//!   `crate::pool`.
+//!
+//! All of them split the depth `k` the same way and add each element's
+//! products in the same order, so every path gives the same bits
+//! (`all_paths_agree_bitwise`): results do not depend on the CPU or the
+//! thread count. `NNC_GEMM=avx2` forces the AVX2 path and `NNC_NUM_THREADS=1`
+//! one thread, for measurements.
 //!
 //! # Measurements
-//! This machine (2 cores, AVX2+FMA, shared with other builds), release,
-//! GFLOP/s = `2·m·k·n / time`, best of 15 interleaved rounds
-//! (`cargo run -p nnc-runtime --release --example gemm_compare`; criterion
-//! benches in `runtime/benches/kernels.rs`). `aT`/`bT`: transposed view.
+//! GFLOP/s = `2·m·k·n / time`, best of 15 interleaved rounds, one thread
+//! pinned to one core (`NNC_NUM_THREADS=1 taskset -c 0 cargo run -p
+//! nnc-runtime --release --example gemm_compare`, and again with
+//! `NNC_GEMM=avx2`), on a 2-core AVX-512 Xeon VM whose measured FMA peak is
+//! about 200 GFLOP/s per core. `aT`/`bT`: transposed view.
 //!
-//! | m × k × n (role in a 784-128-64-10 MLP) | this kernel | ndarray (matrixmultiply) | `gemm` crate, 1 thread | `gemm` crate, rayon ×2 |
-//! | ---                        | ---  | ---  | ---  | ---  |
-//! | 64×784×128 (forward)       | 75.0 | 75.4 | 91.9 | 109.6 |
-//! | 256×784×128 (forward)      | 91.1 | 84.7 | 99.5 | 141.3 |
-//! | 64×128×64 (forward)        | 74.0 | 76.5 | 94.7 | 94.7 |
-//! | 256×64×10 (forward)        | 35.0 | 36.5 | 51.3 | 51.0 |
-//! | 784×64×128 aT (dW)         | 83.0 | 87.3 | 93.7 | 86.2 |
-//! | 784×256×128 aT (dW)        | 87.2 | 90.4 | 91.1 | 88.8 |
-//! | 64×128×784 bT (dx)         | 72.7 | 78.3 | 82.3 | 77.8 |
-//! | 256×10×64 bT (dx)          | 36.7 | 57.6 | 65.4 | 66.1 |
+//! | m × k × n (role in a 784-128-64-10 MLP) | AVX-512 path | AVX2 path | ndarray (matrixmultiply) | `gemm` crate |
+//! | ---                        | ---   | ---  | ---  | ---   |
+//! | 1×784×128 (batch-1 predict)| 40.6  | 6.1  | 6.1  | 24.0  |
+//! | 64×784×128 (forward)       | 124.7 | 83.2 | 73.7 | 94.9  |
+//! | 256×784×128 (forward)      | 148.9 | 99.0 | 87.4 | 101.1 |
+//! | 64×128×64 (forward)        | 139.8 | 79.8 | 76.6 | 97.2  |
+//! | 256×64×10 (forward)        | 61.5  | 37.0 | 34.9 | 52.3  |
+//! | 784×64×128 aT (dW)         | 139.4 | 87.9 | 93.6 | 99.7  |
+//! | 784×256×128 aT (dW)        | 120.7 | 89.6 | 93.0 | 99.2  |
+//! | 64×128×784 bT (dx)         | 129.4 | 79.0 | 80.7 | 87.7  |
+//! | 256×10×64 bT (dx)          | 99.3  | 40.0 | 62.4 | 69.0  |
+//! | 1024×1024×1024             | 122.9 | 90.4 | 90.1 | 102.3 |
 //!
-//! This kernel matches matrixmultiply on the forward products (95–108%),
-//! reaches 80–95% of the `gemm` crate single-threaded at the shapes that
-//! dominate an MLP step, and is the only one of the three that allocates
-//! nothing per call. Its weak spot is a tiny depth (`k = 10`, the last
-//! layer's `dx`), where storing the tile costs more than computing it. Two
-//! threads (rayon inside the `gemm` crate) pay only on the 784-deep forward
-//! products (+20–40%, when the second core is free) and not on the rest, so
-//! the kernel is single-threaded; splitting the column panels over threads
-//! is the obvious next step if larger layers need it.
+//! With the helper thread on the second core the large products run at
+//! 205–250 GFLOP/s (BENCHMARKS.md, W5). MKL (`torch.mm`) reaches about 170
+//! on one core: the AVX-512 tile itself runs at 150 in L1, about 85% of
+//! what the same loop written in C reaches; the rest is memory traffic.
 
 use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 use std::cell::RefCell;
