@@ -1,13 +1,14 @@
 //! Kernel benchmarks: the gemm at MLP shapes (this crate's kernel against
 //! ndarray's `general_mat_mul` and the `gemm` crate, single- and
-//! multi-threaded), the fused dense kernels, softmax, and a whole training
-//! step of a hand-assembled MLP.
+//! multi-threaded), the fused dense kernels, softmax, each optimizer's
+//! update, and a whole training step of a hand-assembled MLP.
 //!
 //! `cargo bench -p nnc-runtime --bench kernels` (numbers in `kernels::gemm`'s docs).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nnc_runtime::kernels::{dense, gemm, softmax};
 use nnc_runtime::ndarray::{linalg::general_mat_mul, Array1, Array2, ArrayView2, ArrayViewMut2};
+use nnc_runtime::optim::OptimizerState;
 use nnc_runtime::sequential::Sequential;
 use nnc_runtime::train::{TrainConfig, Trainer};
 use nnc_runtime::{Activation, Loss, Optimizer, Rng};
@@ -208,5 +209,42 @@ fn bench_fused(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_fused);
+/// Each optimizer's update of a 784×128 dense layer (100,480 parameters),
+/// with the gradients of one real backward pass; includes the gradient-norm
+/// pass that guards against NaN.
+fn bench_optim(c: &mut Criterion) {
+    let mut g = c.benchmark_group("optimizer update");
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    let mut model = Sequential::builder(&[784])
+        .dense(128, Activation::Softmax)
+        .build(0)
+        .expect("valid network");
+    let cfg = TrainConfig {
+        loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+        verbose: false,
+        ..TrainConfig::default()
+    };
+    let xb = random(64, 784, 3).mapv(|v| v.abs()).into_dyn();
+    let yb = Array1::from_shape_fn(64, |k| (k % 10) as f32).into_dyn();
+    Trainer::new(&cfg)
+        .train_batch(&mut model, xb.view(), yb.view())
+        .expect("finite");
+    g.throughput(Throughput::Elements(784 * 128 + 128));
+    for (label, opt) in [
+        ("sgd", Optimizer::sgd(1e-3)),
+        ("momentum", Optimizer::momentum(1e-3, 0.9, false)),
+        ("adagrad", Optimizer::adagrad(1e-3)),
+        ("adadelta", Optimizer::adadelta(1.0)),
+        ("rmsprop", Optimizer::rmsprop(1e-3)),
+        ("adam", Optimizer::adam(1e-3)),
+    ] {
+        let mut state = OptimizerState::new(opt);
+        g.bench_function(label, |bch| bch.iter(|| state.step(&mut model)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_fused, bench_optim);
 criterion_main!(benches);
