@@ -48,12 +48,13 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 // One test function, so the thread-local buffers it warms up are its own.
 #[test]
 fn training_steps_and_gemm_allocate_nothing_after_the_first() {
-    // gemm at an MLP shape, after one warm-up call.
+    // gemm at a forward and a backward MLP shape, after one warm-up call of each.
     let a = Array2::<f32>::ones((64, 784));
     let b = Array2::<f32>::ones((784, 128));
     let mut c = Array2::<f32>::zeros((64, 128));
     let mut dw = Array2::<f32>::zeros((784, 128));
     gemm(1.0, a.view(), b.view(), 0.0, c.view_mut());
+    gemm(1.0, a.t(), c.view(), 0.0, dw.view_mut());
     let n = allocations_during(|| {
         for _ in 0..3 {
             gemm(1.0, a.view(), b.view(), 0.0, c.view_mut());

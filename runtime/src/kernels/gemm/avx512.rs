@@ -1,17 +1,21 @@
 //! The AVX-512 path of [`super::gemm`]: an `8 × 32` register tile (16 of
-//! the 32 `zmm` registers accumulate) that reads `a` and `b` where they lie.
+//! the 32 `zmm` registers accumulate) that reads `a` and `b` where they lie
+//! unless a copy measurably pays.
 //!
-//! # Why no packing
+//! # Packing only where it pays
 //! At MLP sizes, copying the operands into panels cost about a quarter of a
 //! training step with the AVX2 kernel, and more once the product itself got
-//! twice as fast. It is not needed here: a row of 32 floats of a row-major
+//! twice as fast. Mostly it is not needed: a row of 32 floats of a row-major
 //! `b` is two whole cache lines, so a `kc × 32` panel read in place uses L1
-//! as well as a packed one; the tile's 8 rows of `a` are read as 8 streams
-//! (or one, for a transposed `a`), which the prefetcher follows. Edge columns
-//! use masked loads and stores instead of zero padding. Only a `b` without
-//! unit column stride (`w.t()` in `dx = dz·wᵀ`) is copied, into `kc × 32`
-//! panels. Depth is blocked exactly as in the AVX2 path, so both paths add
-//! the same products in the same order.
+//! as well as a packed one, and the tile's 8 rows of a row-major `a` are 8
+//! streams the prefetcher follows (packing them, with a 12-row tile, was no
+//! faster: the copy ate the gain). Edge columns use masked loads and stores
+//! instead of zero padding. Copied are: a `b` without unit column stride
+//! (`w.t()` in `dx = dz·wᵀ`) and a `b` whose rows alias in L1 (see
+//! [`aliasing`]), into `kc × 32` panels; a transposed `a` (`x.t()` in
+//! `dw = xᵀ·dz`) reused by several column panels, into `8`-row tiles.
+//! Depth is blocked exactly as in the AVX2 path, so both paths add the same
+//! products in the same order.
 
 use super::Product;
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -85,7 +89,12 @@ pub(super) fn available() -> bool {
 /// The CPU must have AVX-512F ([`available`]), and the shapes must agree
 /// (checked by the caller).
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb: &mut Vec<f32>) {
+pub(super) unsafe fn gemm(
+    job: &Product<'_>,
+    c: &mut ArrayViewMut2<'_, f32>,
+    pa: &mut Vec<f32>,
+    pb: &mut Vec<f32>,
+) {
     let Product {
         alpha,
         a,
@@ -130,56 +139,100 @@ pub(super) unsafe fn gemm(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pb:
             }
             continue;
         }
-        for (ic, j) in (0..m)
-            .step_by(MC)
-            .flat_map(|ic| (0..width_all).step_by(NR).map(move |j| (ic, j)))
-        {
-            let width = NR.min(width_all - j);
-            let masks = col_masks(width);
-            let bpanel = if packed {
-                bptr.wrapping_add(j * kc)
+        for ic in (0..m).step_by(MC) {
+            let mc = MC.min(m - ic);
+            // A transposed a (`x.t()` in `dw = xᵀ·dz`) is copied tile by
+            // tile, MR adjacent values per depth step, when more than one
+            // column panel reuses it: read in place, each depth step
+            // touches half a cache line of a different row (784×256×128:
+            // 120 → 140 GFLOP/s).
+            let apack = if rsa == 1 && csa != 1 && kc >= 2 * MR && width_all > NR {
+                let block = a.slice(ndarray::s![ic..ic + mc, pc..pc + kc]);
+                // SAFETY: this function's own target features include pack_a_t's.
+                Some(pack_a_t(&block, pa).as_ptr())
             } else {
-                bptr.wrapping_add(j)
+                None
             };
-            for i0 in (ic..m.min(ic + MC)).step_by(MR) {
-                let height = MR.min(m - i0);
-                let a0 = a
-                    .as_ptr()
-                    .wrapping_offset(i0 as isize * rsa + pc as isize * csa);
-                // SAFETY (all three): every address the tile reads is inside
-                // a (rows i0..i0+height, depth pc..pc+kc) or inside the kc
-                // rows of b's panel, whose columns past `width` are masked.
-                let acc = if height < MR {
-                    let rows = std::array::from_fn(|i| {
-                        a0.wrapping_offset(i.min(height - 1) as isize * rsa)
-                    });
-                    let a = Strided { rows, cs: csa };
-                    unsafe { tile_rows(kc, a, bpanel, ldb, masks, width, height) }
-                } else if csa == 1 {
-                    let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
-                    unsafe { tile_w(kc, RowMajor(rows), bpanel, ldb, masks, width) }
-                } else if rsa == 1 {
-                    unsafe {
-                        tile_w(
-                            kc,
-                            ColMajor { base: a0, ld: csa },
-                            bpanel,
-                            ldb,
-                            masks,
-                            width,
-                        )
-                    }
+            for j in (0..width_all).step_by(NR) {
+                let width = NR.min(width_all - j);
+                let masks = col_masks(width);
+                let bpanel = if packed {
+                    bptr.wrapping_add(j * kc)
                 } else {
-                    let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
-                    unsafe { tile_w(kc, Strided { rows, cs: csa }, bpanel, ldb, masks, width) }
+                    bptr.wrapping_add(j)
                 };
-                let corner = cptr.wrapping_offset(i0 as isize * rsc + j as isize * csc);
-                // SAFETY: rows i0..i0+height and columns j..j+width
-                // are inside c, and only those are written.
-                unsafe { store(&acc, corner, rsc, csc, height, width, masks, alpha, beta) };
+                for i0 in (ic..ic + mc).step_by(MR) {
+                    let height = MR.min(m - i0);
+                    let a0 = a
+                        .as_ptr()
+                        .wrapping_offset(i0 as isize * rsa + pc as isize * csa);
+                    // SAFETY (all): every address the tile reads is inside a
+                    // (rows i0..i0+height, depth pc..pc+kc), inside its packed
+                    // copy (zero-padded to whole tiles), or inside the kc rows
+                    // of b's panel, whose columns past `width` are masked.
+                    let acc = if let Some(ap) = apack {
+                        let base = ap.wrapping_add((i0 - ic) / MR * kc * MR);
+                        let a = ColMajor {
+                            base,
+                            ld: MR as isize,
+                        };
+                        unsafe { tile_w(kc, a, bpanel, ldb, masks, width) }
+                    } else if height < MR {
+                        let rows = std::array::from_fn(|i| {
+                            a0.wrapping_offset(i.min(height - 1) as isize * rsa)
+                        });
+                        let a = Strided { rows, cs: csa };
+                        unsafe { tile_rows(kc, a, bpanel, ldb, masks, width, height) }
+                    } else if csa == 1 {
+                        let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
+                        unsafe { tile_w(kc, RowMajor(rows), bpanel, ldb, masks, width) }
+                    } else if rsa == 1 {
+                        let a = ColMajor { base: a0, ld: csa };
+                        unsafe { tile_w(kc, a, bpanel, ldb, masks, width) }
+                    } else {
+                        let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
+                        unsafe { tile_w(kc, Strided { rows, cs: csa }, bpanel, ldb, masks, width) }
+                    };
+                    let corner = cptr.wrapping_offset(i0 as isize * rsc + j as isize * csc);
+                    // SAFETY: rows i0..i0+height and columns j..j+width
+                    // are inside c, and only those are written.
+                    unsafe { store(&acc, corner, rsc, csc, height, width, masks, alpha, beta) };
+                }
             }
         }
     }
+}
+
+/// Copies the block `a` (`mc × kc`, unit row stride: a transposed view)
+/// into tiles of [`MR`] rows, each stored depth step by depth step
+/// (`out[(i / MR)·kc·MR + p·MR + i % MR]`), the last tile padded with zeros.
+/// Each depth step of a tile is `MR` adjacent floats of `a`, one masked
+/// vector load and store.
+#[target_feature(enable = "avx512f")]
+fn pack_a_t<'o>(a: &ArrayView2<'_, f32>, buf: &'o mut Vec<f32>) -> &'o [f32] {
+    let (mc, kc) = a.dim();
+    let need = mc.div_ceil(MR) * MR * kc;
+    if buf.len() < need + 16 {
+        buf.resize(need + 16, 0.0);
+    }
+    let skip = buf.as_ptr().align_offset(64).min(16);
+    let out = &mut buf[skip..skip + need];
+    let cs = a.strides()[1];
+    for (it, tile) in out.chunks_exact_mut(kc * MR).enumerate() {
+        let i0 = it * MR;
+        let mask = col_masks(MR.min(mc - i0)).0;
+        let src = a.as_ptr().wrapping_add(i0);
+        let dst = tile.as_mut_ptr();
+        for p in 0..kc {
+            // SAFETY: the masked lanes are a[i0 .., p] (unit row stride),
+            // inside the view; the store writes tile[p·MR .. p·MR + MR].
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(mask, src.wrapping_offset(p as isize * cs));
+                _mm512_mask_storeu_ps(dst.add(p * MR), 0xff, v);
+            }
+        }
+    }
+    out
 }
 
 /// Whether rows `stride` floats apart fall into few L1 sets: with a
