@@ -42,8 +42,9 @@
 //! baselines: predicting the training mean, and least-squares linear
 //! regression.
 //!
-//! Measured (`cargo run --release --example boston_housing -- --seeds 10`,
-//! then `--seeds 30`, each with the options shown), test MAE in $1000s:
+//! Measured on one thread with
+//! `taskset -c 1 cargo run --release --example boston_housing -- --seeds 10`,
+//! then `--seeds 30`, each with the options shown; test MAE in $1000s:
 //!
 //! | model | seed 42 | seeds 42..=51 | seeds 42..=71 |
 //! | --- | --- | --- | --- |
@@ -58,7 +59,8 @@
 //!
 //! Keras' single run is one draw from a spread like the `--tutorial` row's:
 //! copies of the tutorial in public repositories print 2.64 to 2.89. Both
-//! fits together take 0.1 to 0.8 s.
+//! fits together take 0.1 to 0.2 s on one thread (`--seeds 10`: 1.6 s for
+//! the whole process).
 
 use clap::Parser;
 use nnc::data::csv::{read_csv, Column, CsvOptions};

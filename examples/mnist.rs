@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example mnist                   # the Keras tutorial model
-//! cargo run --release --example mnist -- --model best   # the best MLP in a couple of minutes
+//! cargo run --release --example mnist -- --model best   # the best MLP in about 30 s
 //! cargo run --release --example mnist -- --load target/nnc-examples/mnist/mnist.safetensors
 //! ```
 //!
