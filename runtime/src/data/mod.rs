@@ -114,7 +114,8 @@ impl Dataset {
     }
 
     /// Splits into a training and a test set after a seeded shuffle;
-    /// `test_fraction` of the samples (rounded down) go to the test set.
+    /// the test set gets `n - floor(n·(1 - test_fraction))` samples (the
+    /// training part is rounded down, as in [`Dataset::validation_split`]).
     ///
     /// # Errors
     /// As [`Dataset::validation_split`].
