@@ -18,7 +18,7 @@ for f in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
         if line.startswith("{"):
             rows.append(json.loads(line))
 
-FAMILY = ["nnc", "nnc-ftz", "nnc-patched", "jax", "torch", "candle"]
+FAMILY = ["nnc", "nnc-other", "jax", "torch", "candle"]
 
 
 def family(system):

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side comparison of nnc with PyTorch (eager), JAX (jit) and candle
 # on W1-W4, and the sgemm ceiling W5 (numpy/OpenBLAS, torch.mm, nnc's gemm).
-# Long (about 10 minutes); not run by CI. See BENCHMARKS.md.
+# About 5 minutes once built; not run by CI. See BENCHMARKS.md.
 #
 #   bench/compare/run.sh [--reps N] [--secs S] [--threads "1 2"] [--only W1,W4] [--out DIR]
 #
-# Environment: NNC_PATCHED_RUNNER adds the rows of a runner built against a
-# patched runtime (see bench/patches/README.md); VENV (default $HOME/.cache/nnc-bench/venv) is created and
-# filled from PyPI (numpy torch jax jaxlib) when missing; CARGO_TARGET_DIR is
-# honoured (the runners build into $CARGO_TARGET_DIR/compare).
+# Environment: NNC_OTHER_RUNNER adds the rows of a runner built from another
+# tree (build bench/compare/nnc-runner there, copy the binary aside); VENV
+# (default $HOME/.cache/nnc-bench/venv) is created and filled from PyPI
+# (numpy torch jax jaxlib) when missing; CARGO_TARGET_DIR is honoured (the
+# runners build into $CARGO_TARGET_DIR/compare).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 reps=7 secs=0.3 threads="1 2" only="" out=""
@@ -58,13 +59,10 @@ for t in $threads; do
       || echo "!! $name failed at $t thread(s)" >&2
   }
   run nnc "$target/release/nnc-compare-runner"
-  # The same with subnormal floats flushed to zero (as XLA does): shows what
-  # the denormal slowdown in the optimizer state costs (see BENCHMARKS.md).
-  NNC_FTZ=1 NNC_SYSTEM=nnc-ftz run nnc-ftz "$target/release/nnc-compare-runner"
-  # Optionally a runner built against a patched runtime (bench/patches/):
-  # NNC_PATCHED_RUNNER=/path/to/nnc-compare-runner.
-  if [ -n "${NNC_PATCHED_RUNNER:-}" ]; then
-    NNC_SYSTEM=nnc-patched run nnc-patched "$NNC_PATCHED_RUNNER"
+  # Optionally a runner built from another tree (a branch under test), for
+  # an A/B in the same run: NNC_OTHER_RUNNER=/path/to/nnc-compare-runner.
+  if [ -n "${NNC_OTHER_RUNNER:-}" ]; then
+    NNC_SYSTEM=nnc-other run nnc-other "$NNC_OTHER_RUNNER"
   fi
   run torch "$py" "$here/peers.py" torch "$t"
   run jax "$py" "$here/peers.py" jax "$t"

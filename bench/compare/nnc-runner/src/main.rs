@@ -116,22 +116,7 @@ fn gemm_rate(o: &Opts, m: usize, k: usize, n: usize) {
     );
 }
 
-/// Sets flush-to-zero and denormals-are-zero for this thread (what XLA does
-/// on the CPU), so that the effect of subnormal floats can be measured.
-fn flush_denormals() {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(deprecated)]
-    // SAFETY: only changes how this thread's SSE/AVX arithmetic rounds tiny values.
-    unsafe {
-        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
-        _mm_setcsr(_mm_getcsr() | 0x8040);
-    }
-}
-
 fn main() {
-    if std::env::var_os("NNC_FTZ").is_some_and(|v| v == "1") {
-        flush_denormals();
-    }
     let mut o = Opts {
         reps: 7,
         secs: 0.3,
