@@ -28,7 +28,7 @@ fn main() {
     let tiny = Tiny::new(0);
     let p: [f32; 2] = tiny.predict_one(&[0.5, -0.5]);
     assert!((p[0] + p[1] - 1.0).abs() < 1e-6);
-    let mut mnist = Mnist::new(1);
+    let mnist = Mnist::new(1);
     assert_eq!(Mnist::INPUT_SHAPE, [28, 28]);
     assert_eq!(mnist.input_shape(), &[28, 28]);
     assert_eq!(Mnist::train_config().batch_size, 64);
