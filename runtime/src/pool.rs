@@ -15,7 +15,7 @@
 //! bit-identical either way.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -43,6 +43,10 @@ pub(crate) struct Pool {
     panicked: AtomicBool,
     /// The helper is parked (or about to park) and must be unparked.
     sleeping: AtomicBool,
+    /// The caller's floating-point control word (x86-64 MXCSR), which the
+    /// helper adopts for the job: a training step flushes subnormals
+    /// (`train.rs`), and the helper's half must round the same way.
+    fp_mode: AtomicU32,
     /// Held by the one caller whose job is in the slot.
     busy: Mutex<()>,
     helper: OnceLock<Thread>,
@@ -67,6 +71,7 @@ pub(crate) fn pool() -> Option<&'static Pool> {
             done: AtomicU64::new(0),
             panicked: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
+            fp_mode: AtomicU32::new(fp_mode()),
             busy: Mutex::new(()),
             helper: OnceLock::new(),
         }));
@@ -94,6 +99,7 @@ impl Pool {
             *self.slot.0.get() =
                 Some(std::mem::transmute::<_, *const (dyn Fn() + Sync + 'static)>(theirs))
         };
+        self.fp_mode.store(fp_mode(), Ordering::Relaxed);
         let ticket = self.posted.fetch_add(1, Ordering::SeqCst) + 1;
         if self.sleeping.load(Ordering::SeqCst) {
             if let Some(t) = self.helper.get() {
@@ -146,6 +152,7 @@ impl Pool {
             // SAFETY: a job was posted and its caller waits for `done`.
             let job = unsafe { (*self.slot.0.get()).take() };
             if let Some(job) = job {
+                set_fp_mode(self.fp_mode.load(Ordering::Relaxed));
                 // SAFETY: see `run`: the closure outlives this call.
                 let job = unsafe { &*job };
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
@@ -155,6 +162,33 @@ impl Pool {
             self.done.store(seen, Ordering::Release);
         }
     }
+}
+
+/// This thread's floating-point control word (MXCSR on x86-64, else 0).
+fn fp_mode() -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)]
+    // SAFETY: reading MXCSR has no effect.
+    unsafe {
+        std::arch::x86_64::_mm_getcsr()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// Makes `mode` (from [`fp_mode`] on another thread) this thread's.
+fn set_fp_mode(mode: u32) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)]
+    // SAFETY: a control word read from MXCSR on this machine is valid; it
+    // changes only how this thread rounds and flushes.
+    unsafe {
+        if std::arch::x86_64::_mm_getcsr() != mode {
+            std::arch::x86_64::_mm_setcsr(mode);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = mode;
 }
 
 /// Waits for the helper to finish job `ticket`.
@@ -175,5 +209,33 @@ impl Drop for Wait<'_> {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With subnormals flushed on the caller (as in a training step), the
+    /// helper's half flushes too, so both halves compute the same bits.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_helper_adopts_the_callers_float_mode() {
+        let Some(pool) = pool() else { return };
+        let saved = fp_mode();
+        set_fp_mode(saved | 0x8040);
+        let out = [Mutex::new(1.0f32), Mutex::new(1.0f32)];
+        let tiny = std::hint::black_box(1e-30f32);
+        pool.for_both(&out[0], &out[1], |slot| {
+            *slot.lock().unwrap() = std::hint::black_box(tiny) * 1e-10;
+        });
+        set_fp_mode(saved);
+        assert_eq!(*out[0].lock().unwrap(), 0.0);
+        assert_eq!(*out[1].lock().unwrap(), 0.0, "the helper did not flush");
+        // And back: without FTZ both halves keep the subnormal.
+        pool.for_both(&out[0], &out[1], |slot| {
+            *slot.lock().unwrap() = std::hint::black_box(tiny) * 1e-10;
+        });
+        assert!(*out[1].lock().unwrap() > 0.0);
     }
 }
