@@ -19,8 +19,8 @@
 //!   blocking (pack a `KC × NR` panel of `b`, an `MC × KC` block of `a`, a
 //!   `6 × 16` micro-kernel in plain Rust that LLVM vectorises, compiled twice).
 //! - **Two threads**: products of at least `PARALLEL_FLOPS` give half of `c`
-//!   (whole column panels, else whole row tiles) to the helper thread of
-//!   `crate::pool`.
+//!   (whole row tiles when `a` is the larger operand, else whole column
+//!   panels) to the helper thread of `crate::pool`.
 //!
 //! All of them split the depth `k` the same way and add each element's
 //! products in the same order, so every path gives the same bits
@@ -148,15 +148,21 @@ pub fn gemm(
 /// thread; below it, waking the helper costs about what it saves.
 const PARALLEL_FLOPS: usize = 1 << 20;
 
-/// Hands half of `c` (columns if there are enough, else rows, in whole
-/// tiles) to the helper thread and computes the other half here.
+/// Hands half of `c` (rows or columns, in whole tiles) to the helper
+/// thread and computes the other half here.
 fn split(pool: &crate::pool::Pool, job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
     let (m, n) = c.dim();
     let (mr, nr) = tile_size();
-    let (axis, mid) = if n >= 2 * nr {
-        (Axis(1), n.div_ceil(nr).div_ceil(2) * nr)
-    } else if m >= 2 * mr {
+    let rows = m >= 2 * mr;
+    let cols = n >= 2 * nr;
+    // Split the larger operand: by rows each thread reads half of `a`
+    // (`m × k`) and all of `b`, by columns the reverse. For `dw = xᵀ·dz`
+    // (784 × 64 × 128) splitting columns made each thread read and copy
+    // all of `xᵀ`, and two threads were no faster than one.
+    let (axis, mid) = if rows && (m >= n || !cols) {
         (Axis(0), m.div_ceil(mr).div_ceil(2) * mr)
+    } else if cols {
+        (Axis(1), n.div_ceil(nr).div_ceil(2) * nr)
     } else {
         return serial(job, c);
     };
