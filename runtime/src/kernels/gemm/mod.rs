@@ -31,27 +31,27 @@
 //! # Measurements
 //! GFLOP/s = `2·m·k·n / time`, best of 15 interleaved rounds, one thread
 //! pinned to one core (`NNC_NUM_THREADS=1 taskset -c 0 cargo run -p
-//! nnc-runtime --release --example gemm_compare`, and again with
-//! `NNC_GEMM=avx2`), on a 2-core AVX-512 Xeon VM whose measured FMA peak is
-//! about 200 GFLOP/s per core. `aT`/`bT`: transposed view.
+//! nnc-runtime --release --example gemm_compare`, again with
+//! `NNC_GEMM=avx2`, and once on both cores without either variable), on a
+//! 2-core AVX-512 Xeon VM whose measured FMA peak is about 200 GFLOP/s per
+//! core. `aT`/`bT`: transposed view; the last two columns single-threaded.
 //!
-//! | m × k × n (role in a 784-128-64-10 MLP) | AVX-512 path | AVX2 path | ndarray (matrixmultiply) | `gemm` crate |
-//! | ---                        | ---   | ---  | ---  | ---   |
-//! | 1×784×128 (batch-1 predict)| 40.6  | 6.1  | 6.1  | 24.0  |
-//! | 64×784×128 (forward)       | 124.7 | 83.2 | 73.7 | 94.9  |
-//! | 256×784×128 (forward)      | 148.9 | 99.0 | 87.4 | 101.1 |
-//! | 64×128×64 (forward)        | 139.8 | 79.8 | 76.6 | 97.2  |
-//! | 256×64×10 (forward)        | 61.5  | 37.0 | 34.9 | 52.3  |
-//! | 784×64×128 aT (dW)         | 139.4 | 87.9 | 93.6 | 99.7  |
-//! | 784×256×128 aT (dW)        | 143.2 | 89.6 | 92.0 | 95.1  |
-//! | 64×128×784 bT (dx)         | 129.4 | 79.0 | 80.7 | 87.7  |
-//! | 256×10×64 bT (dx)          | 99.3  | 40.0 | 62.4 | 69.0  |
-//! | 1024×1024×1024             | 122.9 | 90.4 | 90.1 | 102.3 |
+//! | m × k × n (role in a 784-128-64-10 MLP) | AVX-512 | AVX2 | AVX-512, 2 threads | ndarray (matrixmultiply) | `gemm` crate |
+//! | ---                        | ---   | ---  | ---   | ---  | ---   |
+//! | 1×784×128 (batch-1 predict)| 39.9  | 6.0  | 40.6  | 6.1  | 23.7  |
+//! | 64×784×128 (forward)       | 131.3 | 76.5 | 226.7 | 73.9 | 95.4  |
+//! | 256×784×128 (forward)      | 142.6 | 90.6 | 242.9 | 82.2 | 96.9  |
+//! | 64×128×64 (forward)        | 137.8 | 75.6 | 204.8 | 69.8 | 96.1  |
+//! | 256×64×10 (forward)        | 55.0  | 35.8 | 55.7  | 34.8 | 52.9  |
+//! | 784×64×128 aT (dW)         | 132.7 | 85.9 | 245.7 | 89.9 | 93.3  |
+//! | 784×256×128 aT (dW)        | 138.4 | 86.5 | 286.7 | 90.9 | 92.7  |
+//! | 64×128×784 bT (dx)         | 124.0 | 75.0 | 205.9 | 72.4 | 84.1  |
+//! | 256×10×64 bT (dx)          | 65.2  | 38.8 | 63.1  | 61.2 | 66.6  |
+//! | 1024×1024×1024             | 114.5 | 88.4 | 223.4 | 85.1 | 95.0  |
 //!
-//! With the helper thread on the second core the large products run at
-//! 205–250 GFLOP/s (BENCHMARKS.md, W5). MKL (`torch.mm`) reaches about 170
-//! on one core: the AVX-512 tile itself runs at 150 in L1, about 85% of
-//! what the same loop written in C reaches; the rest is memory traffic.
+//! MKL (`torch.mm`) reaches about 170 on one core (BENCHMARKS.md, W5): the
+//! AVX-512 tile itself runs at 150 in L1, about 85% of what the same loop
+//! written in C reaches; the rest is memory traffic.
 
 use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 use std::cell::RefCell;
