@@ -211,12 +211,7 @@ pub(super) unsafe fn gemm(
 #[target_feature(enable = "avx512f")]
 fn pack_a_t<'o>(a: &ArrayView2<'_, f32>, buf: &'o mut Vec<f32>) -> &'o [f32] {
     let (mc, kc) = a.dim();
-    let need = mc.div_ceil(MR) * MR * kc;
-    if buf.len() < need + 16 {
-        buf.resize(need + 16, 0.0);
-    }
-    let skip = buf.as_ptr().align_offset(64).min(16);
-    let out = &mut buf[skip..skip + need];
+    let out = aligned(buf, mc.div_ceil(MR) * MR * kc);
     let cs = a.strides()[1];
     for (it, tile) in out.chunks_exact_mut(kc * MR).enumerate() {
         let i0 = it * MR;
@@ -235,10 +230,20 @@ fn pack_a_t<'o>(a: &ArrayView2<'_, f32>, buf: &'o mut Vec<f32>) -> &'o [f32] {
     out
 }
 
+/// `need` floats of `buf` starting on a 64-byte boundary (a vector load that
+/// straddles two cache lines costs two); grows `buf` only when too small.
+fn aligned(buf: &mut Vec<f32>, need: usize) -> &mut [f32] {
+    if buf.len() < need + 16 {
+        buf.resize(need + 16, 0.0);
+    }
+    let skip = buf.as_ptr().align_offset(64).min(16);
+    &mut buf[skip..skip + need]
+}
+
 /// Whether rows `stride` floats apart fall into few L1 sets: with a
 /// multiple of 1 KiB (a 1024-wide layer, say), a `kc × 32` panel read in
 /// place evicts itself, and packing it first pays (1024³, one thread: 85 →
-/// 105 GFLOP/s).
+/// 126 GFLOP/s).
 /// Narrower power-of-two strides (128 floats) measured the same either way.
 fn aliasing(stride: isize) -> bool {
     stride.unsigned_abs().is_multiple_of(256)
@@ -261,24 +266,33 @@ fn col_masks(width: usize) -> (__mmask16, __mmask16) {
 /// of `NR` floats (`out[(j / NR)·kc·NR + p·NR + j % NR]`); the unused tail
 /// of the last panel is never read (masked loads).
 ///
-/// Used for a `b` without unit column stride, which the tile could only
-/// gather. A transposed one (`w.t()`) is copied with one gather of an
-/// element from each of 16 rows of `w` per instruction,
-/// since an element-by-element copy cost as much as the product itself.
+/// Used for a `b` whose rows alias in L1 ([`aliasing`]), copied row segment
+/// by row segment, and for a `b` without unit column stride, which the tile
+/// could only gather: a transposed one (`w.t()`) is copied with one gather
+/// of an element from each of 16 rows of `w` per instruction, since an
+/// element-by-element copy cost as much as the product itself.
 #[target_feature(enable = "avx512f")]
 fn pack_b<'o>(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, buf: &'o mut Vec<f32>) -> &'o [f32] {
     let n = b.ncols();
-    let need = n.div_ceil(NR) * NR * kc;
-    // 16 floats of slack to start on a 64-byte boundary: a vector load that
-    // straddles two cache lines costs two.
-    if buf.len() < need + 16 {
-        buf.resize(need + 16, 0.0);
-    }
-    let skip = buf.as_ptr().align_offset(64).min(16);
-    let out = &mut buf[skip..skip + need];
+    let out = aligned(buf, n.div_ceil(NR) * NR * kc);
     let sub = b.slice(ndarray::s![pc..pc + kc, ..]);
     let (rs, cs) = (sub.strides()[0], sub.strides()[1]);
     let at = |p: usize, j: usize| (j / NR) * kc * NR + p * NR + j % NR;
+    if cs == 1 {
+        // Row-major (a `b` whose rows alias in L1): row segments, NR at a time.
+        for (p, row) in sub.rows().into_iter().enumerate() {
+            match row.to_slice() {
+                Some(row) => {
+                    for (jp, seg) in row.chunks(NR).enumerate() {
+                        let start = at(p, jp * NR);
+                        out[start..start + seg.len()].copy_from_slice(seg);
+                    }
+                }
+                None => row.iter().enumerate().for_each(|(j, &v)| out[at(p, j)] = v),
+            }
+        }
+        return out;
+    }
     let lane_step = i32::try_from(cs)
         .ok()
         .filter(|s| s.checked_mul(16).is_some());

@@ -23,9 +23,11 @@
 //!   panels) to the helper thread of `crate::pool`.
 //!
 //! All of them split the depth `k` the same way and add each element's
-//! products in the same order, so every path gives the same bits
+//! products in the same order, so with `alpha == 1` (what every caller in
+//! the runtime passes) every path gives the same bits
 //! (`all_paths_agree_bitwise`): results do not depend on the CPU or the
-//! thread count. `NNC_GEMM=avx2` forces the AVX2 path and `NNC_NUM_THREADS=1`
+//! thread count. (The AVX2 path scales `a` by `alpha` while packing, the
+//! AVX-512 path scales the sum, which can differ in the last bit.) `NNC_GEMM=avx2` forces the AVX2 path and `NNC_NUM_THREADS=1`
 //! one thread, for measurements.
 //!
 //! # Measurements
@@ -38,16 +40,16 @@
 //!
 //! | m × k × n (role in a 784-128-64-10 MLP) | AVX-512 | AVX2 | AVX-512, 2 threads | ndarray (matrixmultiply) | `gemm` crate |
 //! | ---                        | ---   | ---  | ---   | ---  | ---   |
-//! | 1×784×128 (batch-1 predict)| 39.9  | 6.0  | 40.6  | 6.1  | 23.7  |
-//! | 64×784×128 (forward)       | 131.3 | 76.5 | 226.7 | 73.9 | 95.4  |
-//! | 256×784×128 (forward)      | 142.6 | 90.6 | 242.9 | 82.2 | 96.9  |
-//! | 64×128×64 (forward)        | 137.8 | 75.6 | 204.8 | 69.8 | 96.1  |
-//! | 256×64×10 (forward)        | 55.0  | 35.8 | 55.7  | 34.8 | 52.9  |
-//! | 784×64×128 aT (dW)         | 132.7 | 85.9 | 245.7 | 89.9 | 93.3  |
-//! | 784×256×128 aT (dW)        | 138.4 | 86.5 | 286.7 | 90.9 | 92.7  |
-//! | 64×128×784 bT (dx)         | 124.0 | 75.0 | 205.9 | 72.4 | 84.1  |
-//! | 256×10×64 bT (dx)          | 65.2  | 38.8 | 63.1  | 61.2 | 66.6  |
-//! | 1024×1024×1024             | 114.5 | 88.4 | 223.4 | 85.1 | 95.0  |
+//! | 1×784×128 (batch-1 predict)| 41.1  | 6.0  | 39.7  | 6.3  | 24.6  |
+//! | 64×784×128 (forward)       | 135.9 | 79.7 | 241.1 | 81.4 | 99.9  |
+//! | 256×784×128 (forward)      | 150.5 | 92.5 | 252.0 | 79.5 | 103.7 |
+//! | 64×128×64 (forward)        | 141.7 | 72.8 | 208.7 | 78.3 | 98.3  |
+//! | 256×64×10 (forward)        | 56.7  | 36.3 | 56.5  | 34.8 | 53.8  |
+//! | 784×64×128 aT (dW)         | 133.3 | 87.8 | 253.4 | 85.3 | 93.6  |
+//! | 784×256×128 aT (dW)        | 138.7 | 90.2 | 276.1 | 89.7 | 93.2  |
+//! | 64×128×784 bT (dx)         | 121.3 | 75.2 | 206.6 | 79.2 | 82.8  |
+//! | 256×10×64 bT (dx)          | 64.6  | 39.7 | 65.6  | 60.3 | 67.3  |
+//! | 1024×1024×1024             | 125.8 | 78.5 | 263.4 | 81.7 | 93.6  |
 //!
 //! MKL (`torch.mm`) reaches about 170 on one core (BENCHMARKS.md, W5): the
 //! AVX-512 tile itself runs at 150 in L1, about 85% of what the same loop
