@@ -4,39 +4,9 @@
 
 use nnc::ndarray::ArrayD;
 use nnc::train::{TrainConfig, Trainer};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "../runtime/tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations_during;
 
 nnc::network! {
     network Mlp(image: [28, 28]) -> [10] {
@@ -75,19 +45,20 @@ fn steady_state_training_and_inference_do_not_allocate() {
     for _ in 0..2 {
         trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
     }
-    let before = allocations();
-    for _ in 0..5 {
-        trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
-    }
-    let steps = allocations() - before;
+    let steps = allocations_during(|| {
+        for _ in 0..5 {
+            trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
+        }
+    });
     assert_eq!(steps, 0, "5 training steps allocated {steps} times");
 
     let tiny = Tiny::new(1);
-    let before = allocations();
     let mut acc = 0.0;
-    for i in 0..100 {
-        acc += tiny.predict_one(&[i as f32, 1.0])[0];
-    }
-    assert_eq!(allocations() - before, 0, "predict_one allocated");
+    let n = allocations_during(|| {
+        for i in 0..100 {
+            acc += tiny.predict_one(&[i as f32, 1.0])[0];
+        }
+    });
+    assert_eq!(n, 0, "predict_one allocated");
     assert!(acc > 0.0);
 }

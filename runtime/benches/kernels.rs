@@ -7,59 +7,16 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nnc_runtime::kernels::{dense, gemm, softmax};
-use nnc_runtime::ndarray::{linalg::general_mat_mul, Array1, Array2, ArrayView2, ArrayViewMut2};
+use nnc_runtime::ndarray::{linalg::general_mat_mul, Array1, Array2};
 use nnc_runtime::optim::OptimizerState;
 use nnc_runtime::sequential::Sequential;
 use nnc_runtime::train::{TrainConfig, Trainer};
-use nnc_runtime::{Activation, Loss, Optimizer, Rng};
+use nnc_runtime::{Activation, Loss, Optimizer};
 use std::hint::black_box;
 use std::time::Duration;
+use support::{gemm_crate, random};
 
-fn random(m: usize, n: usize, seed: u64) -> Array2<f32> {
-    let mut r = Rng::seed_from(seed);
-    Array2::from_shape_fn((m, n), |_| r.uniform(-1.0, 1.0))
-}
-
-/// `c = a·b` through the `gemm` crate (any strides).
-fn gemm_crate(
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    mut c: ArrayViewMut2<'_, f32>,
-    par: gemm::Parallelism,
-) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    let (sa, sb, sc) = (
-        a.strides().to_vec(),
-        b.strides().to_vec(),
-        c.strides().to_vec(),
-    );
-    // SAFETY: the pointers and strides come from live ndarray views of the
-    // stated shapes, and `c` is borrowed mutably for the call.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            sc[1],
-            sc[0],
-            false,
-            a.as_ptr(),
-            sa[1],
-            sa[0],
-            b.as_ptr(),
-            sb[1],
-            sb[0],
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
-}
+mod support;
 
 /// (label, m, k, n, transpose a, transpose b): forward products of a
 /// 784-128-64-10 MLP at batch 64 and 256, and the backward ones (`dW = xᵀ·dz`, `dx = dz·Wᵀ`).

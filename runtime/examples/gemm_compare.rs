@@ -5,53 +5,12 @@
 //! `cargo run -p nnc-runtime --release --example gemm_compare`
 
 use nnc_runtime::kernels::gemm;
-use nnc_runtime::ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2};
-use nnc_runtime::Rng;
+use nnc_runtime::ndarray::{linalg::general_mat_mul, Array2};
 use std::time::Instant;
+use support::{gemm_crate, random};
 
-fn random(m: usize, n: usize, seed: u64) -> Array2<f32> {
-    let mut r = Rng::seed_from(seed);
-    Array2::from_shape_fn((m, n), |_| r.uniform(-1.0, 1.0))
-}
-
-fn gemm_crate(
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    mut c: ArrayViewMut2<'_, f32>,
-    par: gemm::Parallelism,
-) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    let (sa, sb, sc) = (
-        a.strides().to_vec(),
-        b.strides().to_vec(),
-        c.strides().to_vec(),
-    );
-    // SAFETY: pointers and strides of live views of the stated shapes.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            sc[1],
-            sc[0],
-            false,
-            a.as_ptr(),
-            sa[1],
-            sa[0],
-            b.as_ptr(),
-            sb[1],
-            sb[0],
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
-}
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 fn main() {
     let shapes = [
