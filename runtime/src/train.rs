@@ -20,7 +20,7 @@
 //!     optimizer: Optimizer::sgd(0.5),
 //!     epochs: 200,
 //!     batch_size: 16,
-//!     verbose: false,
+//!     verbose: train::Verbosity::Silent,
 //!     ..Default::default()
 //! };
 //! let history = train::fit(&mut model, &cfg, &data).unwrap();
@@ -106,8 +106,76 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Checkpointing, if any.
     pub checkpoint: Option<Checkpointing>,
-    /// Show a progress bar (only ever on a terminal).
-    pub verbose: bool,
+    /// What `fit` prints per epoch (Keras' `verbose`); [`Verbosity::Auto`]
+    /// by default: a progress bar on a terminal, one line per epoch in a
+    /// log or pipe.
+    pub verbose: Verbosity,
+}
+
+/// How much [`fit`] prints, as Keras' `verbose` argument: `0`, `1`, `2` or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// Nothing (Keras `verbose=0`).
+    Silent,
+    /// A progress bar per epoch on stderr, finished with the epoch's
+    /// metrics (Keras `verbose=1`). Drawn only when stderr is a terminal:
+    /// a bar redrawn into a log file is noise.
+    ProgressBar,
+    /// One line per epoch on stdout (Keras `verbose=2`), e.g.
+    /// `epoch 3/10 - 1.2s - loss 0.2345 - accuracy 0.9312`.
+    EpochLines,
+    /// [`Verbosity::ProgressBar`] when stdout and stderr are both
+    /// terminals, else [`Verbosity::EpochLines`], so output piped to a
+    /// file or a CI log still shows progress.
+    #[default]
+    Auto,
+}
+
+impl Verbosity {
+    /// Keras' numbering: 0 silent, 1 progress bar, 2 one line per epoch;
+    /// `None` for another number.
+    pub fn from_level(level: u8) -> Option<Verbosity> {
+        match level {
+            0 => Some(Verbosity::Silent),
+            1 => Some(Verbosity::ProgressBar),
+            2 => Some(Verbosity::EpochLines),
+            _ => None,
+        }
+    }
+
+    /// What `Auto` means here and now (the others are themselves).
+    fn resolve(self) -> Verbosity {
+        match self {
+            Verbosity::Auto
+                if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() =>
+            {
+                Verbosity::ProgressBar
+            }
+            Verbosity::Auto => Verbosity::EpochLines,
+            v => v,
+        }
+    }
+}
+
+impl From<bool> for Verbosity {
+    /// `true` is [`Verbosity::Auto`], `false` [`Verbosity::Silent`].
+    fn from(on: bool) -> Verbosity {
+        if on {
+            Verbosity::Auto
+        } else {
+            Verbosity::Silent
+        }
+    }
+}
+
+/// The line [`Verbosity::EpochLines`] prints after an epoch: the epoch, its
+/// wall time and every history column of the row.
+fn epoch_line(epoch: usize, epochs: usize, secs: f64, columns: &[String], row: &[f32]) -> String {
+    let mut line = format!("epoch {epoch}/{epochs} - {secs:.2}s");
+    for (c, v) in columns.iter().zip(row) {
+        line.push_str(&format!(" - {c} {v:.4}"));
+    }
+    line
 }
 
 impl Default for TrainConfig {
@@ -125,7 +193,7 @@ impl Default for TrainConfig {
             clip_norm: None,
             schedule: Schedule::Constant,
             checkpoint: None,
-            verbose: true,
+            verbose: Verbosity::Auto,
         }
     }
 }
@@ -542,7 +610,8 @@ impl Trainer {
             .map(|e| (e.clone(), Best::new(&e.monitor, e.min_delta), 0usize));
         let mut ckpt_best = cfg.checkpoint.as_ref().map(|c| Best::new(&c.monitor, 0.0));
         let mut best_weights: Option<(usize, Vec<Vec<f32>>)> = None;
-        let show = cfg.verbose && std::io::stderr().is_terminal();
+        let verbosity = cfg.verbose.resolve();
+        let show = verbosity == Verbosity::ProgressBar && std::io::stderr().is_terminal();
         let base_lr = cfg.optimizer.lr();
         let n_batches = n.div_ceil(bs);
 
@@ -560,6 +629,7 @@ impl Trainer {
             }
             self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
             let bar = progress_bar(show, n_batches as u64, epoch + 1, cfg.epochs);
+            let started = std::time::Instant::now();
             for b in 0..n_batches {
                 self.batch = b + 1;
                 let idx = &self.buf.order[b * bs..((b + 1) * bs).min(n)];
@@ -632,6 +702,13 @@ impl Trainer {
                     .collect();
                 bar.finish_with_message(parts.join("  "));
             }
+            if verbosity == Verbosity::EpochLines {
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "{}",
+                    epoch_line(epoch + 1, cfg.epochs, secs, &columns, &row)
+                );
+            }
             let value = |col: &str| columns.iter().position(|c| c == col).map(|k| row[k]);
 
             if let (Some(c), Some(best)) = (&cfg.checkpoint, ckpt_best.as_mut()) {
@@ -652,6 +729,14 @@ impl Trainer {
                     *wait += 1;
                     if *wait >= es.patience {
                         self.state.history.stopped_epoch = Some(epoch + 1);
+                        if verbosity != Verbosity::Silent {
+                            println!(
+                                "early stopping after epoch {}: `{}` has not improved for {} epoch(s)",
+                                epoch + 1,
+                                es.monitor,
+                                *wait
+                            );
+                        }
                         break;
                     }
                 }
@@ -660,6 +745,9 @@ impl Trainer {
         if let Some((epoch, weights)) = &best_weights {
             restore(model, weights);
             self.state.history.restored_epoch = Some(*epoch);
+            if verbosity != Verbosity::Silent {
+                println!("restored the weights of epoch {epoch}, the best one");
+            }
         }
         Ok(self.state.history.clone())
     }
@@ -854,7 +942,7 @@ mod tests {
             epochs: 15,
             metrics: vec![Metric::Accuracy],
             validation_split: 0.2,
-            verbose: false,
+            verbose: Verbosity::Silent,
             ..TrainConfig::default()
         }
     }
