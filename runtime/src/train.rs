@@ -106,6 +106,11 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Checkpointing, if any.
     pub checkpoint: Option<Checkpointing>,
+    /// Layers (by name, e.g. `dense1`) whose parameters this run leaves
+    /// unchanged: freeze a pretrained base for a first phase, then train
+    /// again with it empty to fine-tune. Unlike `trainable = false` in the
+    /// spec, backward still computes these layers' gradients.
+    pub frozen: Vec<String>,
     /// What `fit` prints per epoch (Keras' `verbose`); [`Verbosity::Auto`]
     /// by default: a progress bar on a terminal, one line per epoch in a
     /// log or pipe.
@@ -193,6 +198,7 @@ impl Default for TrainConfig {
             clip_norm: None,
             schedule: Schedule::Constant,
             checkpoint: None,
+            frozen: Vec::new(),
             verbose: Verbosity::Auto,
         }
     }
@@ -215,7 +221,9 @@ impl TrainState {
     /// A fresh start for `cfg`.
     pub fn new(cfg: &TrainConfig) -> Self {
         TrainState {
-            optimizer: OptimizerState::new(cfg.optimizer).with_clip_norm(cfg.clip_norm),
+            optimizer: OptimizerState::new(cfg.optimizer)
+                .with_clip_norm(cfg.clip_norm)
+                .with_frozen(cfg.frozen.clone()),
             epoch: 0,
             history: History::default(),
         }
@@ -372,6 +380,30 @@ pub fn predict(
 }
 
 /// Checks that a dataset fits the model (and the loss's target convention).
+/// Every layer named in `frozen` has parameters in `model`.
+fn check_frozen(model: &mut dyn Model, frozen: &[String]) -> Result<()> {
+    if frozen.is_empty() {
+        return Ok(());
+    }
+    let mut layers: Vec<String> = Vec::new();
+    model.visit_params(&mut |p: Param<'_>| {
+        let layer = p.name.split('.').next().unwrap_or(p.name).to_string();
+        if !layers.contains(&layer) {
+            layers.push(layer);
+        }
+    });
+    for f in frozen {
+        if !layers.contains(f) {
+            return Err(Error::Config(format!(
+                "cannot freeze `{f}`: model `{}` has no layer of that name with parameters (those are: {})",
+                model.name(),
+                layers.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_data(model: &dyn Model, loss: Loss, data: &Dataset, context: &str) -> Result<()> {
     if data.is_empty() || data.x.ndim() == 0 || data.y.ndim() == 0 {
         return Err(Error::Config(format!("{context}: the dataset is empty")));
@@ -545,6 +577,7 @@ impl Trainer {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
         check_data(model, cfg.loss, train, "fit")?;
+        check_frozen(model, &cfg.frozen)?;
         if let Some(v) = val {
             check_data(model, cfg.loss, v, "fit (validation data)")?;
         }
