@@ -11,9 +11,21 @@ use proptest::prelude::*;
 /// A spec with one float put where `place` says.
 fn spec_with(place: &str, lit: &str) -> String {
     let (layer, opt, split) = match place {
-        "dropout" => (format!("dropout({lit})"), "adam".to_string(), "0.2".to_string()),
-        "lr" => ("dropout(0.5)".into(), format!("adam(lr = {lit})"), "0.2".into()),
-        "beta2" => ("dropout(0.5)".into(), format!("adam(beta2 = {lit})"), "0.2".into()),
+        "dropout" => (
+            format!("dropout({lit})"),
+            "adam".to_string(),
+            "0.2".to_string(),
+        ),
+        "lr" => (
+            "dropout(0.5)".into(),
+            format!("adam(lr = {lit})"),
+            "0.2".into(),
+        ),
+        "beta2" => (
+            "dropout(0.5)".into(),
+            format!("adam(beta2 = {lit})"),
+            "0.2".into(),
+        ),
         "split" => ("dropout(0.5)".into(), "adam".into(), lit.to_string()),
         _ => unreachable!(),
     };
@@ -39,9 +51,9 @@ fn rejected_with_rounding(place: &str, lit: &str, rounds_to: &str) {
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].code, codes::OUT_OF_RANGE);
     assert!(
-        diags[0]
-            .message
-            .ends_with(&format!("found `{lit}`, which rounds to {rounds_to} in f32")),
+        diags[0].message.ends_with(&format!(
+            "found `{lit}`, which rounds to {rounds_to} in f32"
+        )),
         "{}",
         diags[0].message
     );
