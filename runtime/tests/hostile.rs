@@ -382,3 +382,45 @@ fn a_killed_saves_temporary_is_removed_by_the_next_save() {
     }
     assert!(other.exists());
 }
+
+// ---------------------------------------------------------------- repository
+
+/// Nothing in the repository names a path of one machine: tests and
+/// examples find data relative to the crate, so they work on any clone.
+#[test]
+fn no_absolute_machine_paths_in_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Built from pieces so that this file does not match itself.
+    let patterns: Vec<String> = ["work", "home", "tmp", "Users", "root"]
+        .iter()
+        .map(|p| format!("/{p}/"))
+        .collect();
+    let mut found = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // In a git worktree `.git` is a file naming the main checkout.
+            if name == ".git" {
+                continue;
+            }
+            if path.is_dir() {
+                // Build output, git's files and bundled binary data.
+                if !["target", ".git", "data", "results"].contains(&name.as_str()) {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue; // not text
+            };
+            for (i, line) in text.lines().enumerate() {
+                if patterns.iter().any(|p| line.contains(p.as_str())) {
+                    found.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "machine paths:\n{}", found.join("\n"));
+}
