@@ -168,6 +168,12 @@ fn one_output_unit_takes_one_target_per_sample() {
         predict(&mut m, data.x.view(), 16).unwrap().shape(),
         &[40, 1]
     );
+    // A custom loop's single step takes them too.
+    let mut trainer = nnc_runtime::train::Trainer::new(&cfg);
+    let loss = trainer
+        .train_batch(&mut m, data.x.view(), data.y.view())
+        .unwrap();
+    assert!(loss.is_finite());
 }
 
 #[test]
@@ -423,4 +429,84 @@ fn no_absolute_machine_paths_in_the_repository() {
         }
     }
     assert!(found.is_empty(), "machine paths:\n{}", found.join("\n"));
+}
+
+/// A tensor of any dtype, for rewriting files.
+struct Raw(safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+impl safetensors::View for &Raw {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.0
+    }
+    fn shape(&self) -> &[usize] {
+        &self.1
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.2)
+    }
+    fn data_len(&self) -> usize {
+        self.2.len()
+    }
+}
+
+/// Rewrites the safetensors file at `path` with `name` stored as f64
+/// (same shape, so only the dtype differs), keeping the metadata.
+fn as_f64(path: &Path, name: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, Raw)> = st
+        .iter()
+        .map(|(n, t)| {
+            let raw = if n == name {
+                let wide = t
+                    .data()
+                    .chunks_exact(4)
+                    .flat_map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                    .collect();
+                Raw(safetensors::Dtype::F64, t.shape().to_vec(), wide)
+            } else {
+                Raw(t.dtype(), t.shape().to_vec(), t.data().to_vec())
+            };
+            (n.to_string(), raw)
+        })
+        .collect();
+    let out = safetensors::serialize(
+        tensors.iter().map(|(n, t)| (n.as_str(), t)),
+        meta.metadata().clone(),
+    )
+    .unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_tensor_with_the_right_name_and_the_wrong_dtype_is_named() {
+    let d = dir("dtype");
+    let cfg = quiet(Loss::Mse);
+    let data = Dataset::new(
+        Array2::<f32>::ones((8, 2)).into_dyn(),
+        Array2::<f32>::ones((8, 1)).into_dyn(),
+    )
+    .unwrap();
+    let mut m = net(2, 1, 0);
+    let mut trainer = nnc_runtime::train::Trainer::new(&cfg);
+    trainer
+        .train_batch(&mut m, data.x.view(), data.y.view())
+        .unwrap();
+    let path = d.join("c.safetensors");
+    save_checkpoint(&path, &mut m, trainer.state()).unwrap();
+    let names: Vec<String> = {
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        st.names().into_iter().map(String::from).collect()
+    };
+    let slot = names.iter().find(|n| n.starts_with("optimizer/")).unwrap();
+    for name in ["dense2.bias", slot.as_str()] {
+        save_checkpoint(&path, &mut m, trainer.state()).unwrap();
+        as_f64(&path, name);
+        let msg = load_checkpoint(&path, &mut net(2, 1, 5), &cfg)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(&format!("`{name}` has dtype F64")), "{msg}");
+    }
 }
