@@ -106,35 +106,27 @@ struct Windowed<'a> {
 
 impl<'a> Windowed<'a> {
     fn new(name: &'a str, original: &'a str, spans: &[Range<usize>]) -> Self {
-        // The original range of each long line a span starts or ends on,
-        // and the window to keep of it.
-        let mut cuts: Vec<(Range<usize>, Range<usize>)> = Vec::new();
+        // Each long line a span touches, and the window to keep of it.
+        let mut cuts: std::collections::BTreeMap<usize, (Range<usize>, Range<usize>)> =
+            std::collections::BTreeMap::new();
         for r in spans {
-            for at in [r.start, r.end] {
+            let mut at = r.start;
+            loop {
                 let line = line_around(original, at);
-                if line.len() <= LONG_LINE || cuts.iter().any(|(l, _)| *l == line) {
-                    continue;
+                if line.len() > LONG_LINE && !cuts.contains_key(&line.start) {
+                    let keep = window(original, &line, spans);
+                    cuts.insert(line.start, (line.clone(), keep));
                 }
-                // The window covers the first span on the line (its start
-                // and at most SPAN_SHOWN bytes of it), with context around.
-                let first = spans
-                    .iter()
-                    .filter(|s| line.contains(&s.start) || line.contains(&s.end))
-                    .min_by_key(|s| s.start.max(line.start))
-                    .cloned()
-                    .unwrap_or(r.clone());
-                let from = first.start.max(line.start);
-                let to = first.end.min(from + SPAN_SHOWN).max(from);
-                let keep = floor(original, from.saturating_sub(CONTEXT).max(line.start))
-                    ..ceil(original, (to + CONTEXT).min(line.end));
-                cuts.push((line, keep));
+                if line.end >= r.end || line.end >= original.len() {
+                    break;
+                }
+                at = line.end + 1;
             }
         }
-        cuts.sort_by_key(|(l, _)| l.start);
         let mut shown = String::with_capacity(original.len().min(64 * 1024));
         let mut pieces = Vec::new();
         let mut at = 0;
-        for (line, keep) in &cuts {
+        for (line, keep) in cuts.values() {
             let before = at..line.start;
             pieces.push((before.clone(), shown.len()));
             shown.push_str(&original[before]);
@@ -225,6 +217,24 @@ impl<'f> Files<'f> for Windowed<'_> {
             .unwrap_or(self.shown.len());
         Ok(start..end)
     }
+}
+
+/// What to keep of a long `line`: the first span that starts or ends on it
+/// (its start and at most SPAN_SHOWN bytes of it) with CONTEXT bytes on
+/// each side, or the line's start if spans only pass through it.
+fn window(src: &str, line: &Range<usize>, spans: &[Range<usize>]) -> Range<usize> {
+    let on_line = |b: usize| line.start <= b && b <= line.end;
+    let (from, to) = spans
+        .iter()
+        .filter(|s| on_line(s.start) || on_line(s.end))
+        .map(|s| {
+            let from = s.start.max(line.start);
+            (from, s.end.min(from + SPAN_SHOWN).max(from))
+        })
+        .min()
+        .unwrap_or((line.start, line.start));
+    floor(src, from.saturating_sub(CONTEXT).max(line.start))
+        ..ceil(src, (to + CONTEXT).min(line.end))
 }
 
 /// The byte range of the line holding `at`, without its line break.

@@ -331,3 +331,15 @@ fn a_byte_order_mark_is_skipped_by_every_front() {
     assert!(!out.contains("compile_error"), "{out}");
     assert!(out.contains("struct N"), "{out}");
 }
+
+#[test]
+fn a_span_over_several_long_lines_is_shown_cut() {
+    // The duplicate train block spans three lines of 20 KB each.
+    let pad = " ".repeat(20_000);
+    let train = format!("train N {{{pad}\n    loss mse{pad}\n    epochs 2{pad}\n}}\n");
+    let src = format!("network N(x: [4]) -> [2] {{ dense(2) }}\n{train}{train}");
+    let diags = compile(&src).unwrap_err();
+    assert_eq!(diags[0].code, codes::DUPLICATE_TRAIN, "{diags:#?}");
+    let text = render(&diags, "multi.nn", &src);
+    assert!(text.len() < 3000, "{} bytes:\n{text}", text.len());
+}

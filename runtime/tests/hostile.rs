@@ -462,7 +462,9 @@ fn as_f64(path: &Path, name: &str) {
                 let wide = t
                     .data()
                     .chunks_exact(4)
-                    .flat_map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                    .flat_map(|c| {
+                        f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes()
+                    })
                     .collect();
                 Raw(safetensors::Dtype::F64, t.shape().to_vec(), wide)
             } else {
