@@ -39,10 +39,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let call = CALLS.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_file_name(format!(".{name}.tmp{}.{call}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        // No other save uses this name now; a file by that name can only be
+        // left by an earlier process that had our id, so overwriting is right.
+        let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -70,7 +70,8 @@ impl Default for EarlyStopping {
 pub struct Checkpointing {
     /// The safetensors file to write (atomically: a crash never leaves half a file).
     pub path: PathBuf,
-    /// Save every this many epochs (0: only when `save_best_only` improves).
+    /// Save every this many epochs (0: only when `save_best_only` improves;
+    /// 0 without `save_best_only` would never save and is an error).
     pub every: usize,
     /// Save only when `monitor` improves.
     pub save_best_only: bool,
