@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use nnc_dsl::diag::escape_invisible;
 use nnc_dsl::{ir, Diagnostic, Severity};
 
 #[derive(Parser)]
@@ -136,14 +137,14 @@ fn json(spec: &Spec, d: &Diagnostic) -> serde_json::Value {
     serde_json::json!({
         "code": d.code,
         "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
-        "message": d.message,
+        "message": escape_invisible(&d.message),
         "file": spec.path,
         "line": line,
         "column": column,
         "end_line": end_line,
         "end_column": end_column,
-        "label": d.label,
-        "help": d.help,
+        "label": escape_invisible(&d.label),
+        "help": d.help.as_deref().map(escape_invisible),
     })
 }
 

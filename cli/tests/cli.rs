@@ -140,3 +140,90 @@ fn emit_prints_the_same_code_as_the_build_script_api() {
         "{err}"
     );
 }
+
+/// Runs `nnc check` on `content` and returns (exit code, stderr).
+fn check_text(name: &str, content: &str) -> (Option<i32>, String) {
+    let out = nnc(&["check", &spec(name, content.as_bytes())]);
+    (
+        out.status.code(),
+        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    )
+}
+
+#[test]
+fn a_byte_order_mark_and_old_mac_line_ends_are_read_as_text() {
+    let (code, err) = check_text("bom.nn", &format!("\u{feff}{GOOD}"));
+    assert_eq!(code, Some(0), "{err}");
+    let mac = "network A(x: [4]) -> [2] {\r    // dense(9)\r    dense(0)\r}\r";
+    let (code, err) = check_text("mac.nn", mac);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("mac.nn:3:11") && err.contains("E0202"),
+        "{err}"
+    );
+}
+
+#[test]
+fn e0005_unterminated_string_and_comment_point_at_their_opening() {
+    let tail = "\n    dense(2)\n}\n".repeat(5);
+    let (code, err) = check_text(
+        "unterminated.nn",
+        &format!("network A(x: [4]) -> [2] {{\n    dense(2, name = \"oops){tail}"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error[E0005]: unterminated string") && err.contains("unterminated.nn:2:21"),
+        "{err}"
+    );
+    let (_, err) = check_text(
+        "comment.nn",
+        &format!("network A(x: [4]) -> [2] {{\n    /* dense(3){tail}"),
+    );
+    assert!(
+        err.contains("error[E0005]: unterminated block comment") && err.contains("comment.nn:2:5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invisible_characters_fat_arrows_and_rounding_in_messages() {
+    let (_, err) = check_text("nbsp.nn", "network A(x: [4]) ->\u{a0}[2] { dense(2) }");
+    assert!(err.contains("U+00A0 (no-break space)"), "{err}");
+    let first = err.lines().next().unwrap();
+    assert!(first.is_ascii(), "{first}");
+    let out = nnc(&[
+        "check",
+        "--format",
+        "json",
+        &spec(
+            "zwsp.nn",
+            "network A(x: [4]) -> [2] { dense\u{200b}(2) }".as_bytes(),
+        ),
+    ]);
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(d["message"].as_str().unwrap().contains("U+200B"), "{d}");
+    let (_, err) = check_text("arrow.nn", "network A(x: [4]) => [2] { dense(2) }");
+    assert!(
+        err.contains("found `=>`") && err.contains("help: the output shape follows `->`"),
+        "{err}"
+    );
+    let (_, err) = check_text(
+        "round.nn",
+        "network A(x: [4]) -> [4] {\n    dropout(0.99999999)\n}\n",
+    );
+    assert!(
+        err.contains("found `0.99999999`, which rounds to 1.0 in f32")
+            && err.contains("round.nn:2:13"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_on_a_long_line_print_a_window() {
+    let pad = " ".repeat(1000);
+    let body: String = (0..100).map(|_| format!("dropout(2){pad}")).collect();
+    let (code, err) = check_text("long.nn", &format!("network A(x: [4]) -> [4] {{ {body}}}"));
+    assert_eq!(code, Some(1));
+    assert_eq!(err.matches("error[E0202]").count(), 100);
+    assert!(err.len() < 60_000, "{} bytes for 100 errors", err.len());
+}

@@ -88,6 +88,8 @@ pub mod codes {
     pub const INVALID_UTF8: &str = "E0003";
     /// More errors than are worth reporting; the rest are left out.
     pub const TOO_MANY_ERRORS: &str = "E0004";
+    /// A string or block comment that is never closed.
+    pub const UNTERMINATED: &str = "E0005";
 
     /// A layer kind nnc does not know.
     pub const UNKNOWN_LAYER: &str = "E0101";
@@ -168,6 +170,7 @@ pub mod codes {
         TOO_DEEP,
         INVALID_UTF8,
         TOO_MANY_ERRORS,
+        UNTERMINATED,
         UNKNOWN_LAYER,
         UNKNOWN_ACTIVATION,
         UNKNOWN_LOSS,
@@ -203,6 +206,61 @@ pub mod codes {
         NOT_PROBABILITIES,
         CLASS_COUNT,
     ];
+}
+
+/// The name of a character that prints as nothing or as a plain space
+/// (no-break and other odd spaces, zero-width and direction marks, the
+/// byte-order mark, control characters), or `None` for an ordinary one.
+/// Such a character in a message would look like nothing or like a space.
+pub fn invisible(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{00A0}' => "no-break space",
+        '\u{00AD}' => "soft hyphen",
+        '\u{034F}' => "combining grapheme joiner",
+        '\u{061C}' => "Arabic letter mark",
+        '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' => "Hangul filler",
+        '\u{180E}' => "Mongolian vowel separator",
+        '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{205F}' | '\u{3000}' => "space",
+        '\u{202F}' => "narrow no-break space",
+        '\u{200B}' => "zero-width space",
+        '\u{200C}' => "zero-width non-joiner",
+        '\u{200D}' => "zero-width joiner",
+        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+            "text direction mark"
+        }
+        '\u{2028}' => "line separator",
+        '\u{2029}' => "paragraph separator",
+        '\u{2060}' => "word joiner",
+        '\u{2061}'..='\u{2064}' | '\u{206A}'..='\u{206F}' => "invisible format character",
+        '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' => "variation selector",
+        '\u{FEFF}' => "byte-order mark or zero-width no-break space",
+        '\u{FFF9}'..='\u{FFFB}' => "interlinear annotation",
+        '\u{E0000}'..='\u{E007F}' => "tag character",
+        '\t' | '\n' => return None,
+        c if c.is_control() => "control character",
+        _ => return None,
+    })
+}
+
+/// `U+00A0`: how messages show an [`invisible`] character.
+pub fn escape(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
+/// `text` with every [`invisible`] character written as `U+XXXX`, so that
+/// a message quoting user text shows what is really there.
+pub fn escape_invisible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| invisible(c).is_some()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match invisible(c) {
+            Some(_) => out.push_str(&escape(c)),
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Finds the candidate closest to `name` by edit distance, if close enough
@@ -262,9 +320,14 @@ impl std::fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{severity}[{}]: {}", self.code, self.message)?;
+        write!(
+            f,
+            "{severity}[{}]: {}",
+            self.code,
+            escape_invisible(&self.message)
+        )?;
         if let Some(help) = &self.help {
-            write!(f, "\nhelp: {help}")?;
+            write!(f, "\nhelp: {}", escape_invisible(help))?;
         }
         Ok(())
     }

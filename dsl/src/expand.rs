@@ -5,7 +5,7 @@
 use crate::diag::{Diagnostic, Severity};
 use crate::tokens::SpecText;
 use proc_macro2::{Punct, Spacing, TokenStream, TokenTree};
-use quote::quote;
+use quote::{quote, ToTokens};
 
 /// Expands the body of a `network! { ... }` block.
 pub fn expand(input: TokenStream) -> TokenStream {
@@ -27,6 +27,10 @@ pub fn expand(input: TokenStream) -> TokenStream {
 /// The text rustc shows for a diagnostic: the code and message, then notes
 /// and help, as in a rustc error.
 pub fn message(d: &Diagnostic) -> String {
+    crate::diag::escape_invisible(&raw_message(d)).into_owned()
+}
+
+fn raw_message(d: &Diagnostic) -> String {
     let mut msg = format!("{}: {}", d.code, d.message);
     if !d.label.is_empty() && !d.message.contains(&d.label) {
         msg.push_str(&format!("\n  = note: {}", d.label));
@@ -58,12 +62,18 @@ fn compile_error(spec: &SpecText, d: &Diagnostic) -> TokenStream {
 }
 
 /// The `network Name` identifiers of the input, with their spans.
+/// Keywords (`network match`) are left out: an alias named `match` would be
+/// a Rust syntax error that hides the spec's own error about the name.
 fn network_names(input: TokenStream) -> Vec<proc_macro2::Ident> {
     let tokens: Vec<TokenTree> = input.into_iter().collect();
     tokens
         .windows(2)
         .filter_map(|w| match w {
-            [TokenTree::Ident(kw), TokenTree::Ident(name)] if kw == "network" => Some(name.clone()),
+            [TokenTree::Ident(kw), TokenTree::Ident(name)]
+                if kw == "network" && syn::parse2::<syn::Ident>(name.to_token_stream()).is_ok() =>
+            {
+                Some(name.clone())
+            }
             _ => None,
         })
         .collect()

@@ -53,7 +53,7 @@ fn check_nesting(src: &str) -> Option<Diagnostic> {
     while i < bytes.len() {
         match bytes[i] {
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = src[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                i = src[i..].find(['\n', '\r']).map_or(bytes.len(), |n| i + n);
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
@@ -145,6 +145,9 @@ fn syntax_error(src: &str, err: pest::error::Error<Rule>) -> Diagnostic {
         }
     }
     let pos = floor_char_boundary(src, pos.min(src.len()));
+    if let Some(d) = unterminated(src, pos) {
+        return d;
+    }
     let (found, len) = found_at(src, pos);
     if found == "end of input" && expected == ["a string"] {
         expected = vec!["`\"` to close the string".into()];
@@ -168,16 +171,77 @@ fn syntax_error(src: &str, err: pest::error::Error<Rule>) -> Diagnostic {
         );
     } else if after_doc_comment(src, pos) {
         d = d.with_help("a `///` doc comment must be followed by the network, layer, train block or setting it documents; use `//` for a plain comment");
+    } else if found == "`=>`" && expected.contains("`->`") {
+        d = d.with_help(
+            "the output shape follows `->`, as in Rust: `network Net(x: [4]) -> [2] { ... }`",
+        );
+    } else if found == "`=>`" {
+        d = d.with_help("`=>` is not part of the language: a network's signature uses `->`, and train settings are written `key value`, e.g. `loss mse`");
     } else if found == "`=`" {
         d = d.with_help("train settings are written `key value`, e.g. `batch 64`, without `=`");
     }
     d
 }
 
+/// When the parser ran off the end of the text inside a string or a block
+/// comment, the mistake is where that string or comment opened: report it
+/// there rather than at the end of the file.
+fn unterminated(src: &str, pos: usize) -> Option<Diagnostic> {
+    if pos < src.len() {
+        return None;
+    }
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = src[i..].find(['\n', '\r']).map_or(bytes.len(), |n| i + n);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => match src[i + 2..].find("*/") {
+                Some(n) => i += 2 + n + 2,
+                None => {
+                    return Some(
+                        Diagnostic::error(
+                            codes::UNTERMINATED,
+                            "unterminated block comment: this `/*` has no closing `*/`",
+                            Span::new(i, i + 2),
+                            "comment starts here",
+                        )
+                        .with_help("close it with `*/` (block comments do not nest)"),
+                    )
+                }
+            },
+            b'"' => {
+                let open = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= bytes.len() {
+                    return Some(
+                        Diagnostic::error(
+                            codes::UNTERMINATED,
+                            "unterminated string: this `\"` has no closing `\"`",
+                            Span::new(open, open + 1),
+                            "string starts here",
+                        )
+                        .with_help(
+                            "close the string with `\"` (write `\\\"` for a quote inside it)",
+                        ),
+                    );
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Whether the last thing before `pos` (blanks aside) is a `///` line.
 fn after_doc_comment(src: &str, pos: usize) -> bool {
     let before = src[..pos].trim_end();
-    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let line = &before[before.rfind(['\n', '\r']).map_or(0, |i| i + 1)..];
     let line = line.trim_start();
     line.starts_with("///") && !line.starts_with("////")
 }
@@ -209,7 +273,7 @@ fn describe_literal(tok: &str) -> Option<String> {
         // Blanks, comments and doc comments may go nearly anywhere; listing
         // them would only hide what is really missing.
         " " | "\t" | "\r" | "\n" | "//" | "/*" | "///" | "/" | "_" | "." | "e" | "E" | "+"
-        | "BUILTIN_RULE" => None,
+        | "\u{feff}" | "BUILTIN_RULE" => None,
         "true" | "false" => Some("a boolean".into()),
         "\"" => Some("a string".into()),
         "-" => Some("a number".into()),
@@ -243,14 +307,22 @@ fn found_at(src: &str, pos: usize) -> (String, usize) {
     if rest.starts_with("///") {
         return ("`///`".into(), 3);
     }
-    if rest.starts_with("->") {
-        return ("`->`".into(), 2);
+    for op in ["->", "=>"] {
+        if rest.starts_with(op) {
+            return (format!("`{op}`"), 2);
+        }
     }
     if c == '\n' || c == '\r' {
         return ("end of line".into(), 1);
     }
-    if c.is_control() {
-        return (format!("control character {:?}", c), c.len_utf8());
+    if let Some(name) = crate::diag::invisible(c) {
+        return (
+            format!(
+                "the invisible character {} ({name})",
+                crate::diag::escape(c)
+            ),
+            c.len_utf8(),
+        );
     }
     (format!("`{c}`"), c.len_utf8())
 }

@@ -73,14 +73,14 @@ fn e0001_garbage_at_top_level() {
 }
 
 #[test]
-fn e0001_unterminated_string() {
+fn e0005_unterminated_string_at_its_opening() {
     let src = "network A(x: [2]) -> [1] { dense(1, name = \"oops) }";
     one(
         src,
-        codes::SYNTAX,
-        "syntax error: expected `\"` to close the string, found end of input",
+        codes::UNTERMINATED,
+        "unterminated string: this `\"` has no closing `\"`",
         1,
-        52,
+        44,
     );
 }
 

@@ -1,5 +1,5 @@
-//! Trains a small dense network on the iris data (from the shared data
-//! folder, or a path given as the first argument), prints the confusion
+//! Trains a small dense network on the iris data (bundled in `data/sklearn`,
+//! or a path given as the first argument), prints the confusion
 //! matrix and writes the learning curves to `iris.png` and `iris.csv`.
 //!
 //! `cargo run -p nnc-runtime --release --example iris [path/to/iris.csv]`
@@ -14,7 +14,7 @@ use nnc_runtime::{plot, Activation, Loss, Metric, Optimizer};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "/work/shared/data/sklearn/iris.csv".into());
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sklearn/iris.csv").into());
     // The first line of sklearn's iris.csv is "150,4,setosa,...": read it as a header.
     let data = read_csv(&path, &CsvOptions::default())?;
     let (mut train, mut test) = data.train_test_split(0.3, 42)?;

@@ -8,7 +8,13 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A tensor arrived with a shape other than the one the network was compiled for.
-    #[error("shape mismatch in {context}: expected {expected:?}, found {found:?}")]
+    /// Shown as `expected [*, 2], found [10, 3]`, `*` for an axis of any length.
+    #[error(
+        "shape mismatch in {context}: expected {}, found {}{}",
+        show_shape(expected),
+        show_shape(found),
+        show_help(help)
+    )]
     Shape {
         /// Where the mismatch was found (a function or layer name).
         context: String,
@@ -16,6 +22,8 @@ pub enum Error {
         expected: Vec<usize>,
         /// The shape that arrived.
         found: Vec<usize>,
+        /// What to do about it, when the runtime can tell (empty otherwise).
+        help: String,
     },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
@@ -34,12 +42,15 @@ pub enum Error {
         message: String,
     },
     /// A cell of a text file could not be used.
-    #[error("{}:{row}: field {field}: {message}", path.display())]
+    #[error("{}:{row}{}: field {field}: {message}", path.display(), show_column(*column))]
     Parse {
         /// The file.
         path: PathBuf,
         /// 1-based line number in the file.
         row: usize,
+        /// 1-based column (in characters) where the cell starts; 0 when the
+        /// whole line is at fault.
+        column: usize,
         /// The column (name from the header, or 1-based index).
         field: String,
         /// What is wrong with the cell.
@@ -99,6 +110,22 @@ impl Error {
             context: context.into(),
             expected: expected.to_vec(),
             found: found.to_vec(),
+            help: String::new(),
+        }
+    }
+
+    /// A [`Error::Shape`] for `context` that says what to do.
+    pub fn shape_with_help(
+        context: impl Into<String>,
+        expected: &[usize],
+        found: &[usize],
+        help: impl Into<String>,
+    ) -> Self {
+        Error::Shape {
+            context: context.into(),
+            expected: expected.to_vec(),
+            found: found.to_vec(),
+            help: help.into(),
         }
     }
 
@@ -116,6 +143,38 @@ impl Error {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+/// `[*, 2]`: a shape with `*` for an axis of any length (`usize::MAX`),
+/// so that a batch axis never prints as 18446744073709551615.
+pub fn show_shape(dims: &[usize]) -> String {
+    let dims: Vec<String> = dims
+        .iter()
+        .map(|&d| {
+            if d == usize::MAX {
+                "*".to_string()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
+fn show_help(help: &str) -> String {
+    if help.is_empty() {
+        String::new()
+    } else {
+        format!("; {help}")
+    }
+}
+
+fn show_column(column: usize) -> String {
+    if column == 0 {
+        String::new()
+    } else {
+        format!(":{column}")
     }
 }
 

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 mod matching;
 mod preprocessing;
@@ -29,15 +30,25 @@ const PREP_PREFIX: &str = "preprocessing/";
 /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed
 /// to disk, then renamed over `path`.
 ///
+/// The temporary name is unique per call (process id and a counter), so
+/// saves to one path from several threads or processes do not clash: each
+/// succeeds and the last rename wins. Temporaries of the same target left
+/// by a save that was killed are removed first.
+///
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    remove_stale_temporaries(path, &name);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.tmp{}.{call}", std::process::id()));
     let write = || -> std::io::Result<()> {
+        // No other save uses this name now; a file by that name can only be
+        // left by an earlier process that had our id, so overwriting is right.
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
@@ -47,6 +58,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// Removes `.<name>.tmp<pid>[.<n>]` files beside `path` whose writer is gone:
+/// another process that no longer runs (where `/proc` tells), or any other
+/// process's temporary older than an hour. Our own process's temporaries
+/// may belong to a save running on another thread, so they stay.
+fn remove_stale_temporaries(path: &Path, name: &str) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.tmp");
+    let me = std::process::id();
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Ok(pid) = rest.split('.').next().unwrap_or("").parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let dead = proc_fs && !Path::new(&format!("/proc/{pid}")).exists();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if dead || old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// An f32 tensor to serialise.
@@ -163,6 +213,19 @@ fn load_from(path: &Path, st: &SafeTensors<'_>, model: &mut dyn Model) -> Result
                         "`{name}` has shape {:?}, expected {shape:?}",
                         t.shape()
                     ));
+                } else if t.dtype() == Dtype::F32 {
+                    let bad = to_f32(t.data())
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, v)| !v.is_finite());
+                    let (count, first) =
+                        bad.fold((0usize, None), |(c, f), (i, v)| (c + 1, f.or(Some((i, v)))));
+                    if let Some((i, v)) = first {
+                        differences.push(format!(
+                            "`{name}` has {count} non-finite value{} (the first, {v}, at flat index {i}); the file was saved from a run that diverged or is corrupted",
+                            if count == 1 { "" } else { "s" }
+                        ));
+                    }
                 }
             }
         }
@@ -282,10 +345,30 @@ pub fn load_checkpoint(
             .parse()
             .map_err(|_| Error::format(path, format!("checkpoint metadata `{k}` is not a number")))
     };
-    let epoch = number("epoch")? as usize;
+    let epoch = number("epoch")?;
     let iterations = number("iterations")?;
     let history = History::from_csv(field("history")?)
         .ok_or_else(|| Error::format(path, "checkpoint history is malformed"))?;
+    // A resume from an epoch past the end would silently train nothing.
+    if epoch > cfg.epochs as u64 {
+        return Err(Error::format(
+            path,
+            format!(
+                "checkpoint says {epoch} epochs are done, more than the {} this run is configured for; set `epochs` above {epoch} to continue, or check the file",
+                cfg.epochs
+            ),
+        ));
+    }
+    let epoch = epoch as usize;
+    if history.epochs.len() > epoch {
+        return Err(Error::format(
+            path,
+            format!(
+                "checkpoint says {epoch} epochs are done, but its history has {} rows",
+                history.epochs.len()
+            ),
+        ));
+    }
     let st = parse(path, &bytes)?;
     load_from(path, &st, model)?;
     let mut state = TrainState::new(cfg);
@@ -309,11 +392,30 @@ pub fn load_checkpoint(
                 format!("optimizer state `{name}` is for an unknown parameter"),
             ));
         };
-        let values = to_f32(t.data());
-        if t.dtype() != Dtype::F32 || values.len() != *len {
+        if t.dtype() != Dtype::F32 {
             return Err(Error::format(
                 path,
-                format!("optimizer state `{name}` has the wrong size or dtype"),
+                format!(
+                    "optimizer state `{name}` has dtype {:?}, expected F32",
+                    t.dtype()
+                ),
+            ));
+        }
+        let values = to_f32(t.data());
+        if values.len() != *len {
+            return Err(Error::format(
+                path,
+                format!(
+                    "optimizer state `{name}` has {} values, expected {len} (shape {:?})",
+                    values.len(),
+                    t.shape()
+                ),
+            ));
+        }
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::format(
+                path,
+                format!("optimizer state `{name}` holds a non-finite value ({v})"),
             ));
         }
         if !state.optimizer.set_state(*index, slot, values) {

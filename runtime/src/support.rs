@@ -19,9 +19,87 @@ fn shape_error(expected_rows: Option<usize>, shape: &[usize], found: &[usize]) -
     expected.extend_from_slice(shape);
     Error::Shape {
         context: "batch".into(),
+        help: shape_help(&expected, found),
         expected,
         found: found.to_vec(),
     }
+}
+
+/// What to do when a batch `[n, ..]` does not fit `expected` (`[*, ..shape]`
+/// or `[rows, ..shape]`): says how many features the model takes and what
+/// the data has, and whether a reshape would do.
+pub fn shape_help(expected: &[usize], found: &[usize]) -> String {
+    let shape = expected.get(1..).unwrap_or(&[]);
+    let want: usize = shape.iter().product();
+    if found.is_empty() {
+        return format!(
+            "pass a batch [n, {}] (one row per sample), not a scalar",
+            join(shape)
+        );
+    }
+    let rows_ok = expected
+        .first()
+        .is_none_or(|&r| r == usize::MAX || r == found[0]);
+    let sample = &found[1..];
+    let have: usize = sample.iter().product();
+    if sample == shape {
+        return if rows_ok {
+            String::new()
+        } else {
+            format!(
+                "the batch has {} rows where {} were expected",
+                found[0], expected[0]
+            )
+        };
+    }
+    match (shape, sample) {
+        ([f], [c]) => format!("the model takes {f} features; the data has {c} columns"),
+        ([f], []) => format!(
+            "the model takes {f} features; the data has one value per sample: reshape it to [n, {f}]"
+        ),
+        _ if want == have => format!(
+            "the model takes samples of shape {}; the data's samples are {}, with the same number of values: reshape the data to [n, {}]",
+            crate::error::show_shape(shape),
+            crate::error::show_shape(sample),
+            join(shape)
+        ),
+        _ => format!(
+            "the model takes samples of shape {} ({want} values); the data's samples are {} ({have} values)",
+            crate::error::show_shape(shape),
+            crate::error::show_shape(sample),
+        ),
+    }
+}
+
+/// What to do when targets with per-sample shape `y_rest` do not fit a
+/// model whose output is `output`. The class-index hint is given only for
+/// categorical cross-entropy, where integer labels are the likely mistake.
+pub fn targets_help(categorical: bool, output: &[usize], y_rest: &[usize]) -> String {
+    let per_sample: usize = y_rest.iter().product();
+    let outputs: usize = output.iter().product();
+    if categorical && per_sample == 1 && outputs > 1 {
+        return "class indices need sparse_categorical_crossentropy, or one-hot encode them"
+            .to_string();
+    }
+    if per_sample == outputs {
+        return format!("reshape the targets to [n, {}]", join(output));
+    }
+    let what = match y_rest {
+        [] => "one value per sample".to_string(),
+        [c] => format!("{c} columns"),
+        _ => format!("samples of shape {}", crate::error::show_shape(y_rest)),
+    };
+    format!(
+        "the model outputs {outputs} value{} per sample; the targets have {what}",
+        if outputs == 1 { "" } else { "s" }
+    )
+}
+
+fn join(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks that `x` is a batch `[n, ..shape]` and returns `n`.
@@ -66,6 +144,7 @@ pub fn fixed_rank<D: Dimension>(y: ArrayViewD<'_, f32>) -> Result<ndarray::Array
         context: "output rank".into(),
         expected: vec![usize::MAX; D::NDIM.unwrap_or(0)],
         found,
+        help: String::new(),
     })
 }
 

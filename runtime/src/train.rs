@@ -70,7 +70,8 @@ impl Default for EarlyStopping {
 pub struct Checkpointing {
     /// The safetensors file to write (atomically: a crash never leaves half a file).
     pub path: PathBuf,
-    /// Save every this many epochs (0: only when `save_best_only` improves).
+    /// Save every this many epochs (0: only when `save_best_only` improves;
+    /// 0 without `save_best_only` would never save and is an error).
     pub every: usize,
     /// Save only when `monitor` improves.
     pub save_best_only: bool,
@@ -304,6 +305,7 @@ pub fn evaluate(
     check_data(model, loss, data, "evaluate")?;
     let x = data.x.as_standard_layout();
     let y = data.y.as_standard_layout();
+    let y = targets_view(model, y.view());
     let act = model.output_activation();
     let mut sums = vec![(0.0f64, 0usize); metrics.len()];
     let mut total = 0.0f64;
@@ -353,11 +355,14 @@ pub fn predict(
     if batch_size == 0 {
         return Err(Error::Config("batch size must be at least 1".into()));
     }
-    if x.ndim() == 0 {
-        return Err(Error::shape(
-            "predict input",
-            model.input_shape(),
+    if x.ndim() == 0 || x.shape()[1..] != *model.input_shape() {
+        let mut want = vec![usize::MAX];
+        want.extend_from_slice(model.input_shape());
+        return Err(Error::shape_with_help(
+            format!("predict: features for model `{}`", model.name()),
+            &want,
             x.shape(),
+            crate::support::shape_help(&want, x.shape()),
         ));
     }
     let n = x.shape()[0];
@@ -418,30 +423,45 @@ fn check_data(model: &dyn Model, loss: Loss, data: &Dataset, context: &str) -> R
     if data.x.shape()[1..] != *model.input_shape() {
         let mut want = vec![usize::MAX];
         want.extend_from_slice(model.input_shape());
-        return Err(Error::shape(
+        return Err(Error::shape_with_help(
             format!("{context}: features for model `{}`", model.name()),
             &want,
             data.x.shape(),
+            crate::support::shape_help(&want, data.x.shape()),
         ));
     }
     let y_rest = &data.y.shape()[1..];
     let sparse_ok = matches!(loss, Loss::SparseCategoricalCrossentropy { .. })
         && (y_rest.is_empty() || y_rest == [1]);
-    if !sparse_ok && y_rest != model.output_shape() {
+    // One output unit and one target per sample, `[n]`: the same numbers as `[n, 1]`.
+    let one_ok = y_rest.is_empty() && model.output_shape() == [1];
+    if !sparse_ok && !one_ok && y_rest != model.output_shape() {
         let mut want = vec![usize::MAX];
         want.extend_from_slice(model.output_shape());
-        let hint = if y_rest.is_empty() || y_rest == [1] {
-            " (class indices need sparse_categorical_crossentropy, or one-hot encode them)"
-        } else {
-            ""
-        };
-        return Err(Error::shape(
-            format!("{context}: targets for model `{}`{hint}", model.name()),
+        return Err(Error::shape_with_help(
+            format!("{context}: targets for model `{}`", model.name()),
             &want,
             data.y.shape(),
+            crate::support::targets_help(
+                matches!(loss, Loss::CategoricalCrossentropy { .. }),
+                model.output_shape(),
+                y_rest,
+            ),
         ));
     }
     Ok(())
+}
+
+/// Targets `[n]` for a one-unit output `[1]` viewed as `[n, 1]` (what the
+/// loss and metrics compare with the output); anything else as it is.
+fn targets_view<'a>(model: &dyn Model, y: ArrayViewD<'a, f32>) -> ArrayViewD<'a, f32> {
+    if y.ndim() == 1 && model.output_shape() == [1] {
+        let n = y.len();
+        if let Ok(v) = y.clone().into_shape_with_order(IxDyn(&[n, 1])) {
+            return v;
+        }
+    }
+    y
 }
 
 /// Whether larger is better for a history column.
@@ -550,6 +570,7 @@ impl Trainer {
         if self.buf.grad.len() < out_len {
             self.buf.grad.resize(out_len, 0.0);
         }
+        let y = targets_view(model, y);
         // Custom loops number their batches from 1, for error messages.
         self.batch += 1;
         step(
@@ -575,6 +596,22 @@ impl Trainer {
         let cfg = self.cfg.clone();
         if cfg.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        if let Some(c) = cfg
+            .checkpoint
+            .as_ref()
+            .filter(|c| c.every == 0 && !c.save_best_only)
+        {
+            return Err(Error::Config(format!(
+                "checkpointing to {} with `every: 0` and no `save_best_only` would never save; set `every` to at least 1",
+                c.path.display()
+            )));
+        }
+        if self.state.epoch > cfg.epochs {
+            return Err(Error::Config(format!(
+                "the resumed state has completed {} epochs, more than the {} this run is configured for; set `epochs` above {} to continue",
+                self.state.epoch, cfg.epochs, self.state.epoch
+            )));
         }
         check_data(model, cfg.loss, train, "fit")?;
         check_frozen(model, &cfg.frozen)?;
@@ -632,7 +669,7 @@ impl Trainer {
         self.buf.x.resize(bs * x_row, 0.0);
         self.buf.y.resize(bs * y_row, 0.0);
         let mut x_shape = x.raw_dim();
-        let mut y_shape = y.raw_dim();
+        let mut y_shape = targets_view(model, y.view()).raw_dim();
         let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice()) else {
             return Err(Error::Config("training data is not contiguous".into()));
         };

@@ -149,7 +149,28 @@ impl Checker {
             self.out_of_range(v, &range.describe(), what);
             return None;
         }
-        Some(x as f32)
+        // The spec's value is used as an `f32`; check that one, or
+        // `lr = 1e-50` would become 0 and `dropout(0.99999999)` 1.0.
+        let y = x as f32;
+        if !range.contains(f64::from(y)) {
+            let range = range.describe();
+            self.push(
+                Diagnostic::error(
+                    codes::OUT_OF_RANGE,
+                    format!(
+                        "{what} must be {range}, found {}, which rounds to {y:?} in f32",
+                        describe(v)
+                    ),
+                    v.span,
+                    format!("rounds to {y:?} in f32"),
+                )
+                .with_help(format!(
+                    "values are stored as 32-bit floats; pick one that stays {range} after rounding"
+                )),
+            );
+            return None;
+        }
+        Some(y)
     }
 
     pub(super) fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {

@@ -42,6 +42,9 @@ pub struct CsvOptions {
     pub skip_lines: usize,
     /// The target columns; every other column is a feature (default: the last column).
     pub targets: Vec<Column>,
+    /// Accept `NaN` and `inf` cells (default false: they are errors, since
+    /// training on them only fails later with a misleading message).
+    pub allow_non_finite: bool,
 }
 
 impl Default for CsvOptions {
@@ -51,6 +54,7 @@ impl Default for CsvOptions {
             header: true,
             skip_lines: 0,
             targets: vec![Column::Last],
+            allow_non_finite: false,
         }
     }
 }
@@ -64,33 +68,73 @@ pub struct Table {
     pub values: Array2<f32>,
 }
 
-fn split(line: &str, d: Delimiter) -> Vec<&str> {
-    let cells: Vec<&str> = match d {
-        Delimiter::Char(c) => line.split(c as char).collect(),
-        Delimiter::Whitespace => line.split_whitespace().collect(),
+/// The cells of a line with the 1-based character column each starts at.
+fn split(line: &str, d: Delimiter) -> Vec<(usize, &str)> {
+    let cells: Vec<(usize, &str)> = match d {
+        Delimiter::Char(c) => {
+            let mut at = 0;
+            line.split(c as char)
+                .map(|cell| {
+                    let start = at;
+                    at += cell.len() + 1;
+                    (start, cell)
+                })
+                .collect()
+        }
+        Delimiter::Whitespace => line
+            .split([' ', '\t'])
+            .scan(0usize, |at, cell| {
+                let start = *at;
+                *at += cell.len() + 1;
+                Some((start, cell))
+            })
+            .filter(|(_, cell)| !cell.is_empty())
+            .collect(),
     };
     cells
         .into_iter()
-        .map(|c| {
+        .map(|(start, c)| {
+            let lead = c.len() - c.trim_start().len();
             let c = c.trim();
-            c.strip_prefix('"')
-                .and_then(|c| c.strip_suffix('"'))
-                .unwrap_or(c)
+            let (quote, c) = match c.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+                Some(inner) => (1, inner),
+                None => (0, c),
+            };
+            let byte = start + lead + quote;
+            (line[..byte].chars().count() + 1, c)
         })
         .collect()
 }
 
-/// Reads a whole numeric table.
+/// Reads a whole numeric table. Every value must be finite: `NaN`, `inf`
+/// and numbers too large for `f32` (`1e39`) are errors
+/// ([`read_table_with`] can allow the non-finite ones).
 ///
 /// # Errors
 /// [`Error::Io`]; [`Error::Parse`] naming file, line and column for a
-/// ragged row or a non-numeric cell; [`Error::Format`] for a file without data rows.
+/// ragged row or a non-numeric or non-finite cell; [`Error::Format`] for a
+/// file without data rows.
 pub fn read_table(
     path: impl AsRef<Path>,
     delimiter: Delimiter,
     header: bool,
     skip_lines: usize,
 ) -> Result<Table> {
+    let opts = CsvOptions {
+        delimiter,
+        header,
+        skip_lines,
+        ..CsvOptions::default()
+    };
+    read_table_with(path, &opts)
+}
+
+/// Reads a whole numeric table as `opts` says (its `targets` are not used).
+/// A UTF-8 byte-order mark at the start of the file is skipped.
+///
+/// # Errors
+/// As [`read_table`].
+pub fn read_table_with(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Table> {
     let path = path.as_ref();
     let reader = BufReader::new(open_maybe_gz(path)?);
     let mut columns: Option<Vec<String>> = None;
@@ -99,14 +143,18 @@ pub fn read_table(
     for (i, line) in reader.lines().enumerate() {
         let lineno = i + 1;
         let line = line.map_err(|e| Error::io(path, e))?;
-        let line = line.trim_end_matches('\r');
-        if i < skip_lines || line.trim().is_empty() {
+        let mut line = line.trim_end_matches('\r');
+        if i == 0 {
+            // Spreadsheet programs write one; it is not part of the first cell.
+            line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        }
+        if i < opts.skip_lines || line.trim().is_empty() {
             continue;
         }
-        let cells = split(line, delimiter);
+        let cells = split(line, opts.delimiter);
         let Some(names) = &columns else {
-            if header {
-                columns = Some(cells.iter().map(|c| c.to_string()).collect());
+            if opts.header {
+                columns = Some(cells.iter().map(|(_, c)| c.to_string()).collect());
                 continue;
             }
             columns = Some((1..=cells.len()).map(|k| format!("column {k}")).collect());
@@ -115,12 +163,20 @@ pub fn read_table(
                 lineno,
                 &cells,
                 columns.as_deref().unwrap_or(&[]),
+                opts.allow_non_finite,
                 &mut values,
             )?;
             rows += 1;
             continue;
         };
-        push_row(path, lineno, &cells, names, &mut values)?;
+        push_row(
+            path,
+            lineno,
+            &cells,
+            names,
+            opts.allow_non_finite,
+            &mut values,
+        )?;
         rows += 1;
     }
     let columns = columns.unwrap_or_default();
@@ -135,14 +191,16 @@ pub fn read_table(
 fn push_row(
     path: &Path,
     row: usize,
-    cells: &[&str],
+    cells: &[(usize, &str)],
     names: &[String],
+    allow_non_finite: bool,
     out: &mut Vec<f32>,
 ) -> Result<()> {
     if cells.len() != names.len() {
         return Err(Error::Parse {
             path: path.to_path_buf(),
             row,
+            column: 0,
             field: "*".into(),
             message: format!(
                 "expected {} fields (as the first row), found {}",
@@ -151,13 +209,32 @@ fn push_row(
             ),
         });
     }
-    for (cell, name) in cells.iter().zip(names) {
-        let v: f32 = cell.parse().map_err(|_| Error::Parse {
+    for (&(column, cell), name) in cells.iter().zip(names) {
+        let error = |message: String| Error::Parse {
             path: path.to_path_buf(),
             row,
+            column,
             field: format!("`{name}`"),
-            message: format!("`{cell}` is not a number"),
-        })?;
+            message,
+        };
+        let v: f32 = cell
+            .parse()
+            .map_err(|_| error(format!("`{cell}` is not a number")))?;
+        if !v.is_finite() {
+            // `1e39` becomes infinity as an f32: never what the file meant.
+            let written = cell.trim_start_matches(['+', '-']).to_ascii_lowercase();
+            let literal = written.starts_with("nan") || written.starts_with("inf");
+            if !literal {
+                return Err(error(format!(
+                    "`{cell}` is too large for a 32-bit float (at most about 3.4e38)"
+                )));
+            }
+            if !allow_non_finite {
+                return Err(error(format!(
+                    "`{cell}` is not a finite number; fill in or drop missing values, or set `allow_non_finite` in CsvOptions"
+                )));
+            }
+        }
         out.push(v);
     }
     Ok(())
@@ -171,7 +248,7 @@ fn push_row(
 /// not exist or a table with no feature column left.
 pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Dataset> {
     let path = path.as_ref();
-    let table = read_table(path, opts.delimiter, opts.header, opts.skip_lines)?;
+    let table = read_table_with(path, opts)?;
     let ncols = table.columns.len();
     let mut targets = Vec::new();
     for t in &opts.targets {
@@ -270,7 +347,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("text.csv:3: field `b`: `abc` is not a number"),
+            err.contains("text.csv:3:3: field `b`: `abc` is not a number"),
             "{err}"
         );
         let empty = tmp("empty.csv", "a,b\n");
@@ -297,19 +374,15 @@ mod tests {
         ));
     }
 
-    /// The real sklearn and Boston files, when the shared data folder is there.
+    /// The real sklearn and Boston files, bundled in `data/` (missing is a failure).
     #[test]
     fn real_small_datasets() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-        let dir = if dir.exists() {
-            dir
-        } else {
-            PathBuf::from("/work/shared/data")
-        };
-        if !dir.join("sklearn/iris.csv").exists() {
-            eprintln!("skipped: shared data not found");
-            return;
-        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+        assert!(
+            dir.join("sklearn/iris.csv").exists(),
+            "{} has no sklearn/iris.csv",
+            dir.display()
+        );
         // iris' first line is "150,4,setosa,..." (metadata), read as a header.
         let iris = read_csv(dir.join("sklearn/iris.csv"), &CsvOptions::default()).unwrap();
         assert_eq!(iris.x.shape(), &[150, 4]);

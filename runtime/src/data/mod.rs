@@ -34,6 +34,7 @@ impl Dataset {
                 context: "dataset: x and y must have the same number of samples (axis 0)".into(),
                 expected: x.shape().to_vec(),
                 found: y.shape().to_vec(),
+                help: String::new(),
             });
         }
         // Row-major storage: batches are then contiguous slices, and every
