@@ -35,7 +35,7 @@ fn quiet(loss: Loss) -> TrainConfig {
         optimizer: Optimizer::adam(1e-2),
         batch_size: 8,
         epochs: 2,
-        verbose: false,
+        verbose: nnc_runtime::train::Verbosity::Silent,
         ..TrainConfig::default()
     }
 }
