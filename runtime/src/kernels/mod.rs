@@ -7,11 +7,15 @@
 //! message; everything that user data can reach returns [`crate::Error`].
 
 pub mod act;
+/// 2-D convolution (channels-last, Keras kernel layout) through im2col and the gemm.
+pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub(crate) mod gemm;
 pub mod penalty;
 pub mod softmax;
+/// Output-size arithmetic of sliding windows, dependency-free so the compiler can share it.
+pub mod window;
 
 pub use gemm::gemm;
 
