@@ -31,7 +31,7 @@
 //! alternative, a direct convolution that never materialises `col`.
 
 use crate::kernels::window::{Padding, WindowAxis, WindowError};
-use crate::kernels::{dense, gemm};
+use crate::kernels::{by_images, dense, gemm};
 use crate::Activation;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -200,22 +200,21 @@ impl Conv2d {
     }
 }
 
-/// im2col copies of at least this many floats are split over two threads.
-const PARALLEL_COPY: usize = 1 << 15;
-
 /// `col` = the im2col matrix of the images in `x`, split by images over
 /// the helper thread when large (a copy: same bits either way).
 fn im2col(c: &Conv2d, x: &[f32], col: &mut [f32]) {
-    let n = x.len() / c.in_width();
-    match crate::pool::pool() {
-        Some(pool) if n >= 2 && col.len() >= PARALLEL_COPY => {
-            let mid = n / 2;
-            let (x0, x1) = x.split_at(mid * c.in_width());
-            let (c0, c1) = col.split_at_mut(mid * c.col_len(1));
-            pool.for_both((x0, c0), (x1, c1), |(x, col)| im2col_images(c, x, col));
-        }
-        _ => im2col_images(c, x, col),
-    }
+    let (iw, cl) = (c.in_width(), c.col_len(1));
+    by_images(
+        x.len() / iw,
+        col.len(),
+        (x, col),
+        |(x, col), mid| {
+            let (x0, x1) = x.split_at(mid * iw);
+            let (c0, c1) = col.split_at_mut(mid * cl);
+            ((x0, c0), (x1, c1))
+        },
+        |(x, col)| im2col_images(c, x, col),
+    );
 }
 
 /// im2col on one thread.
@@ -257,16 +256,18 @@ fn im2col_images(c: &Conv2d, x: &[f32], col: &mut [f32]) {
 /// helper thread when large; each image is summed by one thread in a fixed
 /// order, so the bits do not depend on the thread count.
 fn col2im(c: &Conv2d, dcol: &[f32], dx: &mut [f32]) {
-    let n = dx.len() / c.in_width();
-    match crate::pool::pool() {
-        Some(pool) if n >= 2 && dcol.len() >= PARALLEL_COPY => {
-            let mid = n / 2;
-            let (d0, d1) = dcol.split_at(mid * c.col_len(1));
-            let (x0, x1) = dx.split_at_mut(mid * c.in_width());
-            pool.for_both((d0, x0), (d1, x1), |(d, x)| col2im_images(c, d, x));
-        }
-        _ => col2im_images(c, dcol, dx),
-    }
+    let (iw, cl) = (c.in_width(), c.col_len(1));
+    by_images(
+        dx.len() / iw,
+        dcol.len(),
+        (dcol, dx),
+        |(d, x), mid| {
+            let (d0, d1) = d.split_at(mid * cl);
+            let (x0, x1) = x.split_at_mut(mid * iw);
+            ((d0, x0), (d1, x1))
+        },
+        |(d, x)| col2im_images(c, d, x),
+    );
 }
 
 /// col2im on one thread; shapes as [`im2col_images`].
@@ -350,9 +351,7 @@ pub fn forward(
     if c.is_pointwise() {
         return dense::forward(pixels(x, c.in_c, "x"), w, b, act, pre, y);
     }
-    let xs = x
-        .to_slice()
-        .expect("conv2d: x must be in standard layout");
+    let xs = x.to_slice().expect("conv2d: x must be in standard layout");
     let col = &mut col[..c.col_len(x.nrows())];
     im2col(c, xs, col);
     let col = ArrayView2::from_shape((y.nrows(), c.col_width()), &*col).expect("col size");
@@ -649,7 +648,16 @@ mod tests {
         let wa = ArrayView2::from_shape((c.col_width(), 3), &w[..]).unwrap();
         let mut col = vec![0.0; c.col_len(n)];
         let mut y = Array2::zeros((n, c.out_width()));
-        forward(&c, xa, wa, None, Activation::Relu, &mut col, None, y.view_mut());
+        forward(
+            &c,
+            xa,
+            wa,
+            None,
+            Activation::Relu,
+            &mut col,
+            None,
+            y.view_mut(),
+        );
         let col0 = col.clone();
         let mut dy = Array2::ones((n, c.out_width()));
         backward(
@@ -666,7 +674,10 @@ mod tests {
         );
         assert_eq!(col, col0);
         // dz = relu'(y) ⊙ 1.
-        assert!(dy.iter().zip(&y).all(|(&d, &y)| d == if y > 0.0 { 1.0 } else { 0.0 }));
+        assert!(dy
+            .iter()
+            .zip(&y)
+            .all(|(&d, &y)| d == if y > 0.0 { 1.0 } else { 0.0 }));
     }
 
     /// Forward and backward at a size where the gemm, im2col and col2im all
@@ -717,8 +728,14 @@ mod tests {
             );
             (y, dw, db, dx)
         };
-        assert!(2 * n * c.macs() >= 1 << 20, "big enough for the gemm to split");
-        assert!(c.col_len(n) >= PARALLEL_COPY, "big enough for im2col to split");
+        assert!(
+            2 * n * c.macs() >= 1 << 20,
+            "big enough for the gemm to split"
+        );
+        assert!(
+            c.col_len(n) >= crate::kernels::PARALLEL_IMAGES,
+            "big enough for im2col to split"
+        );
         let two = step();
         let one = crate::pool::serially(step);
         assert!(one == two, "one and two threads differ");

@@ -140,11 +140,23 @@ impl WindowAxis {
         (self.padded() - self.kernel) / self.stride + 1
     }
 
-    /// Input cells (padding excluded) that no window covers because the
-    /// stride does not divide evenly: the count a "rows dropped" warning
-    /// reports. Zero for `same` padding.
+    /// Input cells (padding excluded) that no window covers: at the end
+    /// when the stride does not divide evenly (never with `same`), and
+    /// between windows when the stride exceeds the kernel. The count a
+    /// "rows dropped" warning reports.
     pub fn dropped(&self) -> usize {
-        ((self.padded() - self.kernel) % self.stride).saturating_sub(self.pad_after)
+        // Windows move right in both ends, so each adds the cells past
+        // the end of the previous one.
+        let (mut covered, mut end) = (0, 0);
+        for o in 0..self.output() {
+            let (lo, hi, _) = self.span(o);
+            let lo = lo.max(end);
+            if hi > lo {
+                covered += hi - lo;
+                end = hi;
+            }
+        }
+        self.input - covered
     }
 
     /// The window of output position `o` as a half-open range of input
@@ -157,7 +169,11 @@ impl WindowAxis {
         let hi = (start + self.kernel).min(self.pad_before + self.input);
         let lo = lo.min(hi);
         // An empty window (padding only) may have been clipped below `start`.
-        (lo - self.pad_before, hi - self.pad_before, lo.saturating_sub(start))
+        (
+            lo - self.pad_before,
+            hi - self.pad_before,
+            lo.saturating_sub(start),
+        )
     }
 
     /// The pooling check on top of [`WindowAxis::new`]: each side's padding
@@ -190,6 +206,13 @@ mod tests {
         assert_eq!((p.output(), p.dropped()), (8, 1));
         let a = WindowAxis::new(8, 4, 1, Padding::Valid).unwrap();
         assert_eq!(a.output(), 5);
+        // Stride 3 over a 2-wide kernel on 10 cells: windows 0-1, 3-4, 6-7;
+        // cells 2, 5, 8, 9 are never read.
+        let a = WindowAxis::new(10, 2, 3, Padding::Valid).unwrap();
+        assert_eq!((a.output(), a.dropped()), (3, 4));
+        // Explicit padding: a trailing remainder that is padding drops nothing.
+        let a = WindowAxis::new(4, 3, 2, Padding::Explicit(1)).unwrap();
+        assert_eq!((a.output(), a.dropped()), (2, 0));
     }
 
     #[test]
@@ -205,7 +228,9 @@ mod tests {
         ] {
             let a = WindowAxis::new(i, k, s, Padding::Same).unwrap();
             assert_eq!((a.output(), a.pad_before, a.pad_after), want, "{i} {k} {s}");
-            assert_eq!(a.dropped(), 0);
+            // `same` drops nothing at the end, only the gaps of a stride
+            // larger than the kernel (5, 1, 3: cells 1, 2 and 4).
+            assert_eq!(a.dropped(), if k >= s { 0 } else { 3 });
         }
     }
 
