@@ -208,54 +208,54 @@ pub fn max_forward(
 
 /// [`max_forward`] on one thread.
 fn max_images(p: &Pool2d, x: &[f32], y: &mut [f32], mut argmax: Option<&mut [u32]>) {
-    let c = p.c;
-    let pixels = p.out_h() * p.out_w();
-    for (i, (img, out)) in x
+    let (rows, cols, c) = (p.rows(), p.cols(), p.c);
+    let mut at_out = 0;
+    for (img, out) in x
         .chunks_exact(p.in_width())
         .zip(y.chunks_exact_mut(p.out_width()))
-        .enumerate()
     {
-        for (q, yp) in out.chunks_exact_mut(c).enumerate() {
-            let (h0, h1, w0, w1) = p.window(q);
-            let first = (h0 * p.in_w + w0) * c;
-            yp.copy_from_slice(&img[first..first + c]);
-            let arg = argmax
-                .as_deref_mut()
-                .map(|a| &mut a[(i * pixels + q) * c..(i * pixels + q + 1) * c]);
-            match arg {
-                Some(arg) => {
-                    for (k, a) in arg.iter_mut().enumerate() {
-                        *a = (first + k) as u32;
+        let mut out_px = out.chunks_exact_mut(c);
+        for oh in 0..p.out_h() {
+            let (h0, h1, _) = rows.span(oh);
+            for ow in 0..p.out_w() {
+                let (w0, w1, _) = cols.span(ow);
+                let Some(yp) = out_px.next() else { return };
+                let first = (h0 * p.in_w + w0) * c;
+                yp.copy_from_slice(&img[first..first + c]);
+                // Branch-free selects (`>` keeps the first maximum) so the
+                // channel loop vectorises.
+                match argmax.as_deref_mut() {
+                    Some(arg) => {
+                        let arg = &mut arg[at_out..at_out + c];
+                        for (k, a) in arg.iter_mut().enumerate() {
+                            *a = (first + k) as u32;
+                        }
+                        for h in h0..h1 {
+                            for w in w0..w1 {
+                                let at = (h * p.in_w + w) * c;
+                                let vs = &img[at..at + c];
+                                for (k, ((b, a), &v)) in
+                                    yp.iter_mut().zip(arg.iter_mut()).zip(vs).enumerate()
+                                {
+                                    let gt = v > *b;
+                                    *b = if gt { v } else { *b };
+                                    *a = if gt { (at + k) as u32 } else { *a };
+                                }
+                            }
+                        }
                     }
-                    for h in h0..h1 {
-                        for w in w0..w1 {
-                            let at = (h * p.in_w + w) * c;
-                            for (k, ((b, a), &v)) in yp
-                                .iter_mut()
-                                .zip(arg.iter_mut())
-                                .zip(&img[at..at + c])
-                                .enumerate()
-                            {
-                                if v > *b {
-                                    *b = v;
-                                    *a = (at + k) as u32;
+                    None => {
+                        for h in h0..h1 {
+                            for w in w0..w1 {
+                                let at = (h * p.in_w + w) * c;
+                                for (b, &v) in yp.iter_mut().zip(&img[at..at + c]) {
+                                    *b = if v > *b { v } else { *b };
                                 }
                             }
                         }
                     }
                 }
-                None => {
-                    for h in h0..h1 {
-                        for w in w0..w1 {
-                            let at = (h * p.in_w + w) * c;
-                            for (b, &v) in yp.iter_mut().zip(&img[at..at + c]) {
-                                if v > *b {
-                                    *b = v;
-                                }
-                            }
-                        }
-                    }
-                }
+                at_out += c;
             }
         }
     }
