@@ -19,8 +19,8 @@
 //! (top row first, left to right), compared with `>`: on ties the earliest
 //! cell wins and receives the whole gradient. A NaN in the first cell of a
 //! window gives a NaN output; elsewhere NaN is skipped. Forward records,
-//! when given an `argmax` scratch, each output's winning input element
-//! (its index within the sample), and backward scatters through it, rather
+//! when given an `argmax` scratch, each output's winning input pixel
+//! (`h·W + w`; the channel is the output's), and backward scatters through it, rather
 //! than searching the windows again: the measurements are in
 //! `runtime/benches/kernels.rs` (`pool` group).
 //!
@@ -161,8 +161,8 @@ fn slice_mut<'a>(v: ArrayViewMut2<'a, f32>, what: &str) -> &'a mut [f32] {
 }
 
 /// Max pooling: `y` = the largest real value under each window (the first
-/// one on ties); with `argmax`, each output's winning input index within
-/// its sample, for [`max_backward`].
+/// one on ties); with `argmax`, each output's winning input pixel
+/// `h·W + w` (the channel is the output's), for [`max_backward`].
 ///
 /// # Shapes
 /// - `x`: `[n, H·W·C]`, standard layout
@@ -170,7 +170,7 @@ fn slice_mut<'a>(v: ArrayViewMut2<'a, f32>, what: &str) -> &'a mut [f32] {
 /// - `y`: `[n, OH·OW·C]`, standard layout
 ///
 /// # Panics
-/// If the shapes disagree, or `H·W·C` exceeds `u32::MAX`.
+/// If the shapes disagree, or `H·W` exceeds `u32::MAX`.
 pub fn max_forward(
     p: &Pool2d,
     x: ArrayView2<'_, f32>,
@@ -181,7 +181,7 @@ pub fn max_forward(
     assert_eq!(x.ncols(), p.in_width(), "pool2d: input of {p:?}");
     assert_eq!(y.dim(), (n, p.out_width()), "pool2d: output of {p:?}");
     assert!(
-        u32::try_from(p.in_width()).is_ok(),
+        u32::try_from(p.in_h * p.in_w).is_ok(),
         "pool2d: image too large for u32 indices"
     );
     let argmax = argmax.map(|a| &mut a[..n * p.out_width()]);
@@ -226,20 +226,18 @@ fn max_images(p: &Pool2d, x: &[f32], y: &mut [f32], mut argmax: Option<&mut [u32
                 // channel loop vectorises.
                 match argmax.as_deref_mut() {
                     Some(arg) => {
+                        // The winning pixel per channel: one number per
+                        // window cell, so the select vectorises.
                         let arg = &mut arg[at_out..at_out + c];
-                        for (k, a) in arg.iter_mut().enumerate() {
-                            *a = (first + k) as u32;
-                        }
+                        arg.fill((h0 * p.in_w + w0) as u32);
                         for h in h0..h1 {
                             for w in w0..w1 {
-                                let at = (h * p.in_w + w) * c;
-                                let vs = &img[at..at + c];
-                                for (k, ((b, a), &v)) in
-                                    yp.iter_mut().zip(arg.iter_mut()).zip(vs).enumerate()
-                                {
+                                let px = h * p.in_w + w;
+                                let vs = &img[px * c..(px + 1) * c];
+                                for ((b, a), &v) in yp.iter_mut().zip(arg.iter_mut()).zip(vs) {
                                     let gt = v > *b;
                                     *b = if gt { v } else { *b };
-                                    *a = if gt { (at + k) as u32 } else { *a };
+                                    *a = if gt { px as u32 } else { *a };
                                 }
                             }
                         }
@@ -288,7 +286,7 @@ pub fn max_backward(
         (n, p.in_width()),
         "pool2d: input gradient of {p:?}"
     );
-    let (iw, ow) = (p.in_width(), p.out_width());
+    let (iw, ow, c) = (p.in_width(), p.out_width(), p.c);
     by_images(
         n,
         n * iw,
@@ -306,8 +304,10 @@ pub fn max_backward(
                 .zip(a.chunks_exact(ow))
                 .zip(d.chunks_exact(ow))
             {
-                for (&k, &g) in a.iter().zip(d) {
-                    img[k as usize] += g;
+                for (a, d) in a.chunks_exact(c).zip(d.chunks_exact(c)) {
+                    for (k, (&px, &g)) in a.iter().zip(d).enumerate() {
+                        img[px as usize * c + k] += g;
+                    }
                 }
             }
         },
@@ -576,7 +576,7 @@ mod tests {
                                 let k = (h as usize * p.in_w + w as usize) * p.c + ch;
                                 let v = x[i * p.in_width() + k];
                                 if v > best {
-                                    (best, at) = (v, k as u32);
+                                    (best, at) = (v, (k / p.c) as u32);
                                 }
                                 sum += v;
                                 cnt += 1;
@@ -705,6 +705,7 @@ mod tests {
             ArrayView2::from_shape((1, 1), &[5.0]).unwrap(),
             dx.view_mut(),
         );
+        assert_eq!(arg, [1]);
         assert_eq!(dx.as_slice().unwrap(), &[0.0, 5.0, 0.0, 0.0]);
     }
 
