@@ -693,6 +693,20 @@ mod tests {
     }
 
     #[test]
+    fn many_channels_are_pooled_too() {
+        let p = Pool2d::new([4, 5, 70], [2, 3], [2, 2], Padding::Same).unwrap();
+        let x: Vec<f32> = vec(2 * p.in_width(), 9)
+            .iter()
+            .map(|v| (v * 3.0).round())
+            .collect();
+        let (want, want_arg) = naive(&p, 2, &x, true);
+        let mut arg = vec![0; 2 * p.out_width()];
+        let y = run_max(&p, 2, &x, Some(&mut arg));
+        assert_eq!(y.as_slice().unwrap(), &want[..]);
+        assert_eq!(arg, want_arg);
+    }
+
+    #[test]
     fn max_backward_sends_the_gradient_to_the_first_maximum() {
         let p = Pool2d::new([2, 2, 1], [2, 2], [2, 2], Padding::Valid).unwrap();
         let x = [1.0, 3.0, 3.0, 2.0];
