@@ -206,8 +206,26 @@ pub fn max_forward(
     );
 }
 
-/// [`max_forward`] on one thread.
-fn max_images(p: &Pool2d, x: &[f32], y: &mut [f32], mut argmax: Option<&mut [u32]>) {
+/// [`max_forward`] on one thread: an AVX2 copy of the loop where the CPU
+/// has it (the crate is compiled for baseline x86-64, whose SSE2 has no
+/// blend for the argmax select).
+fn max_images(p: &Pool2d, x: &[f32], y: &mut [f32], argmax: Option<&mut [u32]>) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::gemm::has_fma() {
+        // SAFETY: `has_fma` checked at run time that the CPU has AVX2 and FMA.
+        return unsafe { max_images_avx2(p, x, y, argmax) };
+    }
+    max_images_body(p, x, y, argmax)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn max_images_avx2(p: &Pool2d, x: &[f32], y: &mut [f32], argmax: Option<&mut [u32]>) {
+    max_images_body(p, x, y, argmax)
+}
+
+#[inline(always)]
+fn max_images_body(p: &Pool2d, x: &[f32], y: &mut [f32], mut argmax: Option<&mut [u32]>) {
     let (rows, cols, c) = (p.rows(), p.cols(), p.c);
     let mut at_out = 0;
     for (img, out) in x
