@@ -15,7 +15,7 @@
 //! under its window (zeros for padding) as one row of a caller-provided
 //! workspace `col`, `[n·OH·OW, KH·KW·C_in]`, in the kernel's row order.
 //! The convolution is then exactly a dense layer on `col`:
-//! `y = act(col·w + b)` (as [`dense::forward`], bias and activation fused), and
+//! `y = act(col·w + b)` ([`dense::forward`], bias and activation fused), and
 //! its backward is the dense backward (`dw = colᵀ·dz`, `db = Σ dz`) plus
 //! `dcol = dz·wᵀ` folded back onto the image by col2im. Backward reuses the
 //! `col` that forward filled instead of recomputing it, then writes `dcol`
@@ -56,7 +56,7 @@
 //! thin `col` widths and for `predict_one` is the next step.
 
 use crate::kernels::window::{Padding, WindowAxis, WindowError};
-use crate::kernels::{act, by_images, dense, gemm};
+use crate::kernels::{by_images, dense, gemm};
 use crate::Activation;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -398,54 +398,15 @@ pub fn forward(
         assert_eq!(p.dim(), y.dim(), "conv2d: pre-activation buffer");
         pixels_mut(p, c.out_c, "pre")
     });
-    let mut y = pixels_mut(y, c.out_c, "y");
+    let y = pixels_mut(y, c.out_c, "y");
     if c.is_pointwise() {
-        gemm(1.0, pixels(x, c.in_c, "x"), w, 0.0, y.view_mut());
-    } else {
-        let xs = x.to_slice().expect("conv2d: x must be in standard layout");
-        let col = &mut col[..c.col_len(x.nrows())];
-        im2col(c, xs, col);
-        let col = ArrayView2::from_shape((y.nrows(), c.col_width()), &*col).expect("col size");
-        gemm(1.0, col, w, 0.0, y.view_mut());
+        return dense::forward(pixels(x, c.in_c, "x"), w, b, act, pre, y);
     }
-    let y = y
-        .into_slice()
-        .expect("conv2d: y must be in standard layout");
-    let pre = pre.map(|p| {
-        p.into_slice()
-            .expect("conv2d: pre must be in standard layout")
-    });
-    bias_act(b, act, pre, y, c.out_c);
-}
-
-/// The epilogue of [`forward`], as [`dense::forward`]'s (same operations in
-/// the same order) but on the contiguous slices: its per-row ndarray
-/// operations cost more than the arithmetic on rows of 32 floats.
-fn bias_act(
-    b: Option<ArrayView1<'_, f32>>,
-    act: Activation,
-    pre: Option<&mut [f32]>,
-    y: &mut [f32],
-    co: usize,
-) {
-    if let Some(b) = b {
-        let b = b.to_slice().expect("conv2d: b must be contiguous");
-        for px in y.chunks_exact_mut(co) {
-            for (v, &bb) in px.iter_mut().zip(b) {
-                *v += bb;
-            }
-        }
-    }
-    if let Some(pre) = pre {
-        pre.copy_from_slice(y);
-    }
-    if act.is_rowwise() {
-        for px in y.chunks_exact_mut(co) {
-            act::forward_slice_inplace(act, px);
-        }
-    } else {
-        act::forward_slice_inplace(act, y);
-    }
+    let xs = x.to_slice().expect("conv2d: x must be in standard layout");
+    let col = &mut col[..c.col_len(x.nrows())];
+    im2col(c, xs, col);
+    let col = ArrayView2::from_shape((y.nrows(), c.col_width()), &*col).expect("col size");
+    dense::forward(col, w, b, act, pre, y);
 }
 
 /// Backward of [`forward`], which must have run on the same `x` and `col`.
