@@ -24,7 +24,8 @@ pub use gemm::gemm;
 #[cfg(test)]
 pub(crate) mod gradcheck;
 
-/// Per-image work of at least this many floats is split over two threads.
+/// A batch with at least this many floats of work is split by images over
+/// two threads (same order of size as the gemm's threshold; not tuned).
 const PARALLEL_IMAGES: usize = 1 << 15;
 
 /// Runs `f` on all `n` images of `data`, or on two halves (split by
