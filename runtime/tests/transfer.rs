@@ -40,7 +40,11 @@ fn params(model: &mut dyn Model) -> Vec<(String, Vec<f32>)> {
 }
 
 fn value(model: &mut dyn Model, name: &str) -> Vec<f32> {
-    params(model).into_iter().find(|(n, _)| n == name).unwrap().1
+    params(model)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap()
+        .1
 }
 
 /// Three classes from 4 features.
@@ -65,14 +69,24 @@ fn matching_loads_what_fits_reports_the_rest_and_strict_changes_nothing() {
         panic!("{err}")
     };
     assert_eq!(differences.len(), 2, "{differences:?}");
-    assert!(differences.iter().all(|d| d.contains("dense2")), "{differences:?}");
-    assert_eq!(params(&mut fine), before, "a refused load changed the model");
+    assert!(
+        differences.iter().all(|d| d.contains("dense2")),
+        "{differences:?}"
+    );
+    assert_eq!(
+        params(&mut fine),
+        before,
+        "a refused load changed the model"
+    );
 
     let report = io::load_weights_matching(&path, &mut fine, &LoadOptions::lenient()).unwrap();
     assert_eq!(report.loaded, ["dense1.weight", "dense1.bias"]);
     assert_eq!(report.mismatched.len(), 2);
     assert!(report.missing.is_empty() && report.extra.is_empty());
-    assert_eq!(value(&mut fine, "dense1.weight"), value(&mut base, "dense1.weight"));
+    assert_eq!(
+        value(&mut fine, "dense1.weight"),
+        value(&mut base, "dense1.weight")
+    );
     assert_eq!(value(&mut fine, "dense2.weight"), before[2].1);
     assert!(report.to_string().contains("loaded 2 parameter tensor(s)"));
 
@@ -94,12 +108,23 @@ fn matching_loads_what_fits_reports_the_rest_and_strict_changes_nothing() {
     let report = io::load_weights_matching(&path, &mut deeper, &opts).unwrap();
     assert_eq!(
         report.loaded,
-        ["dense2.weight", "dense2.bias", "dense3.weight", "dense3.bias"],
+        [
+            "dense2.weight",
+            "dense2.bias",
+            "dense3.weight",
+            "dense3.bias"
+        ],
         "{report}"
     );
     assert_eq!(report.missing, ["dense1.weight", "dense1.bias"]);
-    assert_eq!(value(&mut deeper, "dense3.weight"), value(&mut base, "dense2.weight"));
-    assert_eq!(value(&mut deeper, "dense2.bias"), value(&mut base, "dense1.bias"));
+    assert_eq!(
+        value(&mut deeper, "dense3.weight"),
+        value(&mut base, "dense2.weight")
+    );
+    assert_eq!(
+        value(&mut deeper, "dense2.bias"),
+        value(&mut base, "dense1.bias")
+    );
 }
 
 #[test]
@@ -122,14 +147,23 @@ fn a_layer_frozen_for_one_phase_trains_in_the_next() {
     assert_eq!(phase1[1], start[1], "frozen dense1.bias moved");
     assert_ne!(phase1[2], start[2], "dense2 did not train");
 
-    let cfg = TrainConfig { frozen: Vec::new(), ..cfg };
+    let cfg = TrainConfig {
+        frozen: Vec::new(),
+        ..cfg
+    };
     train::fit(&mut model, &cfg, &d).unwrap();
     let phase2 = params(&mut model);
     assert_ne!(phase2[0], phase1[0], "unfrozen dense1 did not train");
 
-    let cfg = TrainConfig { frozen: vec!["dense7".into()], ..cfg };
+    let cfg = TrainConfig {
+        frozen: vec!["dense7".into()],
+        ..cfg
+    };
     let err = train::fit(&mut model, &cfg, &d).unwrap_err().to_string();
-    assert!(err.contains("cannot freeze `dense7`") && err.contains("dense1, dense2"), "{err}");
+    assert!(
+        err.contains("cannot freeze `dense7`") && err.contains("dense1, dense2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,7 +177,11 @@ fn scalers_saved_with_the_weights_come_back() {
         Preprocessing::default(),
         Preprocessing {
             inputs: Some(Standardizer::fit(x.view()).unwrap().into()),
-            targets: Some(MinMaxScaler::fit_range(y.view(), (-1.0, 1.0)).unwrap().into()),
+            targets: Some(
+                MinMaxScaler::fit_range(y.view(), (-1.0, 1.0))
+                    .unwrap()
+                    .into(),
+            ),
         },
         Preprocessing {
             inputs: Some(MinMaxScaler::fit(x.view()).unwrap().into()),
