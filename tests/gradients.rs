@@ -1,7 +1,7 @@
 //! Generated backward code against central finite differences, for every
 //! layer kind, activation and loss, on random inputs.
 
-use nnc::loss::Loss;
+use nnc::loss::{Loss, LossExt};
 use nnc::ndarray::{ArrayD, IxDyn};
 use nnc::{Model, Rng};
 
@@ -52,6 +52,17 @@ nnc::network! {
     network Binary(x: [3]) -> [2] {
         dense(4) relu
         dense(2) sigmoid
+    }
+
+    /// A zero slope: the sign of the output no longer tells the branch, so
+    /// backward needs the pre-activation, fused and standalone (it once
+    /// panicked for want of that buffer).
+    network ZeroSlope(x: [3]) -> [2] {
+        dense(8) leaky_relu(0)
+        dense(6) tanh
+        dropout(0.2)
+        leaky_relu(alpha = 0)
+        dense(2)
     }
 
     /// Softmax as its own layer at the end (not fused into the dense layer).
@@ -146,6 +157,17 @@ fn every_activation_fused_into_dense() {
     let mut net = Fused::new(3);
     let x = random(&[N, 2, 3], &mut rng, -1.0, 1.0);
     let y = random(&[N, 4], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+}
+
+#[test]
+fn leaky_relu_with_zero_slope() {
+    // A seed whose pre-activations stay farther from the kink at 0 than the
+    // finite-difference step (across it the difference quotient is meaningless).
+    let mut rng = Rng::seed_from(13);
+    let mut net = ZeroSlope::new(12);
+    let x = random(&[N, 3], &mut rng, -1.0, 1.0);
+    let y = random(&[N, 2], &mut rng, -1.0, 1.0);
     check(&mut net, Loss::Mse, &x, &y);
 }
 

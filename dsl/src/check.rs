@@ -665,24 +665,30 @@ impl Checker {
         let what = format!("`{kind}`");
         let with_alpha: &[Param] = &[("alpha", &[]), ("name", &[])];
         let plain: &[Param] = &[("name", &[])];
-        let params = match kind {
-            "leaky_relu" | "elu" => with_alpha,
-            _ if names::ACTIVATIONS.contains(&kind) => plain,
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_ACTIVATION,
-                        format!(
-                            "unknown activation `{kind}`: expected one of {}",
-                            names::ACTIVATIONS.join(", ")
-                        ),
-                        call.name.span,
-                        "unknown activation",
-                    )
-                    .with_help(suggestion(kind, names::ACTIVATIONS)),
-                );
-                return (None, None);
-            }
+        let Some(default) = Activation::named(kind) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_ACTIVATION,
+                    format!(
+                        "unknown activation `{kind}`: expected one of {}",
+                        names::ACTIVATIONS.join(", ")
+                    ),
+                    call.name.span,
+                    "unknown activation",
+                )
+                .with_help(suggestion(kind, names::ACTIVATIONS)),
+            );
+            return (None, None);
+        };
+        let params = match default {
+            Activation::LeakyRelu { .. } | Activation::Elu { .. } => with_alpha,
+            Activation::Linear
+            | Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::Relu
+            | Activation::Gelu
+            | Activation::Softplus
+            | Activation::Softmax => plain,
         };
         let params = if standalone {
             params
@@ -705,19 +711,14 @@ impl Checker {
                 cx.float(v, &format!("the `alpha` of `{kind}`"), range)
             })
         };
-        let act = match kind {
-            "linear" => Some(Activation::Linear),
-            "sigmoid" => Some(Activation::Sigmoid),
-            "tanh" => Some(Activation::Tanh),
-            "relu" => Some(Activation::Relu),
-            "leaky_relu" => {
-                alpha(self, 0.01, NON_NEGATIVE).map(|alpha| Activation::LeakyRelu { alpha })
+        let act = match default {
+            Activation::LeakyRelu { alpha: a } => {
+                alpha(self, a, NON_NEGATIVE).map(|alpha| Activation::LeakyRelu { alpha })
             }
-            "elu" => alpha(self, 1.0, POSITIVE).map(|alpha| Activation::Elu { alpha }),
-            "gelu" => Some(Activation::Gelu),
-            "softplus" => Some(Activation::Softplus),
-            "softmax" => Some(Activation::Softmax),
-            _ => unreachable!("checked above"),
+            Activation::Elu { alpha: a } => {
+                alpha(self, a, POSITIVE).map(|alpha| Activation::Elu { alpha })
+            }
+            other => Some(other),
         };
         (act, name)
     }
@@ -796,40 +797,45 @@ impl Checker {
         )?;
         let kind = c.name.name.as_str();
         let what = format!("`{kind}`");
-        let params: &[Param] = match kind {
-            "constant" => &[("value", &[])],
-            "normal" => &[("mean", &[]), ("std", &["stddev"])],
-            "uniform" => &[("low", &["minval"]), ("high", &["maxval"])],
-            _ if names::INITS.contains(&kind) => &[],
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_INIT,
-                        format!(
-                            "unknown initialiser `{kind}`: expected one of {}",
-                            names::INITS.join(", ")
-                        ),
-                        c.name.span,
-                        "unknown initialiser",
-                    )
-                    .with_help(suggestion(kind, names::INITS)),
-                );
-                return None;
-            }
+        let Some(default) = Init::named(kind) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_INIT,
+                    format!(
+                        "unknown initialiser `{kind}`: expected one of {}",
+                        names::INITS.join(", ")
+                    ),
+                    c.name.span,
+                    "unknown initialiser",
+                )
+                .with_help(suggestion(kind, names::INITS)),
+            );
+            return None;
+        };
+        let params: &[Param] = match default {
+            Init::Constant(_) => &[("value", &[])],
+            Init::Normal { .. } => &[("mean", &[]), ("std", &["stddev"])],
+            Init::Uniform { .. } => &[("low", &["minval"]), ("high", &["maxval"])],
+            Init::Zeros
+            | Init::Ones
+            | Init::GlorotUniform
+            | Init::GlorotNormal
+            | Init::HeUniform
+            | Init::HeNormal
+            | Init::LecunNormal => &[],
         };
         let b = self.bind(&what, &c.args, params, params.len());
-        Some(match kind {
-            "zeros" => Init::Zeros,
-            "ones" => Init::Ones,
-            "constant" => match b.get(0) {
+        Some(match default {
+            // `constant` has no default value.
+            Init::Constant(_) => match b.get(0) {
                 Some(v) => Init::Constant(self.float(v, "the `value` of `constant`", ANY)?),
                 None => return self.missing(c, "value", "`constant(0.1)`"),
             },
-            "normal" => {
+            Init::Normal { mean, std } => {
                 let mean = b
                     .get(0)
-                    .map_or(Some(0.0), |v| self.float(v, "the `mean` of `normal`", ANY));
-                let std = b.get(1).map_or(Some(0.05), |v| {
+                    .map_or(Some(mean), |v| self.float(v, "the `mean` of `normal`", ANY));
+                let std = b.get(1).map_or(Some(std), |v| {
                     self.float(v, "the `std` of `normal`", POSITIVE)
                 });
                 Init::Normal {
@@ -837,11 +843,11 @@ impl Checker {
                     std: std?,
                 }
             }
-            "uniform" => {
-                let low = b.get(0).map_or(Some(-0.05), |v| {
-                    self.float(v, "the `low` of `uniform`", ANY)
-                });
-                let high = b.get(1).map_or(Some(0.05), |v| {
+            Init::Uniform { low, high } => {
+                let low = b
+                    .get(0)
+                    .map_or(Some(low), |v| self.float(v, "the `low` of `uniform`", ANY));
+                let high = b.get(1).map_or(Some(high), |v| {
                     self.float(v, "the `high` of `uniform`", ANY)
                 });
                 let (low, high) = (low?, high?);
@@ -858,27 +864,7 @@ impl Checker {
                 }
                 Init::Uniform { low, high }
             }
-            "glorot_uniform" | "xavier_uniform" => Init::GlorotUniform,
-            "glorot_normal" | "xavier_normal" => Init::GlorotNormal,
-            "he_uniform" => Init::HeUniform,
-            "he_normal" => Init::HeNormal,
-            "lecun_normal" => Init::LecunNormal,
-            _ => unreachable!("checked above"),
+            other => other,
         })
-    }
-}
-
-/// The spelling of an activation in the language.
-pub fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Linear => "linear",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Relu => "relu",
-        Activation::LeakyRelu { .. } => "leaky_relu",
-        Activation::Elu { .. } => "elu",
-        Activation::Gelu => "gelu",
-        Activation::Softplus => "softplus",
-        Activation::Softmax => "softmax",
     }
 }

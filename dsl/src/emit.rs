@@ -13,7 +13,7 @@
 //!
 //! Generated code names everything through the `::nnc` facade.
 
-use crate::ir::{self, Activation, Init};
+use crate::ir::{self, Activation};
 use crate::lower::{self, BufId, Plan, Step, Value};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -60,50 +60,9 @@ fn shape_tokens(shape: &[usize]) -> TokenStream {
     quote!([#(#dims),*])
 }
 
-/// The runtime value of an activation.
+/// An activation value in a generated body, which imports `Activation`.
 fn activation(act: Activation) -> TokenStream {
-    match act {
-        Activation::Linear => quote!(Activation::Linear),
-        Activation::Sigmoid => quote!(Activation::Sigmoid),
-        Activation::Tanh => quote!(Activation::Tanh),
-        Activation::Relu => quote!(Activation::Relu),
-        Activation::LeakyRelu { alpha } => {
-            let a = f32_lit(alpha);
-            quote!(Activation::LeakyRelu { alpha: #a })
-        }
-        Activation::Elu { alpha } => {
-            let a = f32_lit(alpha);
-            quote!(Activation::Elu { alpha: #a })
-        }
-        Activation::Gelu => quote!(Activation::Gelu),
-        Activation::Softplus => quote!(Activation::Softplus),
-        Activation::Softmax => quote!(Activation::Softmax),
-    }
-}
-
-/// The runtime value of an initialiser.
-fn init(init: Init) -> TokenStream {
-    match init {
-        Init::Zeros => quote!(::nnc::init::Init::Zeros),
-        Init::Ones => quote!(::nnc::init::Init::Ones),
-        Init::Constant(v) => {
-            let v = f32_lit(v);
-            quote!(::nnc::init::Init::Constant(#v))
-        }
-        Init::Normal { mean, std } => {
-            let (m, s) = (f32_lit(mean), f32_lit(std));
-            quote!(::nnc::init::Init::Normal { mean: #m, std: #s })
-        }
-        Init::Uniform { low, high } => {
-            let (l, h) = (f32_lit(low), f32_lit(high));
-            quote!(::nnc::init::Init::Uniform { low: #l, high: #h })
-        }
-        Init::GlorotUniform => quote!(::nnc::init::Init::GlorotUniform),
-        Init::GlorotNormal => quote!(::nnc::init::Init::GlorotNormal),
-        Init::HeUniform => quote!(::nnc::init::Init::HeUniform),
-        Init::HeNormal => quote!(::nnc::init::Init::HeNormal),
-        Init::LecunNormal => quote!(::nnc::init::Init::LecunNormal),
-    }
+    act.tokens_at(&quote!(Activation))
 }
 
 /// Emits one network.
@@ -557,7 +516,7 @@ fn inherent_impl(
     let out_width = usize_lit(plan.output_width);
 
     let inits = plan.params.iter().map(|p| {
-        let i = init(p.init);
+        let i = p.init;
         let (fi, fo) = (usize_lit(p.fan_in), usize_lit(p.fan_out));
         let dst = flat_mut(p, quote!(params));
         quote!(::nnc::init::fill(#i, #fi, #fo, #dst, &mut rng);)
@@ -637,149 +596,36 @@ fn inherent_impl(
 }
 
 fn train_config(t: &ir::Train) -> TokenStream {
-    let loss = match t.loss {
-        ir::Loss::Mse => quote!(::nnc::loss::Loss::Mse),
-        ir::Loss::Mae => quote!(::nnc::loss::Loss::Mae),
-        ir::Loss::Huber { delta } => {
-            let d = f32_lit(delta);
-            quote!(::nnc::loss::Loss::Huber { delta: #d })
-        }
-        ir::Loss::BinaryCrossentropy { from_logits } => {
-            quote!(::nnc::loss::Loss::BinaryCrossentropy { from_logits: #from_logits })
-        }
-        ir::Loss::CategoricalCrossentropy { from_logits } => {
-            quote!(::nnc::loss::Loss::CategoricalCrossentropy { from_logits: #from_logits })
-        }
-        ir::Loss::SparseCategoricalCrossentropy { from_logits } => {
-            quote!(::nnc::loss::Loss::SparseCategoricalCrossentropy { from_logits: #from_logits })
-        }
-    };
-    let optimizer = match t.optimizer {
-        ir::Optimizer::Sgd {
-            lr,
-            momentum,
-            nesterov,
-        } => {
-            let (lr, m) = (f32_lit(lr), f32_lit(momentum));
-            quote!(::nnc::optim::Optimizer::Sgd { lr: #lr, momentum: #m, nesterov: #nesterov })
-        }
-        ir::Optimizer::Adagrad {
-            lr,
-            initial_accumulator,
-            epsilon,
-        } => {
-            let (lr, a, e) = (f32_lit(lr), f32_lit(initial_accumulator), f32_lit(epsilon));
-            quote!(::nnc::optim::Optimizer::Adagrad { lr: #lr, initial_accumulator: #a, epsilon: #e })
-        }
-        ir::Optimizer::Adadelta { lr, rho, epsilon } => {
-            let (lr, r, e) = (f32_lit(lr), f32_lit(rho), f32_lit(epsilon));
-            quote!(::nnc::optim::Optimizer::Adadelta { lr: #lr, rho: #r, epsilon: #e })
-        }
-        ir::Optimizer::RmsProp {
-            lr,
-            rho,
-            momentum,
-            epsilon,
-        } => {
-            let (lr, r, m, e) = (
-                f32_lit(lr),
-                f32_lit(rho),
-                f32_lit(momentum),
-                f32_lit(epsilon),
-            );
-            quote!(::nnc::optim::Optimizer::RmsProp { lr: #lr, rho: #r, momentum: #m, epsilon: #e })
-        }
-        ir::Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            epsilon,
-        } => {
-            let (lr, b1, b2, e) = (
-                f32_lit(lr),
-                f32_lit(beta1),
-                f32_lit(beta2),
-                f32_lit(epsilon),
-            );
-            quote!(::nnc::optim::Optimizer::Adam { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e })
-        }
-        ir::Optimizer::AdamW {
-            lr,
-            beta1,
-            beta2,
-            epsilon,
-            weight_decay,
-        } => {
-            let (lr, b1, b2, e, wd) = (
-                f32_lit(lr),
-                f32_lit(beta1),
-                f32_lit(beta2),
-                f32_lit(epsilon),
-                f32_lit(weight_decay),
-            );
-            quote!(::nnc::optim::Optimizer::AdamW { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e, weight_decay: #wd })
-        }
-    };
-    let (batch, epochs, shuffle, seed, split) = (
-        usize_lit(t.batch_size),
-        usize_lit(t.epochs),
-        t.shuffle,
-        Literal::u64_unsuffixed(t.seed),
-        f32_lit(t.validation_split),
+    let ir::Train {
+        span: _,
+        loss,
+        optimizer,
+        batch_size,
+        epochs,
+        shuffle,
+        seed,
+        validation_split,
+        metrics,
+        early_stopping,
+        clip_norm,
+        schedule,
+    } = t;
+    let (batch, epochs, seed, split) = (
+        usize_lit(*batch_size),
+        usize_lit(*epochs),
+        Literal::u64_unsuffixed(*seed),
+        f32_lit(*validation_split),
     );
-    // `accuracy` means what fits the loss, as in Keras: per output unit for
-    // binary cross-entropy (multi-label, or one unit), thresholded at p = 0.5
-    // (a logit of 0 when the network outputs logits); argmax otherwise.
-    let accuracy = match t.loss {
-        ir::Loss::BinaryCrossentropy { from_logits } => {
-            let threshold = f32_lit(if from_logits { 0.0 } else { 0.5 });
-            quote!(::nnc::metrics::Metric::BinaryAccuracy { threshold: #threshold })
-        }
-        _ => quote!(::nnc::metrics::Metric::Accuracy),
-    };
-    let metrics = t.metrics.iter().map(|m| match m {
-        ir::Metric::Accuracy => accuracy.clone(),
-        ir::Metric::Mae => quote!(::nnc::metrics::Metric::Mae),
-        ir::Metric::Mse => quote!(::nnc::metrics::Metric::Mse),
-    });
-    let early = match &t.early_stopping {
-        Some(es) => {
-            let (monitor, patience, min_delta, restore) = (
-                &es.monitor,
-                usize_lit(es.patience),
-                f32_lit(es.min_delta),
-                es.restore_best,
-            );
-            quote!(Some(::nnc::train::EarlyStopping {
-                monitor: #monitor.to_string(),
-                patience: #patience,
-                min_delta: #min_delta,
-                restore_best_weights: #restore,
-            }))
-        }
+    let early = match early_stopping {
+        Some(es) => quote!(Some(#es)),
         None => quote!(None),
     };
-    let clip = match t.clip_norm {
+    let clip = match clip_norm {
         Some(c) => {
-            let c = f32_lit(c);
+            let c = f32_lit(*c);
             quote!(Some(#c))
         }
         None => quote!(None),
-    };
-    let schedule = match t.schedule {
-        ir::Schedule::Constant => quote!(::nnc::optim::Schedule::Constant),
-        ir::Schedule::Step { every, factor } => {
-            let (e, f) = (usize_lit(every), f32_lit(factor));
-            quote!(::nnc::optim::Schedule::Step { every: #e, factor: #f })
-        }
-        ir::Schedule::Exponential { rate } => {
-            let r = f32_lit(rate);
-            quote!(::nnc::optim::Schedule::Exponential { rate: #r })
-        }
-        ir::Schedule::Cosine { epochs, min_lr } => {
-            let (e, m) = (usize_lit(epochs), f32_lit(min_lr));
-            quote!(::nnc::optim::Schedule::Cosine { epochs: #e, min_lr: #m })
-        }
     };
     quote! {
         ::nnc::train::TrainConfig {

@@ -172,14 +172,6 @@ pub struct Plan<'a> {
     pub backward_until: Option<usize>,
 }
 
-/// Whether the derivative of `act` needs the activation's input, not only its output.
-pub fn needs_pre_activation(act: Activation) -> bool {
-    matches!(
-        act,
-        Activation::Elu { .. } | Activation::Gelu | Activation::Softplus
-    )
-}
-
 /// Lowers one checked network.
 pub fn lower(net: &ir::Network) -> Plan<'_> {
     let numel = |s: &[usize]| s.iter().product::<usize>();
@@ -227,7 +219,9 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
                     });
                     params.len() - 1
                 });
-                let pre = needs_pre_activation(d.activation)
+                let pre = d
+                    .activation
+                    .backward_needs_input()
                     .then(|| new_buf(&mut buffers, format!("{}_pre", layer.name), width));
                 let out = new_buf(&mut buffers, layer.name.clone(), width);
                 steps.push(Step::Dense {
@@ -257,7 +251,8 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
                 {
                     if cur.train == *out && cur.infer == *out {
                         *prev = *act;
-                        if needs_pre_activation(*act) {
+                        // The runtime's own rule: a buffer exactly when its backward reads one.
+                        if act.backward_needs_input() {
                             *pre =
                                 Some(new_buf(&mut buffers, format!("{}_pre", layer.name), width));
                         }

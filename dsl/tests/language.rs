@@ -109,7 +109,7 @@ fn mnist_checks_to_the_expected_ir() {
             monitor: "val_accuracy".into(),
             patience: 3,
             min_delta: 0.001,
-            restore_best: false
+            restore_best_weights: false
         })
     );
     assert_eq!(t.clip_norm, Some(1.0));
@@ -127,15 +127,17 @@ fn defaults_are_filled_in() {
     assert!(d.use_bias && d.trainable);
     let t = n.train.unwrap();
     assert_eq!(t.loss, Loss::Mse);
+    // The same default as the runtime's `TrainConfig::default()`: one place decides.
     assert_eq!(
         t.optimizer,
-        Optimizer::RmsProp {
+        Optimizer::Adam {
             lr: 0.001,
-            rho: 0.9,
-            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
             epsilon: 1e-7
         }
     );
+    assert_eq!(t.optimizer, nnc_core::TrainConfig::default().optimizer);
     assert_eq!(
         (
             t.batch_size,
@@ -553,7 +555,7 @@ fn aliases() {
     assert_eq!(t.metrics, [Metric::Accuracy]);
     let es = t.early_stopping.unwrap();
     assert_eq!(
-        (es.monitor.as_str(), es.restore_best),
+        (es.monitor.as_str(), es.restore_best_weights),
         ("val_accuracy", false)
     );
     let Op::Dense(d) = &n.layers[0].op else {
@@ -576,5 +578,9 @@ fn aliases() {
     assert_eq!(d.activation, Activation::Elu { alpha: 0.5 });
 
     let b = net("network B(x: [4]) -> [1] { dense(1) sigmoid } train B { loss binary_crossentropy early_stopping true metrics accuracy }");
-    assert_eq!(b.train.unwrap().early_stopping.unwrap().monitor, "val_loss");
+    let t = b.train.unwrap();
+    // `early_stopping true` is the runtime's `EarlyStopping::default()`, and
+    // `accuracy` with binary cross-entropy is the thresholded one.
+    assert_eq!(t.early_stopping, Some(nnc_core::EarlyStopping::default()));
+    assert_eq!(t.metrics, [Metric::BinaryAccuracy { threshold: 0.5 }]);
 }

@@ -536,7 +536,7 @@ const _: Axis = Axis(0);
 mod tests {
     use super::*;
     use crate::kernels::gradcheck::{check, vec};
-    use crate::Loss;
+    use crate::{Loss, LossExt};
     use ndarray::{Array2, ArrayD, IxDyn};
 
     fn params(m: &mut Sequential) -> Vec<f32> {

@@ -29,106 +29,14 @@
 
 use crate::data::Dataset;
 use crate::history::History;
-use crate::metrics::Metric;
-use crate::optim::{Optimizer, OptimizerState, Schedule};
+use crate::loss::LossExt;
+use crate::metrics::{Metric, MetricExt};
+use crate::optim::OptimizerState;
 use crate::{Error, Loss, Model, Param, Result, Rng};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Slice};
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
-/// Early stopping: stop when `monitor` has not improved by more than
-/// `min_delta` for `patience` epochs (Keras' `EarlyStopping`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct EarlyStopping {
-    /// History column to watch, e.g. `val_loss` (default) or `val_accuracy`.
-    /// Columns holding `accuracy` are maximised, the others minimised.
-    pub monitor: String,
-    /// Training stops once this many epochs in a row have not improved on
-    /// the best (as Keras counts: with 3, a best epoch 10 followed by no
-    /// improvement stops after epoch 13; 0 and 1 both stop at the first
-    /// epoch without improvement).
-    pub patience: usize,
-    /// Smallest change that counts as an improvement.
-    pub min_delta: f32,
-    /// Put back the weights of the best epoch when training ends.
-    pub restore_best_weights: bool,
-}
-
-impl Default for EarlyStopping {
-    fn default() -> Self {
-        EarlyStopping {
-            monitor: "val_loss".into(),
-            patience: 0,
-            min_delta: 0.0,
-            restore_best_weights: false,
-        }
-    }
-}
-
-/// Saving checkpoints (weights, optimizer state and epoch) during training.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Checkpointing {
-    /// The safetensors file to write (atomically: a crash never leaves half a file).
-    pub path: PathBuf,
-    /// Save every this many epochs (0: only when `save_best_only` improves).
-    pub every: usize,
-    /// Save only when `monitor` improves.
-    pub save_best_only: bool,
-    /// History column for `save_best_only`.
-    pub monitor: String,
-}
-
-/// Everything `fit` needs to know; generated code builds it from the
-/// spec's `train` block, and every field can be overridden from Rust.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainConfig {
-    /// The loss.
-    pub loss: Loss,
-    /// The optimizer and its hyper-parameters.
-    pub optimizer: Optimizer,
-    /// Samples per step (default 32).
-    pub batch_size: usize,
-    /// Passes over the training data (default 1).
-    pub epochs: usize,
-    /// Reshuffle the training samples every epoch (default true).
-    pub shuffle: bool,
-    /// Seeds shuffling and dropout: the same seed gives the same run.
-    pub seed: u64,
-    /// Fraction of the data, taken from the end before shuffling, held out for validation (0: none).
-    pub validation_split: f32,
-    /// Metrics reported per epoch besides the loss.
-    pub metrics: Vec<Metric>,
-    /// Early stopping, if any.
-    pub early_stopping: Option<EarlyStopping>,
-    /// Clip gradients to this global L2 norm.
-    pub clip_norm: Option<f32>,
-    /// Learning-rate schedule over epochs.
-    pub schedule: Schedule,
-    /// Checkpointing, if any.
-    pub checkpoint: Option<Checkpointing>,
-    /// Show a progress bar (only ever on a terminal).
-    pub verbose: bool,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            loss: Loss::Mse,
-            optimizer: Optimizer::default(),
-            batch_size: 32,
-            epochs: 1,
-            shuffle: true,
-            seed: 0,
-            validation_split: 0.0,
-            metrics: Vec::new(),
-            early_stopping: None,
-            clip_norm: None,
-            schedule: Schedule::Constant,
-            checkpoint: None,
-            verbose: true,
-        }
-    }
-}
+pub use nnc_core::train::{Checkpointing, EarlyStopping, TrainConfig};
 
 /// What a resumed run needs besides the weights: optimizer state, epochs
 /// completed and the history so far. Checkpoints store it
@@ -818,6 +726,7 @@ fn progress_bar(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optim::{Optimizer, Schedule};
     use crate::sequential::Sequential;
     use crate::Activation;
     use ndarray::{Array1, Array2};
