@@ -8,16 +8,16 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{self, Call, Value, ValueKind};
+use crate::ast::{self, Call, Value};
 use crate::diag::{codes, suggestion, Diagnostic};
 use crate::ir::{self, Activation, Init, Op, Shape};
 use crate::names;
 use crate::span::Span;
 
-mod args;
+pub(crate) mod args;
 mod train;
 
-use args::{describe, Param, Range, ANY, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
+pub(crate) use args::{describe, Param, Range, ANY, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
 
 /// Largest accepted dimension or `dense` width.
 pub const MAX_DIM: usize = 1 << 24;
@@ -154,12 +154,14 @@ impl NetInfo {
     }
 }
 
+/// The checker's state: the diagnostics found so far. Op modules
+/// (`crate::ops`) check their layers through its argument helpers.
 #[derive(Default)]
-struct Checker {
+pub(crate) struct Checker {
     diags: Vec<Diagnostic>,
 }
 
-fn fmt_shape(s: &[usize]) -> String {
+pub(crate) fn fmt_shape(s: &[usize]) -> String {
     let dims: Vec<String> = s.iter().map(|d| d.to_string()).collect();
     format!("[{}]", dims.join(", "))
 }
@@ -182,7 +184,7 @@ fn is_identifier(s: &str) -> bool {
 }
 
 impl Checker {
-    fn push(&mut self, d: Diagnostic) {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
@@ -229,7 +231,7 @@ impl Checker {
     }
 
     /// The element count, if within [`MAX_ELEMENTS`].
-    fn elements(&mut self, dims: &[usize], span: Span, what: &str) -> Option<usize> {
+    pub(crate) fn elements(&mut self, dims: &[usize], span: Span, what: &str) -> Option<usize> {
         let count = dims
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -355,16 +357,13 @@ impl Checker {
                 }
                 (None, out) => out,
             };
-            match &op {
-                Some(Op::Dense(d)) => {
-                    last_act = Some(d.activation);
+            match op.as_ref().map(|op| op.def().output_activation()) {
+                Some(Some(act)) => {
+                    last_act = Some(act);
                     last_span = layer.span;
                 }
-                Some(Op::Activation(a)) => {
-                    last_act = Some(*a);
-                    last_span = layer.span;
-                }
-                Some(_) => {}
+                // The layer passes its input's values through.
+                Some(None) => {}
                 None => last_act = None,
             }
             if let (Some(op), Some(input), Some(output), Some(name)) =
@@ -456,63 +455,24 @@ impl Checker {
         layer: &ast::Layer,
         input: Option<&[usize]>,
     ) -> (Option<Op>, Option<Shape>, Option<String>) {
+        if let Some(c) = crate::ops::check_layer(self, layer, input) {
+            return (c.op, c.output, c.name);
+        }
         let call = &layer.call;
         let kind = call.name.name.as_str();
-        let what = format!("`{kind}`");
-        match kind {
-            "dense" => self.dense(layer, input),
-            "flatten" => {
-                let b = self.bind(&what, &call.args, &[("name", &[])], 0);
-                let name = self.layer_name(b.get(0));
-                let out = input.map(|s| vec![s.iter().product()]);
-                (Some(Op::Flatten), out, name)
-            }
-            "dropout" => {
-                let b = self.bind(&what, &call.args, &[("rate", &[]), ("name", &[])], 1);
-                let name = self.layer_name(b.get(1));
-                let rate = match b.get(0) {
-                    Some(v) => self.float(v, "the `rate` of `dropout`", UNIT_OPEN),
-                    None => self.missing(call, "rate", "`dropout(0.2)`"),
-                };
-                (
-                    rate.map(|rate| Op::Dropout { rate }),
-                    input.map(<[usize]>::to_vec),
-                    name,
-                )
-            }
-            "reshape" => {
-                let b = self.bind(&what, &call.args, &[("shape", &[]), ("name", &[])], 1);
-                let name = self.layer_name(b.get(1));
-                let out = match b.get(0) {
-                    Some(v) => self.reshape(v, input),
-                    None => self.missing(call, "shape", "`reshape([7, 112])`"),
-                };
-                let op = out.as_ref().map(|_| Op::Reshape);
-                (op, out, name)
-            }
-            _ if names::ACTIVATIONS.contains(&kind) => {
-                let (act, name) = self.activation(call, true);
-                if let (Some(Activation::Softmax), Some(s)) = (act, input) {
-                    self.softmax_width(call.span, s);
-                }
-                (act.map(Op::Activation), input.map(<[usize]>::to_vec), name)
-            }
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_LAYER,
-                        format!("unknown layer `{kind}`: expected a layer such as `dense`, `flatten` or an activation"),
-                        call.name.span,
-                        "unknown layer",
-                    )
-                    .with_help(suggestion(kind, &names::layer_names())),
-                );
-                (None, None, None)
-            }
-        }
+        self.push(
+            Diagnostic::error(
+                codes::UNKNOWN_LAYER,
+                format!("unknown layer `{kind}`: expected a layer such as `dense`, `flatten` or an activation"),
+                call.name.span,
+                "unknown layer",
+            )
+            .with_help(suggestion(kind, &names::layer_names())),
+        );
+        (None, None, None)
     }
 
-    fn softmax_width(&mut self, span: Span, shape: &[usize]) {
+    pub(crate) fn softmax_width(&mut self, span: Span, shape: &[usize]) {
         if shape.last() == Some(&1) {
             self.push(
                 Diagnostic::error(
@@ -529,7 +489,7 @@ impl Checker {
         }
     }
 
-    fn missing<T>(&mut self, call: &Call, param: &str, example: &str) -> Option<T> {
+    pub(crate) fn missing<T>(&mut self, call: &Call, param: &str, example: &str) -> Option<T> {
         self.push(
             Diagnostic::error(
                 codes::MISSING_ARGUMENT,
@@ -546,7 +506,7 @@ impl Checker {
     }
 
     /// `name = "..."`: must be usable as a Rust identifier.
-    fn layer_name(&mut self, v: Option<&Value>) -> Option<String> {
+    pub(crate) fn layer_name(&mut self, v: Option<&Value>) -> Option<String> {
         let v = v?;
         let s = self.string(v, "the layer `name`")?;
         if !is_identifier(s) {
@@ -556,107 +516,9 @@ impl Checker {
         Some(s.to_string())
     }
 
-    fn dense(
-        &mut self,
-        layer: &ast::Layer,
-        input: Option<&[usize]>,
-    ) -> (Option<Op>, Option<Shape>, Option<String>) {
-        const PARAMS: &[Param] = &[
-            ("units", &[]),
-            ("kernel_init", &["init"]),
-            ("bias_init", &[]),
-            ("use_bias", &[]),
-            ("l1", &[]),
-            ("l2", &[]),
-            ("trainable", &[]),
-            ("name", &[]),
-            ("activation", &[]),
-        ];
-        let call = &layer.call;
-        let b = self.bind("`dense`", &call.args, PARAMS, 1);
-        let units = match b.get(0) {
-            Some(v) => self.usize(v, "the `units` of `dense`", 1, MAX_DIM),
-            None => self.missing(call, "units", "`dense(64)`"),
-        };
-        let kernel_init = b.get(1).map_or(Some(Init::GlorotUniform), |v| self.init(v));
-        let bias_init = b.get(2).map_or(Some(Init::Zeros), |v| self.init(v));
-        let use_bias = b
-            .get(3)
-            .map_or(Some(true), |v| self.boolean(v, "`use_bias`"));
-        let l1 = b.get(4).map_or(Some(0.0), |v| {
-            self.float(v, "the `l1` penalty", NON_NEGATIVE)
-        });
-        let l2 = b.get(5).map_or(Some(0.0), |v| {
-            self.float(v, "the `l2` penalty", NON_NEGATIVE)
-        });
-        let trainable = b
-            .get(6)
-            .map_or(Some(true), |v| self.boolean(v, "`trainable`"));
-        let name = self.layer_name(b.get(7));
-        // `dense(64) relu` and `dense(64, activation = relu)` are the same.
-        let activation = match (&layer.activation, b.args[8]) {
-            (Some(fused), Some(arg)) => {
-                self.push(
-                    Diagnostic::error(
-                        codes::DUPLICATE_ARGUMENT,
-                        "the activation of `dense` is given twice; expected it at most once",
-                        arg.span,
-                        "given as an argument",
-                    )
-                    .with_label(fused.span, "and written after the layer")
-                    .with_help("keep one of them"),
-                );
-                None
-            }
-            (Some(a), None) => self.activation(a, false).0,
-            (None, Some(arg)) => self
-                .callee(&arg.value, "an activation such as `relu`", "`activation`")
-                .and_then(|c| self.activation(c, false).0),
-            (None, None) => Some(Activation::Linear),
-        };
-        let act_span = layer
-            .activation
-            .as_ref()
-            .map(|a| a.span)
-            .or(b.args[8].map(|a| a.value.span));
-        if let Some(s) = input {
-            if s.len() != 1 {
-                self.push(
-                    Diagnostic::error(
-                        codes::RANK_MISMATCH,
-                        format!(
-                            "`dense` expects a vector input, but its input is {}",
-                            fmt_shape(s)
-                        ),
-                        call.span,
-                        format!("input here is {}", fmt_shape(s)),
-                    )
-                    .with_help("add `flatten` before this layer"),
-                );
-            }
-        }
-        if let (Some(Activation::Softmax), Some(u), Some(span)) = (activation, units, act_span) {
-            self.softmax_width(span, &[u]);
-        }
-        let out = units.map(|u| vec![u]);
-        let op = (|| {
-            Some(Op::Dense(ir::Dense {
-                units: units?,
-                activation: activation?,
-                kernel_init: kernel_init?,
-                bias_init: bias_init?,
-                use_bias: use_bias?,
-                l1: l1?,
-                l2: l2?,
-                trainable: trainable?,
-            }))
-        })();
-        (op, out, name)
-    }
-
     /// An activation call: standalone as a layer (which may be named), or
     /// fused after `dense` (which may not: the name belongs to the dense).
-    fn activation(
+    pub(crate) fn activation(
         &mut self,
         call: &Call,
         standalone: bool,
@@ -723,73 +585,7 @@ impl Checker {
         (act, name)
     }
 
-    fn reshape(&mut self, v: &Value, input: Option<&[usize]>) -> Option<Shape> {
-        let ValueKind::List(items) = &v.kind else {
-            self.wrong_type(v, "a shape such as `[7, 112]`", "`reshape`");
-            return None;
-        };
-        if items.is_empty() {
-            self.push(Diagnostic::error(
-                codes::BAD_SHAPE,
-                "the target of `reshape` must have at least one dimension, found `[]`",
-                v.span,
-                "empty shape",
-            ));
-            return None;
-        }
-        // One `-1` may stand for "whatever makes the count match".
-        let mut dims = Vec::with_capacity(items.len());
-        let mut infer = None;
-        for (i, item) in items.iter().enumerate() {
-            let is_minus_one = matches!(&item.kind, ValueKind::Number(n) if n.text == "-1");
-            if is_minus_one && infer.is_none() {
-                infer = Some(i);
-                dims.push(1);
-                continue;
-            }
-            dims.push(self.usize(item, "a dimension of `reshape`", 1, MAX_DIM)?);
-        }
-        let known = self.elements(&dims, v.span, "the target of `reshape`")?;
-        let input = input?;
-        let have: usize = input.iter().product();
-        match infer {
-            Some(i) if have.is_multiple_of(known) => dims[i] = have / known,
-            Some(_) => {
-                self.push(Diagnostic::error(
-                    codes::RESHAPE_COUNT,
-                    format!(
-                        "`reshape` cannot fit {} elements (input {}) into {}: {have} is not a multiple of {known}",
-                        have,
-                        fmt_shape(input),
-                        describe(v)
-                    ),
-                    v.span,
-                    "no whole size for `-1`",
-                ));
-                return None;
-            }
-            None if known != have => {
-                self.push(
-                    Diagnostic::error(
-                        codes::RESHAPE_COUNT,
-                        format!(
-                            "`reshape` must keep the element count: the input {} has {have} elements, the target {} has {known}",
-                            fmt_shape(input),
-                            fmt_shape(&dims)
-                        ),
-                        v.span,
-                        format!("{known} elements"),
-                    )
-                    .with_help("the product of the target dimensions must equal the input's; `-1` infers one dimension"),
-                );
-                return None;
-            }
-            None => {}
-        }
-        Some(dims)
-    }
-
-    fn init(&mut self, v: &Value) -> Option<Init> {
+    pub(crate) fn init(&mut self, v: &Value) -> Option<Init> {
         let c = self.callee(
             v,
             "an initialiser such as `he_normal`",

@@ -14,7 +14,7 @@
 //! Generated code names everything through the `::nnc` facade.
 
 use crate::ir::{self, Activation};
-use crate::lower::{self, BufId, Plan, Step, Value};
+use crate::lower::{self, BufId, Plan, Value};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -47,11 +47,13 @@ fn prelude() -> TokenStream {
     }
 }
 
-fn usize_lit(v: usize) -> Literal {
+/// An untyped integer literal.
+pub(crate) fn usize_lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
 }
 
-fn f32_lit(v: f32) -> Literal {
+/// An `f32`-suffixed literal.
+pub(crate) fn f32_lit(v: f32) -> Literal {
     Literal::f32_suffixed(v)
 }
 
@@ -61,7 +63,7 @@ fn shape_tokens(shape: &[usize]) -> TokenStream {
 }
 
 /// An activation value in a generated body, which imports `Activation`.
-fn activation(act: Activation) -> TokenStream {
+pub(crate) fn activation(act: Activation) -> TokenStream {
     act.tokens_at(&quote!(Activation))
 }
 
@@ -148,27 +150,44 @@ fn struct_docs(plan: &Plan<'_>) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
+/// How a parameter tensor is stored in the generated struct.
+enum Storage {
+    /// Rank 1: `Box<[f32]>` of `len`.
+    Vector(usize),
+    /// Rank 2 and more: `Box<[[f32; cols]]>` of `rows`, the leading axes
+    /// flattened into rows (`[KH, KW, C_in, C_out]` as `[KH*KW*C_in, C_out]`).
+    Matrix(usize, usize),
+}
+
+fn storage(shape: &[usize]) -> Storage {
+    match shape {
+        [] => Storage::Vector(1),
+        [len] => Storage::Vector(*len),
+        [rows @ .., cols] => Storage::Matrix(rows.iter().product(), *cols),
+    }
+}
+
 fn params_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
     let fields = plan.params.iter().map(|p| {
         let ident = format_ident!("{}", p.ident);
         let doc = format!(" `{}`, shape `{:?}`.", p.name, p.shape);
-        match p.shape[..] {
-            [_, cols] => {
+        match storage(&p.shape) {
+            Storage::Matrix(_, cols) => {
                 let cols = usize_lit(cols);
                 quote!(#[doc = #doc] #ident: Box<[[f32; #cols]]>)
             }
-            _ => quote!(#[doc = #doc] #ident: Box<[f32]>),
+            Storage::Vector(_) => quote!(#[doc = #doc] #ident: Box<[f32]>),
         }
     });
     let zeros = plan.params.iter().map(|p| {
         let ident = format_ident!("{}", p.ident);
-        match p.shape[..] {
-            [rows, cols] => {
+        match storage(&p.shape) {
+            Storage::Matrix(rows, cols) => {
                 let (rows, cols) = (usize_lit(rows), usize_lit(cols));
                 quote!(#ident: vec![[0.0; #cols]; #rows].into_boxed_slice())
             }
-            _ => {
-                let len = usize_lit(p.shape.iter().product());
+            Storage::Vector(len) => {
+                let len = usize_lit(len);
                 quote!(#ident: vec![0.0; #len].into_boxed_slice())
             }
         }
@@ -218,29 +237,32 @@ fn workspace_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
 }
 
 /// `ws.<buf>.slice(s![..n, ..])`
-fn view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+pub(crate) fn view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice(s![..n, ..]))
 }
 
-fn view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+/// `ws.<buf>.slice_mut(s![..n, ..])`
+pub(crate) fn view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
-fn grad_view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+/// `ws.d_<buf>.slice(s![..n, ..])`
+pub(crate) fn grad_view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("d_{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice(s![..n, ..]))
 }
 
-fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+/// `ws.d_<buf>.slice_mut(s![..n, ..])`
+pub(crate) fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("d_{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
 /// A value as a batch view in the forward pass (which buffer depends on the mode
 /// only downstream of a dropout).
-fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
+pub(crate) fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
     if v.train == v.infer {
         view(plan, v.train)
     } else {
@@ -249,179 +271,60 @@ fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
     }
 }
 
-fn param_view(plan: &Plan<'_>, p: usize) -> TokenStream {
+/// A parameter as an array view (`ArrayView2` of its storage matrix, or
+/// `ArrayView1`) in the forward and backward bodies, where `p` is the
+/// parameter struct.
+pub(crate) fn param_view(plan: &Plan<'_>, p: usize) -> TokenStream {
+    param_view_in(plan, p, quote!(p))
+}
+
+/// [`param_view`] of the parameter struct `owner`.
+pub(crate) fn param_view_in(plan: &Plan<'_>, p: usize, owner: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", plan.params[p].ident);
-    if plan.params[p].shape.len() == 2 {
-        quote!(ArrayView2::from(&*p.#ident))
-    } else {
-        quote!(ArrayView1::from(&*p.#ident))
+    match storage(&plan.params[p].shape) {
+        Storage::Matrix(..) => quote!(ArrayView2::from(&*#owner.#ident)),
+        Storage::Vector(_) => quote!(ArrayView1::from(&*#owner.#ident)),
     }
 }
 
-fn grad_param_view_mut(plan: &Plan<'_>, p: usize) -> TokenStream {
+/// A parameter's gradient as a mutable array view (`g` is the gradient struct).
+pub(crate) fn grad_param_view_mut(plan: &Plan<'_>, p: usize) -> TokenStream {
     let ident = format_ident!("{}", plan.params[p].ident);
-    if plan.params[p].shape.len() == 2 {
-        quote!(ArrayViewMut2::from(&mut *g.#ident))
-    } else {
-        quote!(ArrayViewMut1::from(&mut *g.#ident))
+    match storage(&plan.params[p].shape) {
+        Storage::Matrix(..) => quote!(ArrayViewMut2::from(&mut *g.#ident)),
+        Storage::Vector(_) => quote!(ArrayViewMut1::from(&mut *g.#ident)),
     }
 }
 
 fn flat(p: &lower::ParamPlan, owner: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", p.ident);
-    if p.shape.len() == 2 {
-        quote!(#owner.#ident.as_flattened())
-    } else {
-        quote!(&#owner.#ident[..])
+    match storage(&p.shape) {
+        Storage::Matrix(..) => quote!(#owner.#ident.as_flattened()),
+        Storage::Vector(_) => quote!(&#owner.#ident[..]),
     }
 }
 
 fn flat_mut(p: &lower::ParamPlan, owner: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", p.ident);
-    if p.shape.len() == 2 {
-        quote!(#owner.#ident.as_flattened_mut())
-    } else {
-        quote!(&mut #owner.#ident[..])
+    match storage(&p.shape) {
+        Storage::Matrix(..) => quote!(#owner.#ident.as_flattened_mut()),
+        Storage::Vector(_) => quote!(&mut #owner.#ident[..]),
     }
 }
 
 fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
     plan.steps
         .iter()
-        .map(|step| {
-            let input = value_view(plan, step.input());
-            match step {
-                Step::Dense {
-                    w,
-                    b,
-                    act,
-                    pre,
-                    out,
-                    ..
-                } => {
-                    let wv = param_view(plan, *w);
-                    let bv = match b {
-                        Some(b) => {
-                            let bv = param_view(plan, *b);
-                            quote!(Some(#bv))
-                        }
-                        None => quote!(None),
-                    };
-                    let act = activation(*act);
-                    let pre = match pre {
-                        Some(pre) => {
-                            let v = view_mut(plan, *pre);
-                            quote!(Some(#v))
-                        }
-                        None => quote!(None),
-                    };
-                    let outv = view_mut(plan, *out);
-                    quote!(kernels::dense::forward(#input, #wv, #bv, #act, #pre, #outv);)
-                }
-                Step::Activation { act, out, .. } => {
-                    let act = activation(*act);
-                    let outv = view_mut(plan, *out);
-                    quote!(kernels::act::forward(#act, #input, #outv);)
-                }
-                Step::Dropout {
-                    rate, mask, out, ..
-                } => {
-                    let rate = f32_lit(*rate);
-                    let (m, o) = (view_mut(plan, *mask), view_mut(plan, *out));
-                    quote! {
-                        if training {
-                            kernels::dropout::forward(#rate, #input, #m, #o, rng);
-                        }
-                    }
-                }
-            }
-        })
+        .map(|step| step.op.def().forward(plan, step))
         .collect()
 }
 
 fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
-    let Some(first) = plan.backward_until else {
-        return Vec::new();
-    };
-    let last = plan.steps.len() - 1;
-    (first..plan.steps.len())
-        .rev()
-        .map(|i| {
+    plan.backward_steps()
+        .into_iter()
+        .map(|(i, bw)| {
             let step = &plan.steps[i];
-            let input = step.input().train;
-            let out = step.out();
-            // The final activation is skipped when the loss handed us the
-            // gradient at the logits (fused softmax/sigmoid + cross-entropy).
-            let fused_out = i == last && plan.output.train == out;
-            let skip_act = if fused_out { quote!(skip) } else { quote!(false) };
-            let dx = if plan.needs_input_grad(i) {
-                let v = grad_view_mut(plan, input);
-                quote!(Some(#v))
-            } else {
-                quote!(None)
-            };
-            match step {
-                Step::Dense { w, b, act, pre, l1, l2, .. } => {
-                    let trainable = plan.params[*w].trainable;
-                    let (xv, wv, yv) = (view(plan, input), param_view(plan, *w), view(plan, out));
-                    let act = activation(*act);
-                    let pre = match pre {
-                        Some(pre) => {
-                            let v = view(plan, *pre);
-                            quote!(Some(#v))
-                        }
-                        None => quote!(None),
-                    };
-                    let dy = grad_view_mut(plan, out);
-                    let (dw, db) = if trainable {
-                        let dw = grad_param_view_mut(plan, *w);
-                        let db = match b {
-                            Some(b) => {
-                                let v = grad_param_view_mut(plan, *b);
-                                quote!(Some(#v))
-                            }
-                            None => quote!(None),
-                        };
-                        (quote!(Some(#dw)), db)
-                    } else {
-                        (quote!(None), quote!(None))
-                    };
-                    let penalty = if trainable && (*l1 != 0.0 || *l2 != 0.0) {
-                        let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
-                        let wv = param_view(plan, *w);
-                        let gv = grad_param_view_mut(plan, *w);
-                        quote!(kernels::penalty::add_grad(#l1, #l2, #wv, #gv);)
-                    } else {
-                        quote!()
-                    };
-                    quote! {
-                        kernels::dense::backward(#xv, #wv, #act, #yv, #pre, #dy, #skip_act, #dw, #db, #dx);
-                        #penalty
-                    }
-                }
-                Step::Activation { act, .. } => {
-                    let act = activation(*act);
-                    let (xv, yv, dy) = (view(plan, input), view(plan, out), grad_view(plan, out));
-                    let dxv = grad_view_mut(plan, input);
-                    let call = quote!(kernels::act::backward(#act, Some(#xv), #yv, #dy, #dxv););
-                    if fused_out {
-                        let (dy2, dx2) = (grad_view(plan, out), grad_view_mut(plan, input));
-                        quote! {
-                            if skip {
-                                #dx2.assign(&#dy2);
-                            } else {
-                                #call
-                            }
-                        }
-                    } else {
-                        call
-                    }
-                }
-                Step::Dropout { mask, .. } => {
-                    let (m, dy, dxv) = (view(plan, *mask), grad_view(plan, out), grad_view_mut(plan, input));
-                    quote!(kernels::dropout::backward(#m, #dy, #dxv);)
-                }
-            }
+            step.op.def().backward(plan, step, &bw)
         })
         .collect()
 }
@@ -438,45 +341,18 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
     let mut stmts = Vec::new();
     for step in &plan.steps {
         // `x` is already a slice; the stack arrays are borrowed.
-        let input = match step.input().infer {
+        let input = match step.inputs[0].infer {
             0 => quote!(x),
             buf => {
                 let h = local(buf);
                 quote!(&#h)
             }
         };
-        match step {
-            Step::Dense { w, b, act, out, .. } => {
-                let y = local(*out);
-                let (inw, outw) = (
-                    usize_lit(plan.params[*w].shape[0]),
-                    usize_lit(plan.params[*w].shape[1]),
-                );
-                let wi = format_ident!("{}", plan.params[*w].ident);
-                let bv = match b {
-                    Some(b) => {
-                        let bi = format_ident!("{}", plan.params[*b].ident);
-                        quote!(Some(&p.#bi[..]))
-                    }
-                    None => quote!(None),
-                };
-                let act = activation(*act);
-                stmts.push(quote! {
-                    let mut #y = [0.0f32; #outw];
-                    kernels::dense::forward_one::<#inw, #outw>(#input, &p.#wi, #bv, #act, &mut #y);
-                });
-            }
-            Step::Activation { act, out, .. } => {
-                let y = local(*out);
-                let width = usize_lit(plan.buffers[*out].width);
-                let act = activation(*act);
-                stmts.push(quote! {
-                    let mut #y = [0.0f32; #width];
-                    kernels::act::forward_slice(#act, #input, &mut #y);
-                });
-            }
-            Step::Dropout { .. } => {}
-        }
+        stmts.extend(
+            step.op
+                .def()
+                .predict_one(plan, step, input, &local(step.out)),
+        );
     }
     if plan.output.infer == 0 {
         // No computing layer: the output is the (reshaped) input.
@@ -669,7 +545,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
     } else {
         quote!(::nnc::support::check_batch(&grad, &Self::OUTPUT_SHAPE)?;)
     };
-    let uses_rng = plan.steps.iter().any(|s| matches!(s, Step::Dropout { .. }));
+    let uses_rng = plan.steps.iter().any(|s| s.op.def().uses_rng());
     let rng_binding = if uses_rng {
         quote!(let rng = &mut self.rng;)
     } else {
@@ -679,14 +555,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
     let penalty_terms: Vec<_> = plan
         .steps
         .iter()
-        .filter_map(|s| match s {
-            Step::Dense { w, l1, l2, .. } if *l1 != 0.0 || *l2 != 0.0 => {
-                let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
-                let wi = format_ident!("{}", plan.params[*w].ident);
-                Some(quote!(kernels::penalty::value(#l1, #l2, ArrayView2::from(&*self.params.#wi))))
-            }
-            _ => None,
-        })
+        .filter_map(|s| s.op.def().penalty(plan))
         .collect();
     let penalty = if penalty_terms.is_empty() {
         quote!(0.0)

@@ -11,6 +11,8 @@ use crate::span::Span;
 /// resolves names to these values, and generated code names the same ones.
 pub use nnc_core::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
 
+pub use crate::ops::{dense::Dense, dropout::Dropout};
+
 /// A per-sample tensor shape (no batch axis), e.g. `[28, 28]`.
 pub type Shape = Vec<usize>;
 
@@ -71,7 +73,7 @@ pub struct Layer {
     pub span: Span,
 }
 
-/// What a layer computes.
+/// What a layer computes. Each kind has its home in [`crate::ops`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Fully connected: `y = act(x W + b)`, `W` is `[in, units]`.
@@ -84,31 +86,7 @@ pub enum Op {
     /// the layer's `output`.
     Reshape,
     /// Inverted dropout, active in training only.
-    Dropout {
-        /// Fraction of units zeroed, in `[0, 1)`.
-        rate: f32,
-    },
-}
-
-/// A dense layer's settings, defaults filled in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dense {
-    /// Output width.
-    pub units: usize,
-    /// Activation fused into the layer (`Linear` if none was written).
-    pub activation: Activation,
-    /// Initialiser of the `[in, units]` kernel (default `glorot_uniform`).
-    pub kernel_init: Init,
-    /// Initialiser of the bias (default `zeros`).
-    pub bias_init: Init,
-    /// Whether there is a bias (default `true`).
-    pub use_bias: bool,
-    /// L1 penalty factor on the kernel (default 0).
-    pub l1: f32,
-    /// L2 penalty factor on the kernel (default 0): adds `l2 * sum(W^2)`.
-    pub l2: f32,
-    /// `false` freezes the layer (default `true`).
-    pub trainable: bool,
+    Dropout(Dropout),
 }
 
 /// A `train` block, defaults filled in.

@@ -1,19 +1,25 @@
 //! Lowering: a checked [`ir::Network`] → a [`Plan`] of kernel calls and
 //! buffers, which [`crate::emit`] turns into Rust.
 //!
+//! Each op lowers itself ([`crate::ops::OpDef::lower`]) through a
+//! [`Lowering`] context that hands out parameters and workspace buffers.
 //! Decisions made here, once, at compile time:
 //! - every tensor is stored as a `[batch, width]` matrix (the per-sample shape
-//!   flattened), so `flatten` and `reshape` cost nothing: their output *is*
-//!   their input buffer;
+//!   flattened row-major, channels last for images), so `flatten` and
+//!   `reshape` cost nothing: their output *is* their input buffer;
 //! - an activation layer directly after a `dense` layer with a linear
 //!   activation is fused into it (bias-add and activation in one pass);
 //! - dropout has its own output buffer in training only: at inference the next
 //!   layer reads dropout's input directly;
-//! - backward runs in reverse and stops at the first layer that has trainable
-//!   parameters: no input gradient is computed below it, and frozen layers
-//!   get no parameter-gradient work.
+//! - the plan is a graph: a step reads a list of input values. Steps are in
+//!   topological order; backward runs them in reverse, only where some
+//!   trainable parameter lies upstream, and computes an input's gradient only
+//!   if that input depends on a trainable parameter. Where a value feeds
+//!   several steps, the first backward step to reach it writes its gradient
+//!   and the others add into it.
 
-use crate::ir::{self, Activation, Init, Op};
+use crate::ir::{self, Activation, Init};
+use crate::ops::{self, Backward, GradTarget, OpDef, StepDef};
 
 /// Index into [`Plan::buffers`].
 pub type BufId = usize;
@@ -30,7 +36,20 @@ pub struct Value {
     pub infer: BufId,
 }
 
-/// A `[batch, width]` activation (or mask) buffer of the workspace.
+impl Value {
+    /// A value held by the same buffer in training and inference.
+    pub fn both(buf: BufId) -> Self {
+        Value {
+            train: buf,
+            infer: buf,
+        }
+    }
+}
+
+/// A `[batch, width]` buffer of the workspace: a step's output, or scratch
+/// an op asked for (a pre-activation, a dropout mask, an im2col matrix),
+/// kept from forward to backward. An op may view its scratch with any shape
+/// of `width` elements per sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buffer {
     /// Field name in the generated workspace.
@@ -48,7 +67,7 @@ pub struct ParamPlan {
     pub name: String,
     /// Field name in the generated code, e.g. `dense1_weight`.
     pub ident: String,
-    /// `[in, out]` for a kernel, `[out]` for a bias.
+    /// Any rank; see [`crate::ops::ParamDecl::shape`] for the storage.
     pub shape: Vec<usize>,
     /// How it is initialised.
     pub init: Init,
@@ -62,89 +81,43 @@ pub struct ParamPlan {
 
 /// One kernel call of the forward pass (its backward is derived from it).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub struct Step {
+    /// Index of the IR layer.
+    pub layer: usize,
+    /// The values read, in the op's argument order.
+    pub inputs: Vec<Value>,
+    /// Output buffer (in training).
+    pub out: BufId,
+    /// What the step computes.
+    pub op: StepOp,
+}
+
+/// The op-specific part of a [`Step`]; each lives in its op's module.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOp {
     /// `out = act(input · w + b)`.
-    Dense {
-        /// Index of the IR layer.
-        layer: usize,
-        /// Input value.
-        input: Value,
-        /// Kernel `[in, out]`.
-        w: ParamId,
-        /// Bias `[out]`, if any.
-        b: Option<ParamId>,
-        /// Fused activation.
-        act: Activation,
-        /// Buffer keeping the pre-activation, when the activation's
-        /// derivative needs it.
-        pre: Option<BufId>,
-        /// Output buffer.
-        out: BufId,
-        /// L1 factor on the kernel.
-        l1: f32,
-        /// L2 factor on the kernel.
-        l2: f32,
-    },
-    /// A standalone activation `out = act(input)`.
-    Activation {
-        /// Index of the IR layer.
-        layer: usize,
-        /// Input value.
-        input: Value,
-        /// The activation.
-        act: Activation,
-        /// Output buffer.
-        out: BufId,
-    },
+    Dense(ops::dense::DenseStep),
+    /// `out = act(input)`.
+    Activation(ops::activation::ActivationStep),
     /// Inverted dropout (training only).
-    Dropout {
-        /// Index of the IR layer.
-        layer: usize,
-        /// Input value.
-        input: Value,
-        /// Fraction dropped.
-        rate: f32,
-        /// Mask buffer (0 or `1 / (1 - rate)` per element).
-        mask: BufId,
-        /// Output buffer (training only).
-        out: BufId,
-    },
+    Dropout(ops::dropout::DropoutStep),
+}
+
+impl StepOp {
+    /// The step's emitter interface. Exhaustive: a new kind must be added here.
+    pub fn def(&self) -> &dyn StepDef {
+        match self {
+            StepOp::Dense(s) => s,
+            StepOp::Activation(s) => s,
+            StepOp::Dropout(s) => s,
+        }
+    }
 }
 
 impl Step {
-    /// The IR layer this step computes.
-    pub fn layer(&self) -> usize {
-        match self {
-            Step::Dense { layer, .. }
-            | Step::Activation { layer, .. }
-            | Step::Dropout { layer, .. } => *layer,
-        }
-    }
-
-    /// The step's input value.
-    pub fn input(&self) -> Value {
-        match self {
-            Step::Dense { input, .. }
-            | Step::Activation { input, .. }
-            | Step::Dropout { input, .. } => *input,
-        }
-    }
-
-    /// The step's output buffer (in training).
-    pub fn out(&self) -> BufId {
-        match self {
-            Step::Dense { out, .. } | Step::Activation { out, .. } | Step::Dropout { out, .. } => {
-                *out
-            }
-        }
-    }
-
     /// The parameters this step owns.
     pub fn params(&self) -> Vec<ParamId> {
-        match self {
-            Step::Dense { w, b, .. } => std::iter::once(*w).chain(*b).collect(),
-            _ => Vec::new(),
-        }
+        self.op.def().params()
     }
 }
 
@@ -161,151 +134,116 @@ pub struct Plan<'a> {
     pub params: Vec<ParamPlan>,
     /// Workspace buffers; buffer 0 holds a copy of the input batch.
     pub buffers: Vec<Buffer>,
-    /// Forward steps in order.
+    /// Forward steps in topological order.
     pub steps: Vec<Step>,
     /// The network's output value.
     pub output: Value,
     /// The activation applied last (`Linear` if the last step is not an activation).
     pub output_activation: Activation,
-    /// Index of the first step whose parameters are trainable; backward runs
-    /// from the last step down to this one. `None` when nothing is trainable.
-    pub backward_until: Option<usize>,
+    /// Per buffer: whether its value depends on a trainable parameter, so
+    /// that backward must carry a gradient through it.
+    pub needs_grad: Vec<bool>,
+}
+
+/// The lowering context an op's [`OpDef::lower`] works with.
+pub struct Lowering<'a> {
+    net: &'a ir::Network,
+    params: Vec<ParamPlan>,
+    buffers: Vec<Buffer>,
+    steps: Vec<Step>,
+}
+
+impl Lowering<'_> {
+    /// A new workspace buffer of `width` elements per sample: a step's
+    /// output, or scratch the op keeps from forward to backward.
+    pub fn buffer(&mut self, ident: String, width: usize) -> BufId {
+        self.buffers.push(Buffer {
+            ident,
+            width,
+            has_grad: false,
+        });
+        self.buffers.len() - 1
+    }
+
+    /// Declares the parameters `op` has for `layer` and returns their ids,
+    /// in the op's order.
+    pub fn params(&mut self, layer: usize, op: &dyn OpDef) -> Vec<ParamId> {
+        let l = &self.net.layers[layer];
+        op.params(l)
+            .into_iter()
+            .map(|d| {
+                self.params.push(ParamPlan {
+                    name: format!("{}.{}", l.name, d.suffix),
+                    ident: format!("{}_{}", l.name, d.suffix),
+                    shape: d.shape,
+                    init: d.init,
+                    fan_in: d.fan_in,
+                    fan_out: d.fan_out,
+                    trainable: d.trainable,
+                });
+                self.params.len() - 1
+            })
+            .collect()
+    }
+
+    /// The layer's name (unique in the network).
+    pub fn layer_name(&self, layer: usize) -> &str {
+        &self.net.layers[layer].name
+    }
+
+    /// Elements per sample of the layer's output.
+    pub fn width(&self, layer: usize) -> usize {
+        self.net.layers[layer].output.iter().product()
+    }
+
+    /// Appends a step.
+    pub fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    /// The last step pushed, for fusions.
+    pub fn last_step_mut(&mut self) -> Option<&mut Step> {
+        self.steps.last_mut()
+    }
 }
 
 /// Lowers one checked network.
 pub fn lower(net: &ir::Network) -> Plan<'_> {
     let numel = |s: &[usize]| s.iter().product::<usize>();
-    let mut buffers = vec![Buffer {
-        ident: "x".into(),
-        width: numel(&net.input.shape),
-        has_grad: false,
-    }];
-    let mut params = Vec::new();
-    let mut steps: Vec<Step> = Vec::new();
-    let mut cur = Value { train: 0, infer: 0 };
-    let new_buf = |buffers: &mut Vec<Buffer>, ident: String, width: usize| {
-        buffers.push(Buffer {
-            ident,
-            width,
-            has_grad: false,
-        });
-        buffers.len() - 1
+    let mut cx = Lowering {
+        net,
+        params: Vec::new(),
+        buffers: Vec::new(),
+        steps: Vec::new(),
     };
-
+    let x = cx.buffer("x".into(), numel(&net.input.shape));
+    let mut cur = Value::both(x);
     for (li, layer) in net.layers.iter().enumerate() {
-        let width = numel(&layer.output);
-        match &layer.op {
-            Op::Dense(d) => {
-                let fan_in = numel(&layer.input);
-                params.push(ParamPlan {
-                    name: format!("{}.weight", layer.name),
-                    ident: format!("{}_weight", layer.name),
-                    shape: vec![fan_in, d.units],
-                    init: d.kernel_init,
-                    fan_in,
-                    fan_out: d.units,
-                    trainable: d.trainable,
-                });
-                let w = params.len() - 1;
-                let b = d.use_bias.then(|| {
-                    params.push(ParamPlan {
-                        name: format!("{}.bias", layer.name),
-                        ident: format!("{}_bias", layer.name),
-                        shape: vec![d.units],
-                        init: d.bias_init,
-                        fan_in,
-                        fan_out: d.units,
-                        trainable: d.trainable,
-                    });
-                    params.len() - 1
-                });
-                let pre = d
-                    .activation
-                    .backward_needs_input()
-                    .then(|| new_buf(&mut buffers, format!("{}_pre", layer.name), width));
-                let out = new_buf(&mut buffers, layer.name.clone(), width);
-                steps.push(Step::Dense {
-                    layer: li,
-                    input: cur,
-                    w,
-                    b,
-                    act: d.activation,
-                    pre,
-                    out,
-                    l1: d.l1,
-                    l2: d.l2,
-                });
-                cur = Value {
-                    train: out,
-                    infer: out,
-                };
-            }
-            Op::Activation(act) => {
-                // Fuse into a preceding linear dense layer whose output feeds only us.
-                if let Some(Step::Dense {
-                    act: prev @ Activation::Linear,
-                    pre,
-                    out,
-                    ..
-                }) = steps.last_mut()
-                {
-                    if cur.train == *out && cur.infer == *out {
-                        *prev = *act;
-                        // The runtime's own rule: a buffer exactly when its backward reads one.
-                        if act.backward_needs_input() {
-                            *pre =
-                                Some(new_buf(&mut buffers, format!("{}_pre", layer.name), width));
-                        }
-                        continue;
-                    }
-                }
-                let out = new_buf(&mut buffers, layer.name.clone(), width);
-                steps.push(Step::Activation {
-                    layer: li,
-                    input: cur,
-                    act: *act,
-                    out,
-                });
-                cur = Value {
-                    train: out,
-                    infer: out,
-                };
-            }
-            Op::Flatten | Op::Reshape => {}
-            Op::Dropout { rate } => {
-                let mask = new_buf(&mut buffers, format!("{}_mask", layer.name), width);
-                let out = new_buf(&mut buffers, layer.name.clone(), width);
-                steps.push(Step::Dropout {
-                    layer: li,
-                    input: cur,
-                    rate: *rate,
-                    mask,
-                    out,
-                });
-                cur = Value {
-                    train: out,
-                    infer: cur.infer,
-                };
-            }
-        }
+        cur = layer.op.def().lower(&mut cx, li, &[cur]);
     }
+    let Lowering {
+        params,
+        mut buffers,
+        steps,
+        ..
+    } = cx;
 
     let output_activation = match steps.last() {
-        Some(Step::Dense { act, out, .. }) | Some(Step::Activation { act, out, .. })
-            if cur.train == *out =>
-        {
-            *act
+        Some(step) if cur.train == step.out => {
+            step.op.def().activation().unwrap_or(Activation::Linear)
         }
         _ => Activation::Linear,
     };
-    let backward_until = steps
-        .iter()
-        .position(|s| s.params().iter().any(|&p| params[p].trainable));
-    // Backward writes an incoming gradient for the output of every step it runs.
-    if let Some(first) = backward_until {
-        for step in &steps[first..] {
-            buffers[step.out()].has_grad = true;
-        }
+    // Forward in topological order: a value needs a gradient if a
+    // trainable parameter lies upstream of it.
+    let mut needs_grad = vec![false; buffers.len()];
+    for step in &steps {
+        let own = step.params().iter().any(|&p| params[p].trainable);
+        let upstream = step.inputs.iter().any(|v| needs_grad[v.train]);
+        needs_grad[step.out] = own || upstream;
+    }
+    for (buf, needs) in buffers.iter_mut().zip(&needs_grad) {
+        buf.has_grad = *needs;
     }
     Plan {
         net,
@@ -316,7 +254,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         steps,
         output: cur,
         output_activation,
-        backward_until,
+        needs_grad,
     }
 }
 
@@ -329,9 +267,41 @@ impl Plan<'_> {
             .sum()
     }
 
-    /// Whether step `i` must compute the gradient of its input (some earlier
-    /// step has trainable parameters).
-    pub fn needs_input_grad(&self, i: usize) -> bool {
-        self.backward_until.is_some_and(|first| first < i)
+    /// The steps backward runs, in reverse topological order, each with
+    /// where its input gradients go: steps whose output carries no gradient
+    /// are left out, and of several steps reading one value, the first to
+    /// run writes its gradient and the later ones add into it.
+    pub fn backward_steps(&self) -> Vec<(usize, Backward)> {
+        let last = self.steps.len().saturating_sub(1);
+        let mut written = vec![false; self.buffers.len()];
+        let mut out = Vec::new();
+        for (i, step) in self.steps.iter().enumerate().rev() {
+            if !self.needs_grad[step.out] {
+                continue;
+            }
+            let input_grads = step
+                .inputs
+                .iter()
+                .map(|v| {
+                    self.needs_grad[v.train].then(|| {
+                        let accumulate = written[v.train];
+                        written[v.train] = true;
+                        GradTarget {
+                            buf: v.train,
+                            accumulate,
+                        }
+                    })
+                })
+                .collect();
+            let fused_out = i == last && self.output.train == step.out;
+            out.push((
+                i,
+                Backward {
+                    input_grads,
+                    fused_out,
+                },
+            ));
+        }
+        out
     }
 }

@@ -6,7 +6,7 @@
 pub const ACTIVATIONS: &[&str] = nnc_core::Activation::NAMES;
 
 /// Layer kinds other than activations.
-pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout"];
+pub const LAYERS: &[&str] = crate::ops::LAYERS;
 
 /// Every name that may start a layer.
 pub fn layer_names() -> Vec<&'static str> {

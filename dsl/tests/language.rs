@@ -85,7 +85,7 @@ fn mnist_checks_to_the_expected_ir() {
             trainable: true,
         }
     );
-    assert_eq!(n.layers[2].op, Op::Dropout { rate: 0.2 });
+    assert_eq!(n.layers[2].op, Op::Dropout(Dropout { rate: 0.2 }));
     let t = n.train.expect("train block");
     assert_eq!(t.loss, Loss::CategoricalCrossentropy { from_logits: false });
     assert_eq!(
