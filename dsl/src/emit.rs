@@ -47,6 +47,11 @@ fn prelude() -> TokenStream {
     }
 }
 
+/// The `&mut [f32]` local bound to `predict_one` scratch `id`.
+pub fn one_scratch(plan: &Plan<'_>, id: lower::OneId) -> syn::Ident {
+    format_ident!("{}", plan.one_scratch[id].ident)
+}
+
 /// An untyped integer literal.
 pub(crate) fn usize_lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
@@ -76,6 +81,15 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
     let name_str = &net.name;
 
     let docs = struct_docs(plan);
+    let one_field = if plan.one_scratch.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            /// `predict_one`'s scratch, on the heap and allocated once (locked
+            /// so that `predict_one` can take `&self`).
+            one: ::std::sync::Mutex<Box<[f32]>>,
+        }
+    };
     let params_struct = params_struct(plan, &params_ty);
     let ws_struct = workspace_struct(plan, &ws_ty);
     let inherent = inherent_impl(plan, &name, &params_ty, &ws_ty);
@@ -91,6 +105,7 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
             /// Rows of the last forward pass, and whether it was a training pass.
             batch: usize,
             trained: bool,
+            #one_field
         }
 
         impl ::core::fmt::Debug for #name {
@@ -402,6 +417,28 @@ fn inherent_impl(
     let in_ty = input_array_type(&net.input.shape);
     let flatten = (1..net.input.shape.len()).fold(quote!(x), |acc, _| quote!(#acc.as_flattened()));
     let (one_steps, one_result) = predict_one_steps(plan);
+    let one_total = usize_lit(plan.one_scratch.iter().map(|s| s.len).sum());
+    let one_init = if plan.one_scratch.is_empty() {
+        quote!()
+    } else {
+        quote!(one: ::std::sync::Mutex::new(vec![0.0f32; #one_total].into_boxed_slice()),)
+    };
+    let one_bind = if plan.one_scratch.is_empty() {
+        quote!()
+    } else {
+        let slices = plan.one_scratch.iter().map(|s| {
+            let (ident, len) = (format_ident!("{}", s.ident), usize_lit(s.len));
+            quote!(let (#ident, one_rest) = one_rest.split_at_mut(#len);)
+        });
+        quote! {
+            // Another thread's `predict_one` in progress waits; a panic in
+            // one left nothing that needs repair (the scratch is overwritten).
+            let mut one = self.one.lock().unwrap_or_else(::std::sync::PoisonError::into_inner);
+            let one_rest: &mut [f32] = &mut one;
+            #(#slices)*
+            let _ = one_rest;
+        }
+    };
     let prelude = prelude();
     let batch_in = format_ident!("ArrayView{}", net.input.shape.len() + 1);
     let batch_out = format_ident!("ArrayView{}", net.output.len() + 1);
@@ -444,6 +481,7 @@ fn inherent_impl(
                     rng,
                     batch: 0,
                     trained: false,
+                    #one_init
                 }
             }
 
@@ -462,6 +500,7 @@ fn inherent_impl(
                 #prelude
                 let p = &self.params;
                 let x: &[f32] = #flatten;
+                #one_bind
                 #(#one_steps)*
                 #one_result
             }
@@ -679,5 +718,37 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
                 vec![#(#layer_infos),*]
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predict_one_scratch_is_one_heap_slice_split_per_op() {
+        let program = crate::compile("network A(x: [3]) -> [2] { dense(2) }").unwrap();
+        let mut plan = lower::lower(&program.networks[0]);
+        let none = format(emit_network(&plan)).unwrap();
+        assert!(!none.contains("Mutex"), "no scratch, no arena");
+        plan.one_scratch.push(lower::OneScratch {
+            ident: "s_a".into(),
+            len: 5,
+        });
+        plan.one_scratch.push(lower::OneScratch {
+            ident: "s_b".into(),
+            len: 7,
+        });
+        let code = format(emit_network(&plan)).unwrap();
+        assert!(
+            code.contains("one: ::std::sync::Mutex<Box<[f32]>>"),
+            "{code}"
+        );
+        assert!(
+            code.contains("vec![0.0f32; 12].into_boxed_slice()"),
+            "{code}"
+        );
+        assert!(code.contains("let (s_a, one_rest) = one_rest.split_at_mut(5);"));
+        assert!(code.contains("let (s_b, one_rest) = one_rest.split_at_mut(7);"));
     }
 }

@@ -60,6 +60,22 @@ pub struct Buffer {
     pub has_grad: bool,
 }
 
+/// Scratch memory of `predict_one`, for one sample: an op asks for it with
+/// [`Lowering::scratch_one`] when its single-sample work needs more than
+/// its output array (a convolution's im2col rows). All of a network's
+/// scratch lives in one heap slice owned by the model, so a large layer
+/// does not put it on the stack, and `predict_one` still allocates nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneScratch {
+    /// The `&mut [f32]` local it is bound to in `predict_one`.
+    pub ident: String,
+    /// Its length in elements.
+    pub len: usize,
+}
+
+/// Index into [`Plan::one_scratch`].
+pub type OneId = usize;
+
 /// A parameter tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamPlan {
@@ -143,6 +159,8 @@ pub struct Plan<'a> {
     /// Per buffer: whether its value depends on a trainable parameter, so
     /// that backward must carry a gradient through it.
     pub needs_grad: Vec<bool>,
+    /// `predict_one`'s scratch slices.
+    pub one_scratch: Vec<OneScratch>,
 }
 
 /// The lowering context an op's [`OpDef::lower`] works with.
@@ -151,9 +169,17 @@ pub struct Lowering<'a> {
     params: Vec<ParamPlan>,
     buffers: Vec<Buffer>,
     steps: Vec<Step>,
+    one_scratch: Vec<OneScratch>,
 }
 
 impl Lowering<'_> {
+    /// Scratch of `len` elements for `predict_one`, bound there to the
+    /// local `ident` (a `&mut [f32]`, see [`crate::emit::one_scratch`]).
+    pub fn scratch_one(&mut self, ident: String, len: usize) -> OneId {
+        self.one_scratch.push(OneScratch { ident, len });
+        self.one_scratch.len() - 1
+    }
+
     /// A new workspace buffer of `width` elements per sample: a step's
     /// output, or scratch the op keeps from forward to backward.
     pub fn buffer(&mut self, ident: String, width: usize) -> BufId {
@@ -215,6 +241,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         params: Vec::new(),
         buffers: Vec::new(),
         steps: Vec::new(),
+        one_scratch: Vec::new(),
     };
     let x = cx.buffer("x".into(), numel(&net.input.shape));
     let mut cur = Value::both(x);
@@ -225,6 +252,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         params,
         mut buffers,
         steps,
+        one_scratch,
         ..
     } = cx;
 
@@ -255,6 +283,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         output: cur,
         output_activation,
         needs_grad,
+        one_scratch,
     }
 }
 
