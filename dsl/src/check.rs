@@ -293,7 +293,7 @@ impl Checker {
         let mut cur = input_shape.clone();
         let mut layers = Vec::with_capacity(n.layers.len());
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        let mut names: HashMap<String, Span> = HashMap::new();
+        let mut names: HashMap<String, (String, Span)> = HashMap::new();
         let mut last_act = Some(Activation::Linear);
         let mut last_span = n.inputs.first().map_or(n.signature, |i| i.span);
         for layer in &n.layers {
@@ -308,12 +308,19 @@ impl Checker {
                 None => None,
             };
             if let (Some(name), Some(_)) = (&name, &op) {
-                if let Some(first) = names.get(name) {
+                // Unique ignoring case: generated code names each layer's
+                // kernel descriptor `<NAME>_KERNEL`.
+                if let Some((first_name, first)) = names.get(&name.to_lowercase()) {
+                    let named = if first_name == name {
+                        format!("`{name}`")
+                    } else {
+                        format!("`{first_name}` and `{name}` (the same ignoring case)")
+                    };
                     self.push(
                         Diagnostic::error(
                             codes::DUPLICATE_LAYER,
                             format!(
-                                "two layers of `{}` are named `{name}`; layer names must be unique",
+                                "two layers of `{}` are named {named}; layer names must be unique",
                                 n.name.name
                             ),
                             layer.call.span,
@@ -323,7 +330,7 @@ impl Checker {
                         .with_help("give one of them another `name = \"...\"`"),
                     );
                 } else {
-                    names.insert(name.clone(), layer.call.span);
+                    names.insert(name.to_lowercase(), (name.clone(), layer.call.span));
                 }
             }
             let out = match (&layer.assertion, out) {

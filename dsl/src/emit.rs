@@ -34,7 +34,7 @@ pub fn format(tokens: TokenStream) -> Result<String, syn::Error> {
 }
 
 /// Local imports at the top of each generated function body, so the body
-/// reads `kernels::dense::forward(ws.x.slice(s![..n, ..]), ...)` without
+/// reads `kernels::dense::Dense { .. }.forward(..)` without
 /// naming the user's module namespace.
 fn prelude() -> TokenStream {
     quote! {
@@ -45,6 +45,30 @@ fn prelude() -> TokenStream {
             Activation,
         };
     }
+}
+
+/// Where a step's backward puts an input's gradient: a `kernels::Grad`
+/// that writes or adds into `d_<input>`.
+pub(crate) fn grad_target(plan: &Plan<'_>, t: crate::ops::GradTarget) -> TokenStream {
+    let v = grad_view_mut(plan, t.buf);
+    if t.accumulate {
+        quote!(kernels::Grad::Add(#v))
+    } else {
+        quote!(kernels::Grad::Write(#v))
+    }
+}
+
+/// `Self::DENSE1_KERNEL`: the associated constant holding a step's kernel
+/// descriptor ([`crate::ops::StepDef::descriptor`]).
+pub fn descriptor(plan: &Plan<'_>, step: &lower::Step) -> TokenStream {
+    let name = kernel_const(&plan.net.layers[step.layer].name);
+    quote!(Self::#name)
+}
+
+/// `dense1` → `DENSE1_KERNEL` (the suffix keeps layer names such as
+/// `input_shape` clear of the network's other constants).
+fn kernel_const(layer: &str) -> syn::Ident {
+    format_ident!("{}_KERNEL", layer.to_uppercase())
 }
 
 /// The `&mut [f32]` local bound to `predict_one` scratch `id`.
@@ -457,8 +481,21 @@ fn inherent_impl(
         None => quote!(),
     };
 
+    let descriptors = plan.steps.iter().filter_map(|step| {
+        let (ty, value) = step.op.def().descriptor(plan)?;
+        let layer = &net.layers[step.layer];
+        let cname = kernel_const(&layer.name);
+        let doc = format!(" The kernel of `{}` (`{}`).", layer.name, layer.source);
+        Some(quote! {
+            #[doc = #doc]
+            const #cname: #ty = #value;
+        })
+    });
+
     quote! {
         impl #name {
+            #(#descriptors)*
+
             /// Per-sample input shape.
             pub const INPUT_SHAPE: [usize; #in_rank] = #in_shape;
             /// Per-sample output shape.

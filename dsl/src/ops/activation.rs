@@ -7,7 +7,9 @@ use quote::quote;
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
 use crate::check::Checker;
-use crate::emit::{activation, grad_view, grad_view_mut, usize_lit, value_view, view, view_mut};
+use crate::emit::{
+    activation, grad_target, grad_view, grad_view_mut, usize_lit, value_view, view, view_mut,
+};
 use crate::ir::{self, Activation, Op};
 use crate::lower::{Lowering, ParamId, Plan, Step, StepOp, Value};
 
@@ -96,6 +98,11 @@ impl StepDef for ActivationStep {
         false
     }
 
+    fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
+        // The activation value is the whole description.
+        None
+    }
+
     fn penalty(&self, _plan: &Plan<'_>) -> Option<TokenStream> {
         None
     }
@@ -112,22 +119,25 @@ impl StepDef for ActivationStep {
             // Nothing upstream is trainable: the gradient stops here.
             return quote!();
         };
-        assert!(
-            !target.accumulate,
-            "activation: accumulating input gradients needs kernel support"
-        );
         let input = step.inputs[0].train;
         let out = step.out;
         let act = activation(self.act);
         let (xv, yv, dy) = (view(plan, input), view(plan, out), grad_view(plan, out));
-        let dxv = grad_view_mut(plan, target.buf);
-        let call = quote!(kernels::act::backward(#act, Some(#xv), #yv, #dy, #dxv););
+        let dx = grad_target(plan, target);
+        let call = quote! {
+            kernels::act::backward(#act, kernels::act::Backward { x: Some(#xv), y: #yv, dy: #dy }, #dx);
+        };
         if bw.fused_out {
             // The loss may have handed us the gradient at the logits already.
             let (dy2, dx2) = (grad_view(plan, out), grad_view_mut(plan, target.buf));
+            let pass = if target.accumulate {
+                quote!({ let mut dx = #dx2; dx += &#dy2; })
+            } else {
+                quote!(#dx2.assign(&#dy2);)
+            };
             quote! {
                 if skip {
-                    #dx2.assign(&#dy2);
+                    #pass
                 } else {
                     #call
                 }

@@ -8,8 +8,8 @@ use crate::ast;
 use crate::check::{fmt_shape, Checker, Param, MAX_DIM, NON_NEGATIVE};
 use crate::diag::{codes, Diagnostic};
 use crate::emit::{
-    activation, f32_lit, grad_param_view_mut, grad_view_mut, param_view, param_view_in, usize_lit,
-    value_view, view, view_mut,
+    activation, descriptor, f32_lit, grad_param_view_mut, grad_target, grad_view_mut, param_view,
+    param_view_in, usize_lit, value_view, view, view_mut,
 };
 use crate::ir::{self, Activation, Init, Op};
 use crate::lower::{BufId, Lowering, ParamId, Plan, Step, StepOp, Value};
@@ -222,6 +222,17 @@ impl StepDef for DenseStep {
         false
     }
 
+    fn descriptor(&self, plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
+        let shape = &plan.params[self.w].shape;
+        let inputs = usize_lit(shape[..shape.len() - 1].iter().product());
+        let units = usize_lit(shape[shape.len() - 1]);
+        let act = self.act.tokens_at(&quote!(::nnc::Activation));
+        Some((
+            quote!(::nnc::kernels::dense::Dense),
+            quote!(::nnc::kernels::dense::Dense { inputs: #inputs, units: #units, act: #act }),
+        ))
+    }
+
     fn penalty(&self, plan: &Plan<'_>) -> Option<TokenStream> {
         if self.l1 == 0.0 && self.l2 == 0.0 {
             return None;
@@ -241,7 +252,6 @@ impl StepDef for DenseStep {
             }
             None => quote!(None),
         };
-        let act = activation(self.act);
         let pre = match self.pre {
             Some(pre) => {
                 let v = view_mut(plan, pre);
@@ -250,7 +260,16 @@ impl StepDef for DenseStep {
             None => quote!(None),
         };
         let outv = view_mut(plan, step.out);
-        quote!(kernels::dense::forward(#input, #wv, #bv, #act, #pre, #outv);)
+        let layer = descriptor(plan, step);
+        quote! {
+            #layer.forward(kernels::dense::Forward {
+                x: #input,
+                w: #wv,
+                b: #bv,
+                pre: #pre,
+                y: #outv,
+            });
+        }
     }
 
     fn backward(&self, plan: &Plan<'_>, step: &Step, bw: &Backward) -> TokenStream {
@@ -261,7 +280,6 @@ impl StepDef for DenseStep {
             param_view(plan, self.w),
             view(plan, step.out),
         );
-        let act = activation(self.act);
         let pre = match self.pre {
             Some(pre) => {
                 let v = view(plan, pre);
@@ -290,12 +308,8 @@ impl StepDef for DenseStep {
         };
         let dx = match bw.input_grads[0] {
             Some(t) => {
-                assert!(
-                    !t.accumulate,
-                    "dense: accumulating input gradients needs kernel support"
-                );
-                let v = grad_view_mut(plan, t.buf);
-                quote!(Some(#v))
+                let g = grad_target(plan, t);
+                quote!(Some(#g))
             }
             None => quote!(None),
         };
@@ -306,8 +320,19 @@ impl StepDef for DenseStep {
         } else {
             quote!()
         };
+        let layer = descriptor(plan, step);
         quote! {
-            kernels::dense::backward(#xv, #wv, #act, #yv, #pre, #dy, #skip_act, #dw, #db, #dx);
+            #layer.backward(
+                kernels::dense::Backward {
+                    x: #xv,
+                    w: #wv,
+                    y: #yv,
+                    pre: #pre,
+                    dy: #dy,
+                    at_logits: #skip_act,
+                },
+                kernels::dense::Grads { dw: #dw, db: #db, dx: #dx },
+            );
             #penalty
         }
     }

@@ -7,7 +7,7 @@ use quote::quote;
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
 use crate::check::{Checker, Param, UNIT_OPEN};
-use crate::emit::{f32_lit, grad_view, grad_view_mut, value_view, view, view_mut};
+use crate::emit::{descriptor, f32_lit, grad_target, grad_view, value_view, view, view_mut};
 use crate::ir::{self, Activation, Op};
 use crate::lower::{BufId, Lowering, ParamId, Plan, Step, StepOp, Value};
 
@@ -91,17 +91,25 @@ impl StepDef for DropoutStep {
         true
     }
 
+    fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
+        let rate = f32_lit(self.rate);
+        Some((
+            quote!(::nnc::kernels::dropout::Dropout),
+            quote!(::nnc::kernels::dropout::Dropout { rate: #rate }),
+        ))
+    }
+
     fn penalty(&self, _plan: &Plan<'_>) -> Option<TokenStream> {
         None
     }
 
     fn forward(&self, plan: &Plan<'_>, step: &Step) -> TokenStream {
         let input = value_view(plan, step.inputs[0]);
-        let rate = f32_lit(self.rate);
+        let layer = descriptor(plan, step);
         let (m, o) = (view_mut(plan, self.mask), view_mut(plan, step.out));
         quote! {
             if training {
-                kernels::dropout::forward(#rate, #input, #m, #o, rng);
+                #layer.forward(#input, #m, #o, rng);
             }
         }
     }
@@ -110,16 +118,13 @@ impl StepDef for DropoutStep {
         let Some(target) = bw.input_grads[0] else {
             return quote!();
         };
-        assert!(
-            !target.accumulate,
-            "dropout: accumulating input gradients needs kernel support"
-        );
-        let (m, dy, dxv) = (
+        let (m, dy, dx) = (
             view(plan, self.mask),
             grad_view(plan, step.out),
-            grad_view_mut(plan, target.buf),
+            grad_target(plan, target),
         );
-        quote!(kernels::dropout::backward(#m, #dy, #dxv);)
+        let layer = descriptor(plan, step);
+        quote!(#layer.backward(#m, #dy, #dx);)
     }
 
     fn predict_one(

@@ -139,6 +139,12 @@ pub trait StepDef {
     /// Whether the step draws random numbers (training only).
     fn uses_rng(&self) -> bool;
 
+    /// The kernel's descriptor (shapes and options) as `(type, value)`, if
+    /// the kernel takes one. The network gets it as an associated constant
+    /// named after the layer (`const DENSE1_KERNEL: kernels::dense::Dense = ...`),
+    /// which [`crate::emit::descriptor`] names in the step's calls.
+    fn descriptor(&self, plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)>;
+
     /// The step's penalty added to the loss (`Model::penalty`), if any.
     fn penalty(&self, plan: &Plan<'_>) -> Option<TokenStream>;
 
