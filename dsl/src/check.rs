@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{self, Call, Value};
-use crate::diag::{codes, suggestion, Diagnostic};
+use crate::ast::{self, Call, Value, ValueKind};
+use crate::diag::{codes, suggestion, Diagnostic, Severity};
 use crate::ir::{self, Activation, Init, Op, Shape};
 use crate::names;
 use crate::span::Span;
@@ -104,9 +104,12 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
             net.train = cx.train(t, &info);
         }
     }
-    if cx.diags.is_empty() {
+    if cx.diags.iter().all(|d| d.severity == Severity::Warning) {
+        let mut warnings = cx.diags;
+        warnings.sort_by_key(|d| d.span.start);
         Ok(ir::Program {
             networks: networks.into_iter().map(|(n, _)| n).collect(),
+            warnings,
         })
     } else {
         let mut diags = cx.diags;
@@ -156,6 +159,130 @@ impl NetInfo {
 
 /// The checker's state: the diagnostics found so far. Op modules
 /// (`crate::ops`) check their layers through its argument helpers.
+/// A value in a network body: where it comes from, its shape and the
+/// activation that produced it, each `None` when unknown after an error.
+#[derive(Clone, Debug)]
+struct Val {
+    src: Option<ir::Source>,
+    shape: Option<Shape>,
+    act: Option<Activation>,
+    act_span: Span,
+}
+
+impl Val {
+    fn unknown(span: Span) -> Self {
+        Val {
+            src: None,
+            shape: None,
+            act: None,
+            act_span: span,
+        }
+    }
+}
+
+/// A `let` binding (or the input) and whether anything reads it.
+#[derive(Clone, Debug)]
+struct Named {
+    val: Val,
+    span: Span,
+    used: bool,
+}
+
+/// A value a layer reads explicitly: `name >>`, or an argument of a merge.
+enum Ref<'a> {
+    Name(&'a ast::Ident),
+    /// A merge argument that is not a value name.
+    NotAName(&'a Value),
+}
+
+/// What each statement of a network body reads, for resolving names and
+/// finding cycles before the statements are checked in order.
+struct Graph<'a> {
+    /// Statements binding each name, in order.
+    defs: HashMap<&'a str, Vec<usize>>,
+    /// Per statement: the names it reads, or none (it reads the previous
+    /// statement's output).
+    reads: Vec<Vec<&'a str>>,
+}
+
+impl<'a> Graph<'a> {
+    fn of(layers: &'a [ast::Layer]) -> Self {
+        let mut defs: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut reads = Vec::with_capacity(layers.len());
+        for (i, l) in layers.iter().enumerate() {
+            if let Some(b) = &l.binding {
+                defs.entry(b.name.as_str()).or_default().push(i);
+            }
+            reads.push(
+                Self::explicit(l)
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Ref::Name(id) => Some(id.name.as_str()),
+                        Ref::NotAName(_) => None,
+                    })
+                    .collect(),
+            );
+        }
+        Graph { defs, reads }
+    }
+
+    /// The values a layer names as its inputs (none: the previous output).
+    fn explicit(l: &'a ast::Layer) -> Vec<Ref<'a>> {
+        if crate::ops::is_merge(&l.call.name.name) {
+            return l
+                .call
+                .args
+                .iter()
+                .filter(|a| a.name.is_none())
+                .map(|a| match &a.value.kind {
+                    ValueKind::Call(c) if !c.parens => Ref::Name(&c.name),
+                    _ => Ref::NotAName(&a.value),
+                })
+                .collect();
+        }
+        l.source.iter().map(Ref::Name).collect()
+    }
+
+    fn refs(&self, _stmt: usize, l: &'a ast::Layer) -> Vec<Ref<'a>> {
+        Self::explicit(l)
+    }
+
+    /// The statement that defines `name` as seen from statement `at`: the
+    /// last one before it, or else the first one from it on (a forward
+    /// reference, which is an error).
+    fn def(&self, name: &str, at: usize) -> Option<usize> {
+        let defs = self.defs.get(name)?;
+        defs.iter()
+            .rev()
+            .find(|&&d| d < at)
+            .or_else(|| defs.iter().find(|&&d| d >= at))
+            .copied()
+    }
+
+    /// Whether statement `from` depends on statement `target`.
+    fn depends(&self, from: usize, target: usize) -> bool {
+        let mut stack = vec![from];
+        let mut seen = vec![false; self.reads.len()];
+        while let Some(i) = stack.pop() {
+            if i == target {
+                return true;
+            }
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if self.reads[i].is_empty() {
+                if let Some(prev) = i.checked_sub(1) {
+                    stack.push(prev);
+                }
+            }
+            for name in &self.reads[i] {
+                stack.extend(self.def(name, i));
+            }
+        }
+        false
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Checker {
     diags: Vec<Diagnostic>,
@@ -290,18 +417,62 @@ impl Checker {
         }
         let declared = self.shape(&n.output, "the output shape");
 
-        let mut cur = input_shape.clone();
+        // The value flowing into the next layer: its source, shape, and the
+        // activation that produced it (for the loss checks).
+        let input_src = Some(ir::Source::Input);
+        let mut cur = Val {
+            src: input_src,
+            shape: input_shape.clone(),
+            act: Some(Activation::Linear),
+            act_span: n.inputs.first().map_or(n.signature, |i| i.span),
+        };
+        let mut values: HashMap<String, Named> = HashMap::new();
+        if let [one] = n.inputs.as_slice() {
+            values.insert(
+                one.name.name.clone(),
+                Named {
+                    val: cur.clone(),
+                    span: one.name.span,
+                    used: true,
+                },
+            );
+        }
+        let graph = Graph::of(&n.layers);
         let mut layers = Vec::with_capacity(n.layers.len());
         let mut counts: HashMap<&str, usize> = HashMap::new();
         let mut names: HashMap<String, (String, Span)> = HashMap::new();
-        let mut last_act = Some(Activation::Linear);
-        let mut last_span = n.inputs.first().map_or(n.signature, |i| i.span);
-        for layer in &n.layers {
+        for (stmt, layer) in n.layers.iter().enumerate() {
             let kind = layer.call.name.name.as_str();
             let count = counts.entry(kind).or_insert(0);
             *count += 1;
             let auto_name = format!("{kind}{count}");
-            let (op, out, name) = self.layer(layer, cur.as_deref());
+            // The values the layer reads: named arguments of a merge, `name >>`,
+            // or the previous layer's output.
+            let refs = graph.refs(stmt, layer);
+            let inputs: Vec<Val> = if refs.is_empty() {
+                // Reading the previous layer's output reads its `let` too.
+                if let Some(b) = stmt
+                    .checked_sub(1)
+                    .and_then(|p| n.layers[p].binding.as_ref())
+                {
+                    if let Some(v) = values.get_mut(&b.name) {
+                        v.used = true;
+                    }
+                }
+                vec![cur.clone()]
+            } else {
+                refs.iter()
+                    .map(|r| self.resolve(r, stmt, &graph, &mut values))
+                    .collect()
+            };
+            let (op, out, name) = if crate::ops::is_merge(kind) {
+                let shapes: Vec<Option<&[usize]>> =
+                    inputs.iter().map(|v| v.shape.as_deref()).collect();
+                let c = crate::ops::check_merge(self, layer, &shapes);
+                (c.op, c.output, c.name)
+            } else {
+                self.layer(layer, inputs[0].shape.as_deref())
+            };
             let name = match name {
                 Some(name) => Some(name),
                 None if op.is_some() => Some(auto_name),
@@ -364,35 +535,67 @@ impl Checker {
                 }
                 (None, out) => out,
             };
-            match op.as_ref().map(|op| op.def().output_activation()) {
-                Some(Some(act)) => {
-                    last_act = Some(act);
-                    last_span = layer.span;
-                }
+            let (act, act_span) = match op.as_ref().map(|op| op.def().output_activation()) {
+                Some(Some(act)) => (Some(act), layer.span),
                 // The layer passes its input's values through.
-                Some(None) => {}
-                None => last_act = None,
-            }
-            if let (Some(op), Some(input), Some(output), Some(name)) =
-                (op, cur.clone(), out.clone(), name)
+                Some(None) => (inputs[0].act, inputs[0].act_span),
+                None => (None, layer.span),
+            };
+            let srcs: Option<Vec<ir::Source>> = inputs.iter().map(|v| v.src).collect();
+            let shapes: Option<Vec<Shape>> = inputs.iter().map(|v| v.shape.clone()).collect();
+            let mut src = None;
+            if let (Some(op), Some(srcs), Some(shapes), Some(output), Some(name)) =
+                (op, srcs, shapes, out.clone(), name)
             {
                 let mut source = layer.call.to_string();
                 if let Some(a) = &layer.activation {
                     source.push(' ');
                     source.push_str(&a.to_string());
                 }
+                src = Some(ir::Source::Layer(layers.len()));
                 layers.push(ir::Layer {
                     name,
                     source,
                     docs: layer.docs.clone(),
                     op,
-                    input,
+                    input: shapes[0].clone(),
+                    inputs: srcs,
+                    input_shapes: shapes,
                     output,
                     span: layer.span,
                 });
             }
-            cur = out;
+            cur = Val {
+                src,
+                shape: out,
+                act,
+                act_span,
+            };
+            if let Some(b) = &layer.binding {
+                // A later `let` of the same name shadows this one, as in Rust.
+                if let Some(old) = values.get(&b.name) {
+                    self.unused(&b.name, old);
+                }
+                values.insert(
+                    b.name.clone(),
+                    Named {
+                        val: cur.clone(),
+                        span: b.span,
+                        used: false,
+                    },
+                );
+            }
         }
+        for (name, v) in &values {
+            // The network's output is used by whoever calls it.
+            if v.val.src != cur.src || v.val.src.is_none() {
+                self.unused(name, v);
+            }
+        }
+        let last_act = cur.act;
+        let last_span = cur.act_span;
+        let result = cur.src;
+        let cur = cur.shape;
 
         if let (Some(want), Some(got)) = (&declared, &cur) {
             if want != got {
@@ -431,6 +634,7 @@ impl Checker {
             },
             output: declared.clone().unwrap_or_default(),
             layers,
+            result: result.unwrap_or(ir::Source::Input),
             train: None,
         };
         let info = NetInfo {
@@ -439,6 +643,85 @@ impl Checker {
             last_span,
         };
         (net, info)
+    }
+
+    /// A value a layer reads by name: marks it used, or reports why it
+    /// cannot be read (not a name, not defined yet, defined in terms of
+    /// this very layer, or unknown).
+    fn resolve(
+        &mut self,
+        r: &Ref<'_>,
+        stmt: usize,
+        graph: &Graph<'_>,
+        values: &mut HashMap<String, Named>,
+    ) -> Val {
+        let id = match r {
+            Ref::Name(id) => *id,
+            Ref::NotAName(v) => {
+                self.wrong_type(v, "the name of a value such as `h`", "a merge argument");
+                return Val::unknown(v.span);
+            }
+        };
+        if let Some(v) = values.get_mut(&id.name) {
+            v.used = true;
+            return v.val.clone();
+        }
+        match graph.def(&id.name, stmt) {
+            Some(def) if graph.depends(def, stmt) => self.push(
+                Diagnostic::error(
+                    codes::CYCLE,
+                    format!(
+                        "this layer reads `{}`, which is computed from this layer's own output: the network would have a cycle",
+                        id.name
+                    ),
+                    id.span,
+                    "read here, before it exists",
+                )
+                .with_help("a layer can only read the input and values defined above it"),
+            ),
+            Some(_) => self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_VALUE,
+                    format!("`{}` is used before its definition", id.name),
+                    id.span,
+                    "not defined yet",
+                )
+                .with_help("move its `let` above this layer"),
+            ),
+            None => {
+                let mut known: Vec<&str> = values.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                let d = Diagnostic::error(
+                    codes::UNKNOWN_VALUE,
+                    format!(
+                        "no value named `{}`: expected the input or a name bound with `let`",
+                        id.name
+                    ),
+                    id.span,
+                    "unknown value",
+                );
+                self.push(d.with_help(suggestion(&id.name, &known)));
+            }
+        }
+        Val::unknown(id.span)
+    }
+
+    /// Warns about a `let` nothing reads.
+    fn unused(&mut self, name: &str, v: &Named) {
+        if v.used {
+            return;
+        }
+        self.push(
+            Diagnostic::warning(
+                codes::UNUSED_VALUE,
+                format!("value `{name}` is never used"),
+                v.span,
+                "defined here, read nowhere",
+            )
+            .with_help(
+                "read it in a later layer (`name >> ...`, `add(name, ...)`), or remove the `let`",
+            ),
+        );
     }
 
     fn invalid_name(&mut self, name: &str, span: Span, what: &str) {

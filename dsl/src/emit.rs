@@ -50,7 +50,11 @@ fn prelude() -> TokenStream {
 /// Where a step's backward puts an input's gradient: a `kernels::Grad`
 /// that writes or adds into `d_<input>`.
 pub(crate) fn grad_target(plan: &Plan<'_>, t: crate::ops::GradTarget) -> TokenStream {
-    let v = grad_view_mut(plan, t.buf);
+    let v = if t.scratch {
+        view_mut(plan, t.buf)
+    } else {
+        grad_view_mut(plan, t.buf)
+    };
     if t.accumulate {
         quote!(kernels::Grad::Add(#v))
     } else {
@@ -363,7 +367,15 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
         .into_iter()
         .map(|(i, bw)| {
             let step = &plan.steps[i];
-            step.op.def().backward(plan, step, &bw)
+            let call = step.op.def().backward(plan, step, &bw);
+            let merges = bw.merge.iter().map(|&(scratch, buf)| {
+                let (from, to) = (view(plan, scratch), grad_view_mut(plan, buf));
+                quote!({
+                    let mut d = #to;
+                    d += &#from;
+                })
+            });
+            quote!(#call #(#merges)*)
         })
         .collect()
 }
@@ -380,17 +392,21 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
     let mut stmts = Vec::new();
     for step in &plan.steps {
         // `x` is already a slice; the stack arrays are borrowed.
-        let input = match step.inputs[0].infer {
-            0 => quote!(x),
-            buf => {
-                let h = local(buf);
-                quote!(&#h)
-            }
-        };
+        let inputs: Vec<TokenStream> = step
+            .inputs
+            .iter()
+            .map(|v| match v.infer {
+                0 => quote!(x),
+                buf => {
+                    let h = local(buf);
+                    quote!(&#h)
+                }
+            })
+            .collect();
         stmts.extend(
             step.op
                 .def()
-                .predict_one(plan, step, input, &local(step.out)),
+                .predict_one(plan, step, &inputs, &local(step.out)),
         );
     }
     if plan.output.infer == 0 {

@@ -11,7 +11,7 @@ use crate::span::Span;
 /// resolves names to these values, and generated code names the same ones.
 pub use nnc_core::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
 
-pub use crate::ops::{dense::Dense, dropout::Dropout};
+pub use crate::ops::{add::Add, concat::Concat, dense::Dense, dropout::Dropout};
 
 /// A per-sample tensor shape (no batch axis), e.g. `[28, 28]`.
 pub type Shape = Vec<usize>;
@@ -21,6 +21,17 @@ pub type Shape = Vec<usize>;
 pub struct Program {
     /// The networks.
     pub networks: Vec<Network>,
+    /// Warnings about the spec (it compiles nevertheless), e.g. W0001.
+    pub warnings: Vec<crate::Diagnostic>,
+}
+
+/// Where a layer's input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The network's input.
+    Input,
+    /// The output of `Network::layers[i]`.
+    Layer(usize),
 }
 
 /// One checked `network` with its optional `train` block.
@@ -36,8 +47,12 @@ pub struct Network {
     pub input: Input,
     /// The declared (and proven) output shape.
     pub output: Shape,
-    /// Layers in order; `layers[0]` consumes the input.
+    /// Layers in a topological order: each reads the input or earlier
+    /// layers (in the sequential form, `layers[i]` reads `layers[i - 1]`).
     pub layers: Vec<Layer>,
+    /// The value the network outputs (the last layer's, or the input when
+    /// there are no layers).
+    pub result: Source,
     /// The `train` block for this network, if the spec has one.
     pub train: Option<Train>,
 }
@@ -65,8 +80,12 @@ pub struct Layer {
     pub docs: Vec<String>,
     /// What it computes.
     pub op: Op,
-    /// Per-sample input shape.
+    /// Per-sample shape of the (first) input.
     pub input: Shape,
+    /// The values it reads, in argument order (one for most ops).
+    pub inputs: Vec<Source>,
+    /// Their per-sample shapes.
+    pub input_shapes: Vec<Shape>,
     /// Per-sample output shape.
     pub output: Shape,
     /// The layer in the source.
@@ -87,6 +106,10 @@ pub enum Op {
     Reshape,
     /// Inverted dropout, active in training only.
     Dropout(Dropout),
+    /// Element-wise sum of values of one shape (a residual connection).
+    Add(Add),
+    /// Values joined along their last axis.
+    Concat(Concat),
 }
 
 /// A `train` block, defaults filled in.

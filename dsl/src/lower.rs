@@ -117,6 +117,10 @@ pub enum StepOp {
     Activation(ops::activation::ActivationStep),
     /// Inverted dropout (training only).
     Dropout(ops::dropout::DropoutStep),
+    /// `out = input_0 + input_1 + ...`.
+    Add(ops::add::AddStep),
+    /// The inputs joined along their last axis.
+    Concat(ops::concat::ConcatStep),
 }
 
 impl StepOp {
@@ -126,6 +130,8 @@ impl StepOp {
             StepOp::Dense(s) => s,
             StepOp::Activation(s) => s,
             StepOp::Dropout(s) => s,
+            StepOp::Add(s) => s,
+            StepOp::Concat(s) => s,
         }
     }
 }
@@ -156,11 +162,14 @@ pub struct Plan<'a> {
     pub output: Value,
     /// The activation applied last (`Linear` if the last step is not an activation).
     pub output_activation: Activation,
-    /// Per buffer: whether its value depends on a trainable parameter, so
-    /// that backward must carry a gradient through it.
+    /// Per buffer: whether its value depends on a trainable parameter and
+    /// reaches the output, so that backward must carry a gradient through it.
     pub needs_grad: Vec<bool>,
     /// `predict_one`'s scratch slices.
     pub one_scratch: Vec<OneScratch>,
+    /// Scratch gradient buffers for a step's second, third... read of one
+    /// value, by `(step, input index)`.
+    pub dup_grads: Vec<((usize, usize), BufId)>,
 }
 
 /// The lowering context an op's [`OpDef::lower`] works with.
@@ -170,9 +179,22 @@ pub struct Lowering<'a> {
     buffers: Vec<Buffer>,
     steps: Vec<Step>,
     one_scratch: Vec<OneScratch>,
+    /// Per layer: how many layers (and the network's output) read it.
+    readers: Vec<usize>,
 }
 
 impl Lowering<'_> {
+    /// The checked layer.
+    pub fn layer(&self, layer: usize) -> &ir::Layer {
+        &self.net.layers[layer]
+    }
+
+    /// Whether `layer` reads exactly the output of layer `from` and nothing
+    /// else reads that output: then `layer` may be fused into `from`'s step.
+    pub fn sole_reader(&self, layer: usize, from: usize) -> bool {
+        self.net.layers[layer].inputs == [ir::Source::Layer(from)] && self.readers[from] == 1
+    }
+
     /// Scratch of `len` elements for `predict_one`, bound there to the
     /// local `ident` (a `&mut [f32]`, see [`crate::emit::one_scratch`]).
     pub fn scratch_one(&mut self, ident: String, len: usize) -> OneId {
@@ -242,12 +264,31 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         buffers: Vec::new(),
         steps: Vec::new(),
         one_scratch: Vec::new(),
+        readers: vec![0; net.layers.len()],
     };
-    let x = cx.buffer("x".into(), numel(&net.input.shape));
-    let mut cur = Value::both(x);
-    for (li, layer) in net.layers.iter().enumerate() {
-        cur = layer.op.def().lower(&mut cx, li, &[cur]);
+    let reads = net
+        .layers
+        .iter()
+        .flat_map(|l| &l.inputs)
+        .chain(std::iter::once(&net.result));
+    for src in reads {
+        if let ir::Source::Layer(i) = src {
+            cx.readers[*i] += 1;
+        }
     }
+    let x = cx.buffer("x".into(), numel(&net.input.shape));
+    // The value of each layer's output, in layer order (a topological order).
+    let mut values: Vec<Value> = Vec::with_capacity(net.layers.len());
+    let value = |values: &[Value], src: ir::Source| match src {
+        ir::Source::Input => Value::both(x),
+        ir::Source::Layer(i) => values[i],
+    };
+    for (li, layer) in net.layers.iter().enumerate() {
+        let inputs: Vec<Value> = layer.inputs.iter().map(|&s| value(&values, s)).collect();
+        let out = layer.op.def().lower(&mut cx, li, &inputs);
+        values.push(out);
+    }
+    let cur = value(&values, net.result);
     let Lowering {
         params,
         mut buffers,
@@ -270,8 +311,38 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         let upstream = step.inputs.iter().any(|v| needs_grad[v.train]);
         needs_grad[step.out] = own || upstream;
     }
+    // Backward only where the output's gradient reaches: a value nothing
+    // downstream of it reads (an unused `let`, W0001) gets none.
+    let mut reaches = vec![false; buffers.len()];
+    reaches[cur.train] = true;
+    for step in steps.iter().rev() {
+        if reaches[step.out] {
+            for v in &step.inputs {
+                reaches[v.train] = true;
+            }
+        }
+    }
+    for (needs, reaches) in needs_grad.iter_mut().zip(&reaches) {
+        *needs &= *reaches;
+    }
     for (buf, needs) in buffers.iter_mut().zip(&needs_grad) {
         buf.has_grad = *needs;
+    }
+    // A step reading one value twice (`add(h, h)`) cannot hand its kernel
+    // two mutable views of one gradient: the later reads get scratch.
+    let mut dup_grads = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        for (k, v) in step.inputs.iter().enumerate() {
+            if needs_grad[v.train] && step.inputs[..k].iter().any(|u| u.train == v.train) {
+                buffers.push(Buffer {
+                    ident: format!("{}_dgrad{k}", buffers[step.out].ident),
+                    width: buffers[v.train].width,
+                    has_grad: false,
+                });
+                needs_grad.push(false);
+                dup_grads.push(((i, k), buffers.len() - 1));
+            }
+        }
     }
     Plan {
         net,
@@ -284,6 +355,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         output_activation,
         needs_grad,
         one_scratch,
+        dup_grads,
     }
 }
 
@@ -308,17 +380,30 @@ impl Plan<'_> {
             if !self.needs_grad[step.out] {
                 continue;
             }
+            let mut merge = Vec::new();
             let input_grads = step
                 .inputs
                 .iter()
-                .map(|v| {
-                    self.needs_grad[v.train].then(|| {
-                        let accumulate = written[v.train];
-                        written[v.train] = true;
-                        GradTarget {
-                            buf: v.train,
-                            accumulate,
-                        }
+                .enumerate()
+                .map(|(k, v)| {
+                    if !self.needs_grad[v.train] {
+                        return None;
+                    }
+                    if let Some(&(_, scratch)) = self.dup_grads.iter().find(|(at, _)| *at == (i, k))
+                    {
+                        merge.push((scratch, v.train));
+                        return Some(GradTarget {
+                            buf: scratch,
+                            accumulate: false,
+                            scratch: true,
+                        });
+                    }
+                    let accumulate = written[v.train];
+                    written[v.train] = true;
+                    Some(GradTarget {
+                        buf: v.train,
+                        accumulate,
+                        scratch: false,
                     })
                 })
                 .collect();
@@ -328,6 +413,7 @@ impl Plan<'_> {
                 Backward {
                     input_grads,
                     fused_out,
+                    merge,
                 },
             ));
         }

@@ -43,13 +43,16 @@ impl OpDef for Activation {
         // Fuse into a preceding linear dense layer whose output is our input.
         let input = inputs[0];
         let mut fused_pre = None;
+        let sole = |cx: &Lowering<'_>, from: usize| cx.sole_reader(layer, from);
+        let last_layer = cx.last_step_mut().map(|s| s.layer);
+        let sole_reader = last_layer.is_some_and(|from| sole(cx, from));
         if let Some(Step {
             out,
             op: StepOp::Dense(d),
             ..
         }) = cx.last_step_mut()
         {
-            if d.act == Activation::Linear && input == Value::both(*out) {
+            if sole_reader && d.act == Activation::Linear && input == Value::both(*out) {
                 d.act = *self;
                 fused_pre = Some(self.backward_needs_input());
             }
@@ -151,9 +154,10 @@ impl StepDef for ActivationStep {
         &self,
         plan: &Plan<'_>,
         step: &Step,
-        input: TokenStream,
+        inputs: &[TokenStream],
         output: &syn::Ident,
     ) -> Option<TokenStream> {
+        let input = &inputs[0];
         let width = usize_lit(plan.buffers[step.out].width);
         let act = activation(self.act);
         Some(quote! {

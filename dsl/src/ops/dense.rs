@@ -341,9 +341,10 @@ impl StepDef for DenseStep {
         &self,
         plan: &Plan<'_>,
         _step: &Step,
-        input: TokenStream,
+        inputs: &[TokenStream],
         output: &syn::Ident,
     ) -> Option<TokenStream> {
+        let input = &inputs[0];
         let w = &plan.params[self.w];
         let (inw, outw) = (
             usize_lit(w.shape[..w.shape.len() - 1].iter().product()),

@@ -131,7 +131,7 @@ impl StepDef for DropoutStep {
         &self,
         _plan: &Plan<'_>,
         _step: &Step,
-        _input: TokenStream,
+        _inputs: &[TokenStream],
         _output: &syn::Ident,
     ) -> Option<TokenStream> {
         None

@@ -13,6 +13,8 @@
 //! `docs/architecture.md` has the checklist for adding an op.
 
 pub mod activation;
+pub mod add;
+pub mod concat;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
@@ -37,7 +39,57 @@ pub(crate) struct Checked {
 }
 
 /// Layer kinds other than activations (every activation name is a layer too).
-pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout"];
+pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout", "add", "concat"];
+
+/// Whether a layer kind joins several values named as its arguments
+/// (`add(h, x)`) rather than reading the previous layer's output.
+pub fn is_merge(kind: &str) -> bool {
+    matches!(kind, "add" | "concat")
+}
+
+/// Checks a merge layer against the shapes of the values it names (`None`:
+/// unknown because of an earlier error).
+pub(crate) fn check_merge(
+    cx: &mut Checker,
+    layer: &ast::Layer,
+    inputs: &[Option<&[usize]>],
+) -> Checked {
+    match layer.call.name.name.as_str() {
+        "add" => add::check(cx, layer, inputs),
+        _ => concat::check(cx, layer, inputs),
+    }
+}
+
+/// A merge's positional arguments (the values, resolved by the checker)
+/// and its `name = "..."`; reports fewer than two values and unknown
+/// named arguments.
+pub(crate) fn merge_args<'a>(
+    cx: &mut Checker,
+    layer: &'a ast::Layer,
+) -> (Vec<&'a ast::Arg>, Option<String>) {
+    let call = &layer.call;
+    let what = format!("`{}`", call.name.name);
+    let (positional, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
+        call.args.iter().partition(|a| a.name.is_none());
+    let named: Vec<ast::Arg> = named.into_iter().cloned().collect();
+    let b = cx.bind(&what, &named, &[("name", &[])], 0);
+    let name = cx.layer_name(b.value("name"));
+    if positional.len() < 2 {
+        cx.push(
+            crate::diag::Diagnostic::error(
+                crate::diag::codes::MISSING_ARGUMENT,
+                format!(
+                    "{what} joins at least two values, found {}",
+                    positional.len()
+                ),
+                call.span,
+                "too few values",
+            )
+            .with_help(format!("for example `{}(h, x)`", call.name.name)),
+        );
+    }
+    (positional, name)
+}
 
 /// Checks one layer call against its input shape (`None`: unknown because of
 /// an earlier error). Returns `None` for a name that is no layer.
@@ -103,6 +155,8 @@ impl Op {
             Op::Flatten => &flatten::Flatten,
             Op::Reshape => &reshape::Reshape,
             Op::Dropout(d) => d,
+            Op::Add(a) => a,
+            Op::Concat(c) => c,
         }
     }
 }
@@ -115,6 +169,11 @@ pub struct GradTarget {
     /// Add into the gradient (another consumer of the value already wrote
     /// its part) rather than overwrite it.
     pub accumulate: bool,
+    /// `buf` is scratch that receives the gradient in its own storage
+    /// (`ws.<ident>`, not `ws.d_<ident>`): for a value a step reads twice,
+    /// whose second gradient cannot borrow the same buffer; the emitter adds
+    /// it into the real gradient after the step ([`Backward::merge`]).
+    pub scratch: bool,
 }
 
 /// What a step's backward needs to know besides the step.
@@ -125,6 +184,9 @@ pub struct Backward {
     /// The step produces the network's output and ends with the activation
     /// the loss may have folded into its gradient (`skip` at run time).
     pub fused_out: bool,
+    /// After the step: `(scratch, buf)` pairs whose scratch gradient is added
+    /// into `d_<buf>`.
+    pub merge: Vec<(BufId, BufId)>,
 }
 
 /// What the emitter needs of a plan step: the code it runs.
@@ -156,14 +218,15 @@ pub trait StepDef {
     /// `d_<out>`, which the step may overwrite.
     fn backward(&self, plan: &Plan<'_>, step: &Step, bw: &Backward) -> TokenStream;
 
-    /// `predict_one`'s statements for the step, reading `input` (a `&[f32]`
-    /// expression) and declaring the local `output`; `None` when inference
-    /// skips the step (its output value is its input).
+    /// `predict_one`'s statements for the step, reading `inputs` (one
+    /// expression per input, each a `&[f32]` or a reference to an array)
+    /// and declaring the local `output`; `None` when inference skips the
+    /// step (its output value is its input).
     fn predict_one(
         &self,
         plan: &Plan<'_>,
         step: &Step,
-        input: TokenStream,
+        inputs: &[TokenStream],
         output: &syn::Ident,
     ) -> Option<TokenStream>;
 }

@@ -10,6 +10,7 @@ pub mod act;
 pub mod dense;
 pub mod dropout;
 pub(crate) mod gemm;
+pub mod merge;
 pub mod penalty;
 pub mod softmax;
 
