@@ -20,7 +20,7 @@
 use clap::Parser;
 use nnc::data::csv::{read_csv, CsvOptions};
 use nnc::ndarray::array;
-use nnc::{Dataset, Model};
+use nnc::{Dataset, MetricExt, Model};
 use std::path::PathBuf;
 
 nnc::network! {

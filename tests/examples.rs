@@ -31,6 +31,9 @@ mod mnist;
 #[path = "../examples/multilabel.rs"]
 mod multilabel;
 #[allow(dead_code)]
+#[path = "../examples/residual.rs"]
+mod residual;
+#[allow(dead_code)]
 #[path = "../examples/transfer.rs"]
 mod transfer;
 #[allow(dead_code)]
@@ -297,4 +300,21 @@ fn a_wrong_data_path_is_a_clear_error() {
             .to_string();
         assert!(msg.contains("/nonexistent"), "example {k}: {msg}");
     }
+}
+
+#[test]
+fn residual_mlp_trains_and_beats_the_plain_one_on_average() {
+    let r = residual::run(&residual::Options::parse_from([
+        "residual", "--quiet", "--seeds", "2", "--epochs", "10",
+    ]))
+    .unwrap();
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(mean(&r.residual) > 0.8, "residual {:?}", r.residual);
+    assert!(
+        mean(&r.residual) > mean(&r.plain),
+        "residual {:?} vs plain {:?}",
+        r.residual,
+        r.plain
+    );
+    assert!(fell(&r.losses), "{:?}", r.losses);
 }

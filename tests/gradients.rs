@@ -1,7 +1,7 @@
 //! Generated backward code against central finite differences, for every
 //! layer kind, activation and loss, on random inputs.
 
-use nnc::loss::Loss;
+use nnc::loss::{Loss, LossExt};
 use nnc::ndarray::{ArrayD, IxDyn};
 use nnc::{Model, Rng};
 
@@ -52,6 +52,34 @@ nnc::network! {
     network Binary(x: [3]) -> [2] {
         dense(4) relu
         dense(2) sigmoid
+    }
+
+    /// A zero slope: the sign of the output no longer tells the branch, so
+    /// backward needs the pre-activation, fused and standalone (it once
+    /// panicked for want of that buffer).
+    network ZeroSlope(x: [3]) -> [2] {
+        dense(8) leaky_relu(0)
+        dense(6) tanh
+        dropout(0.2)
+        leaky_relu(alpha = 0)
+        dense(2)
+    }
+
+    /// The graph form: `h` feeds four reads (a dense layer, `add` twice
+    /// over, `concat`), so backward adds their gradients into one buffer;
+    /// `add` of one value with itself; a branch read with `name >>`.
+    network Graph(x: [2, 2]) -> [3] {
+        flatten
+        let h = dense(5) tanh
+        let a = h >> dense(5) sigmoid
+        let r = add(a, h)
+        let d = add(h, h)
+        let c = concat(r, d, h)
+        let s = c >> dense(4) tanh
+        let t = dropout(0.2)
+        let xf = x >> flatten
+        concat(t, xf)
+        dense(3)
     }
 
     /// Softmax as its own layer at the end (not fused into the dense layer).
@@ -147,6 +175,38 @@ fn every_activation_fused_into_dense() {
     let x = random(&[N, 2, 3], &mut rng, -1.0, 1.0);
     let y = random(&[N, 4], &mut rng, -1.0, 1.0);
     check(&mut net, Loss::Mse, &x, &y);
+}
+
+#[test]
+fn leaky_relu_with_zero_slope() {
+    // A seed whose pre-activations stay farther from the kink at 0 than the
+    // finite-difference step (across it the difference quotient is meaningless).
+    let mut rng = Rng::seed_from(13);
+    let mut net = ZeroSlope::new(12);
+    let x = random(&[N, 3], &mut rng, -1.0, 1.0);
+    let y = random(&[N, 2], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+}
+
+#[test]
+fn graph_add_concat_and_a_value_read_four_times() {
+    let mut rng = Rng::seed_from(21);
+    let mut net = Graph::new(22);
+    let x = random(&[N, 2, 2], &mut rng, -1.0, 1.0);
+    let y = random(&[N, 3], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+    // Inference agrees with predict_one (which reads no dropout).
+    let out = net
+        .predict(x.view().into_dimensionality().unwrap())
+        .unwrap()
+        .to_owned();
+    for (i, row) in out.rows().into_iter().enumerate() {
+        let sample = [[x[[i, 0, 0]], x[[i, 0, 1]]], [x[[i, 1, 0]], x[[i, 1, 1]]]];
+        let one = net.predict_one(&sample);
+        for (a, b) in row.iter().zip(one) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
 }
 
 #[test]

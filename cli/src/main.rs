@@ -154,9 +154,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, format } => {
             for path in &files {
-                if let Err((spec, diags)) = compile(path) {
-                    ok = false;
-                    report(&spec, &diags, format);
+                match compile(path) {
+                    Ok((spec, program)) => report(&spec, &program.warnings, format),
+                    Err((spec, diags)) => {
+                        ok = false;
+                        report(&spec, &diags, format);
+                    }
                 }
             }
         }
@@ -164,7 +167,8 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout().lock();
             for path in &files {
                 match compile(path) {
-                    Ok((_, program)) => {
+                    Ok((spec, program)) => {
+                        report(&spec, &program.warnings, Format::Human);
                         for net in &program.networks {
                             let _ = writeln!(out, "{}\n", nnc_dsl::summary::summary(net));
                         }
@@ -179,6 +183,7 @@ fn main() -> ExitCode {
         Command::Emit { file, output } => {
             match compile(&file) {
                 Ok((spec, program)) => {
+                    report(&spec, &program.warnings, Format::Human);
                     match nnc_dsl::emit::format(nnc_dsl::emit::emit_program(&program)) {
                         Ok(code) => {
                             let written = match &output {

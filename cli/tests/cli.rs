@@ -227,3 +227,39 @@ fn errors_on_a_long_line_print_a_window() {
     assert_eq!(err.matches("error[E0202]").count(), 100);
     assert!(err.len() < 60_000, "{} bytes for 100 errors", err.len());
 }
+
+/// The graph form's codes, each through the binary: errors exit 1, the
+/// unused-value warning is printed but exits 0.
+#[test]
+fn graph_errors_and_the_unused_value_warning() {
+    let cases = [
+        ("network A(x: [4]) -> [4] {\n    let h = dense(4) relu\n    add(h, g)\n}\n", "error[E0112]: no value named `g`"),
+        ("network A(x: [4]) -> [4] {\n    let a = b >> dense(4)\n    let b = x >> dense(4)\n    add(a, b)\n}\n", "error[E0112]: `b` is used before its definition"),
+        ("network A(x: [4]) -> [8] {\n    let h = dense(8) relu\n    add(h, x)\n}\n", "error[E0308]: `add` expects values of one shape, found [8] and [4]"),
+        ("network A(x: [2, 3]) -> [2, 5] {\n    let h = x >> flatten\n    concat(x, h)\n}\n", "error[E0309]: `concat` joins values along their last axis"),
+        ("network A(x: [4]) -> [4] {\n    let a = b >> dense(4)\n    let b = dense(4)\n    add(a, b)\n}\n", "error[E0310]: this layer reads `b`"),
+    ];
+    for (i, (src, want)) in cases.iter().enumerate() {
+        let out = nnc(&["check", &spec(&format!("graph{i}.nn"), src.as_bytes())]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+    let src = "network A(x: [4]) -> [2] {\n    let h = dense(8) relu\n    let unused = dense(8) tanh\n    h >> dense(2)\n}\n";
+    let out = nnc(&["check", &spec("unused.nn", src.as_bytes())]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning[W0001]: value `unused` is never used"),
+        "{err}"
+    );
+    // A residual network checks clean.
+    let src = "network R(x: [4]) -> [3] {\n    let h = dense(4) relu\n    let r = add(h, x)\n    concat(r, x)\n    dense(3) softmax\n}\n";
+    let out = nnc(&["check", &spec("residual.nn", src.as_bytes())]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -74,6 +74,11 @@ pub struct ShapeLit {
 pub struct Layer {
     /// `///` lines before it.
     pub docs: Vec<String>,
+    /// `let name =` before the layer: names its output (graph form).
+    pub binding: Option<Ident>,
+    /// `name >>` before the layer: its input is this named value instead
+    /// of the previous layer's output (graph form).
+    pub source: Option<Ident>,
     /// The layer itself, e.g. `dense(64, l2 = 1e-4)`.
     pub call: Call,
     /// An activation written right after a `dense(..)`, e.g. `relu` in

@@ -9,15 +9,15 @@
 use std::collections::HashMap;
 
 use crate::ast::{self, Call, Value, ValueKind};
-use crate::diag::{codes, suggestion, Diagnostic};
+use crate::diag::{codes, suggestion, Diagnostic, Severity};
 use crate::ir::{self, Activation, Init, Op, Shape};
 use crate::names;
 use crate::span::Span;
 
-mod args;
+pub(crate) mod args;
 mod train;
 
-use args::{describe, Param, Range, ANY, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
+pub(crate) use args::{describe, Param, Range, ANY, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
 
 /// Largest accepted dimension or `dense` width.
 pub const MAX_DIM: usize = 1 << 24;
@@ -104,9 +104,12 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
             net.train = cx.train(t, &info);
         }
     }
-    if cx.diags.is_empty() {
+    if cx.diags.iter().all(|d| d.severity == Severity::Warning) {
+        let mut warnings = cx.diags;
+        warnings.sort_by_key(|d| d.span.start);
         Ok(ir::Program {
             networks: networks.into_iter().map(|(n, _)| n).collect(),
+            warnings,
         })
     } else {
         let mut diags = cx.diags;
@@ -154,12 +157,138 @@ impl NetInfo {
     }
 }
 
+/// The checker's state: the diagnostics found so far. Op modules
+/// (`crate::ops`) check their layers through its argument helpers.
+/// A value in a network body: where it comes from, its shape and the
+/// activation that produced it, each `None` when unknown after an error.
+#[derive(Clone, Debug)]
+struct Val {
+    src: Option<ir::Source>,
+    shape: Option<Shape>,
+    act: Option<Activation>,
+    act_span: Span,
+}
+
+impl Val {
+    fn unknown(span: Span) -> Self {
+        Val {
+            src: None,
+            shape: None,
+            act: None,
+            act_span: span,
+        }
+    }
+}
+
+/// A `let` binding (or the input) and whether anything reads it.
+#[derive(Clone, Debug)]
+struct Named {
+    val: Val,
+    span: Span,
+    used: bool,
+}
+
+/// A value a layer reads explicitly: `name >>`, or an argument of a merge.
+enum Ref<'a> {
+    Name(&'a ast::Ident),
+    /// A merge argument that is not a value name.
+    NotAName(&'a Value),
+}
+
+/// What each statement of a network body reads, for resolving names and
+/// finding cycles before the statements are checked in order.
+struct Graph<'a> {
+    /// Statements binding each name, in order.
+    defs: HashMap<&'a str, Vec<usize>>,
+    /// Per statement: the names it reads, or none (it reads the previous
+    /// statement's output).
+    reads: Vec<Vec<&'a str>>,
+}
+
+impl<'a> Graph<'a> {
+    fn of(layers: &'a [ast::Layer]) -> Self {
+        let mut defs: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut reads = Vec::with_capacity(layers.len());
+        for (i, l) in layers.iter().enumerate() {
+            if let Some(b) = &l.binding {
+                defs.entry(b.name.as_str()).or_default().push(i);
+            }
+            reads.push(
+                Self::explicit(l)
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Ref::Name(id) => Some(id.name.as_str()),
+                        Ref::NotAName(_) => None,
+                    })
+                    .collect(),
+            );
+        }
+        Graph { defs, reads }
+    }
+
+    /// The values a layer names as its inputs (none: the previous output).
+    fn explicit(l: &'a ast::Layer) -> Vec<Ref<'a>> {
+        if crate::ops::is_merge(&l.call.name.name) {
+            return l
+                .call
+                .args
+                .iter()
+                .filter(|a| a.name.is_none())
+                .map(|a| match &a.value.kind {
+                    ValueKind::Call(c) if !c.parens => Ref::Name(&c.name),
+                    _ => Ref::NotAName(&a.value),
+                })
+                .collect();
+        }
+        l.source.iter().map(Ref::Name).collect()
+    }
+
+    fn refs(&self, _stmt: usize, l: &'a ast::Layer) -> Vec<Ref<'a>> {
+        Self::explicit(l)
+    }
+
+    /// The statement that defines `name` as seen from statement `at`: the
+    /// last one before it, or else the first one from it on (a forward
+    /// reference, which is an error).
+    fn def(&self, name: &str, at: usize) -> Option<usize> {
+        let defs = self.defs.get(name)?;
+        defs.iter()
+            .rev()
+            .find(|&&d| d < at)
+            .or_else(|| defs.iter().find(|&&d| d >= at))
+            .copied()
+    }
+
+    /// Whether statement `from` depends on statement `target`.
+    fn depends(&self, from: usize, target: usize) -> bool {
+        let mut stack = vec![from];
+        let mut seen = vec![false; self.reads.len()];
+        while let Some(i) = stack.pop() {
+            if i == target {
+                return true;
+            }
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if self.reads[i].is_empty() {
+                if let Some(prev) = i.checked_sub(1) {
+                    stack.push(prev);
+                }
+            }
+            for name in &self.reads[i] {
+                stack.extend(self.def(name, i));
+            }
+        }
+        false
+    }
+}
+
 #[derive(Default)]
-struct Checker {
+pub(crate) struct Checker {
     diags: Vec<Diagnostic>,
 }
 
-fn fmt_shape(s: &[usize]) -> String {
+pub(crate) fn fmt_shape(s: &[usize]) -> String {
     let dims: Vec<String> = s.iter().map(|d| d.to_string()).collect();
     format!("[{}]", dims.join(", "))
 }
@@ -182,7 +311,7 @@ fn is_identifier(s: &str) -> bool {
 }
 
 impl Checker {
-    fn push(&mut self, d: Diagnostic) {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
@@ -229,7 +358,7 @@ impl Checker {
     }
 
     /// The element count, if within [`MAX_ELEMENTS`].
-    fn elements(&mut self, dims: &[usize], span: Span, what: &str) -> Option<usize> {
+    pub(crate) fn elements(&mut self, dims: &[usize], span: Span, what: &str) -> Option<usize> {
         let count = dims
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -288,30 +417,81 @@ impl Checker {
         }
         let declared = self.shape(&n.output, "the output shape");
 
-        let mut cur = input_shape.clone();
+        // The value flowing into the next layer: its source, shape, and the
+        // activation that produced it (for the loss checks).
+        let input_src = Some(ir::Source::Input);
+        let mut cur = Val {
+            src: input_src,
+            shape: input_shape.clone(),
+            act: Some(Activation::Linear),
+            act_span: n.inputs.first().map_or(n.signature, |i| i.span),
+        };
+        let mut values: HashMap<String, Named> = HashMap::new();
+        if let [one] = n.inputs.as_slice() {
+            values.insert(
+                one.name.name.clone(),
+                Named {
+                    val: cur.clone(),
+                    span: one.name.span,
+                    used: true,
+                },
+            );
+        }
+        let graph = Graph::of(&n.layers);
         let mut layers = Vec::with_capacity(n.layers.len());
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        let mut names: HashMap<String, Span> = HashMap::new();
-        let mut last_act = Some(Activation::Linear);
-        let mut last_span = n.inputs.first().map_or(n.signature, |i| i.span);
-        for layer in &n.layers {
+        let mut names: HashMap<String, (String, Span)> = HashMap::new();
+        for (stmt, layer) in n.layers.iter().enumerate() {
             let kind = layer.call.name.name.as_str();
             let count = counts.entry(kind).or_insert(0);
             *count += 1;
             let auto_name = format!("{kind}{count}");
-            let (op, out, name) = self.layer(layer, cur.as_deref());
+            // The values the layer reads: named arguments of a merge, `name >>`,
+            // or the previous layer's output.
+            let refs = graph.refs(stmt, layer);
+            let inputs: Vec<Val> = if refs.is_empty() {
+                // Reading the previous layer's output reads its `let` too.
+                if let Some(b) = stmt
+                    .checked_sub(1)
+                    .and_then(|p| n.layers[p].binding.as_ref())
+                {
+                    if let Some(v) = values.get_mut(&b.name) {
+                        v.used = true;
+                    }
+                }
+                vec![cur.clone()]
+            } else {
+                refs.iter()
+                    .map(|r| self.resolve(r, stmt, &graph, &mut values))
+                    .collect()
+            };
+            let (op, out, name) = if crate::ops::is_merge(kind) {
+                let shapes: Vec<Option<&[usize]>> =
+                    inputs.iter().map(|v| v.shape.as_deref()).collect();
+                let c = crate::ops::check_merge(self, layer, &shapes);
+                (c.op, c.output, c.name)
+            } else {
+                self.layer(layer, inputs[0].shape.as_deref())
+            };
             let name = match name {
                 Some(name) => Some(name),
                 None if op.is_some() => Some(auto_name),
                 None => None,
             };
             if let (Some(name), Some(_)) = (&name, &op) {
-                if let Some(first) = names.get(name) {
+                // Unique ignoring case: generated code names each layer's
+                // kernel descriptor `<NAME>_KERNEL`.
+                if let Some((first_name, first)) = names.get(&name.to_lowercase()) {
+                    let named = if first_name == name {
+                        format!("`{name}`")
+                    } else {
+                        format!("`{first_name}` and `{name}` (the same ignoring case)")
+                    };
                     self.push(
                         Diagnostic::error(
                             codes::DUPLICATE_LAYER,
                             format!(
-                                "two layers of `{}` are named `{name}`; layer names must be unique",
+                                "two layers of `{}` are named {named}; layer names must be unique",
                                 n.name.name
                             ),
                             layer.call.span,
@@ -321,7 +501,7 @@ impl Checker {
                         .with_help("give one of them another `name = \"...\"`"),
                     );
                 } else {
-                    names.insert(name.clone(), layer.call.span);
+                    names.insert(name.to_lowercase(), (name.clone(), layer.call.span));
                 }
             }
             let out = match (&layer.assertion, out) {
@@ -355,38 +535,67 @@ impl Checker {
                 }
                 (None, out) => out,
             };
-            match &op {
-                Some(Op::Dense(d)) => {
-                    last_act = Some(d.activation);
-                    last_span = layer.span;
-                }
-                Some(Op::Activation(a)) => {
-                    last_act = Some(*a);
-                    last_span = layer.span;
-                }
-                Some(_) => {}
-                None => last_act = None,
-            }
-            if let (Some(op), Some(input), Some(output), Some(name)) =
-                (op, cur.clone(), out.clone(), name)
+            let (act, act_span) = match op.as_ref().map(|op| op.def().output_activation()) {
+                Some(Some(act)) => (Some(act), layer.span),
+                // The layer passes its input's values through.
+                Some(None) => (inputs[0].act, inputs[0].act_span),
+                None => (None, layer.span),
+            };
+            let srcs: Option<Vec<ir::Source>> = inputs.iter().map(|v| v.src).collect();
+            let shapes: Option<Vec<Shape>> = inputs.iter().map(|v| v.shape.clone()).collect();
+            let mut src = None;
+            if let (Some(op), Some(srcs), Some(shapes), Some(output), Some(name)) =
+                (op, srcs, shapes, out.clone(), name)
             {
                 let mut source = layer.call.to_string();
                 if let Some(a) = &layer.activation {
                     source.push(' ');
                     source.push_str(&a.to_string());
                 }
+                src = Some(ir::Source::Layer(layers.len()));
                 layers.push(ir::Layer {
                     name,
                     source,
                     docs: layer.docs.clone(),
                     op,
-                    input,
+                    input: shapes[0].clone(),
+                    inputs: srcs,
+                    input_shapes: shapes,
                     output,
                     span: layer.span,
                 });
             }
-            cur = out;
+            cur = Val {
+                src,
+                shape: out,
+                act,
+                act_span,
+            };
+            if let Some(b) = &layer.binding {
+                // A later `let` of the same name shadows this one, as in Rust.
+                if let Some(old) = values.get(&b.name) {
+                    self.unused(&b.name, old);
+                }
+                values.insert(
+                    b.name.clone(),
+                    Named {
+                        val: cur.clone(),
+                        span: b.span,
+                        used: false,
+                    },
+                );
+            }
         }
+        for (name, v) in &values {
+            // The network's output is used by whoever calls it.
+            if v.val.src != cur.src || v.val.src.is_none() {
+                self.unused(name, v);
+            }
+        }
+        let last_act = cur.act;
+        let last_span = cur.act_span;
+        let result = cur.src;
+        let cur = cur.shape;
 
         if let (Some(want), Some(got)) = (&declared, &cur) {
             if want != got {
@@ -425,6 +634,7 @@ impl Checker {
             },
             output: declared.clone().unwrap_or_default(),
             layers,
+            result: result.unwrap_or(ir::Source::Input),
             train: None,
         };
         let info = NetInfo {
@@ -433,6 +643,85 @@ impl Checker {
             last_span,
         };
         (net, info)
+    }
+
+    /// A value a layer reads by name: marks it used, or reports why it
+    /// cannot be read (not a name, not defined yet, defined in terms of
+    /// this very layer, or unknown).
+    fn resolve(
+        &mut self,
+        r: &Ref<'_>,
+        stmt: usize,
+        graph: &Graph<'_>,
+        values: &mut HashMap<String, Named>,
+    ) -> Val {
+        let id = match r {
+            Ref::Name(id) => *id,
+            Ref::NotAName(v) => {
+                self.wrong_type(v, "the name of a value such as `h`", "a merge argument");
+                return Val::unknown(v.span);
+            }
+        };
+        if let Some(v) = values.get_mut(&id.name) {
+            v.used = true;
+            return v.val.clone();
+        }
+        match graph.def(&id.name, stmt) {
+            Some(def) if graph.depends(def, stmt) => self.push(
+                Diagnostic::error(
+                    codes::CYCLE,
+                    format!(
+                        "this layer reads `{}`, which is computed from this layer's own output: the network would have a cycle",
+                        id.name
+                    ),
+                    id.span,
+                    "read here, before it exists",
+                )
+                .with_help("a layer can only read the input and values defined above it"),
+            ),
+            Some(_) => self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_VALUE,
+                    format!("`{}` is used before its definition", id.name),
+                    id.span,
+                    "not defined yet",
+                )
+                .with_help("move its `let` above this layer"),
+            ),
+            None => {
+                let mut known: Vec<&str> = values.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                let d = Diagnostic::error(
+                    codes::UNKNOWN_VALUE,
+                    format!(
+                        "no value named `{}`: expected the input or a name bound with `let`",
+                        id.name
+                    ),
+                    id.span,
+                    "unknown value",
+                );
+                self.push(d.with_help(suggestion(&id.name, &known)));
+            }
+        }
+        Val::unknown(id.span)
+    }
+
+    /// Warns about a `let` nothing reads.
+    fn unused(&mut self, name: &str, v: &Named) {
+        if v.used {
+            return;
+        }
+        self.push(
+            Diagnostic::warning(
+                codes::UNUSED_VALUE,
+                format!("value `{name}` is never used"),
+                v.span,
+                "defined here, read nowhere",
+            )
+            .with_help(
+                "read it in a later layer (`name >> ...`, `add(name, ...)`), or remove the `let`",
+            ),
+        );
     }
 
     fn invalid_name(&mut self, name: &str, span: Span, what: &str) {
@@ -456,63 +745,24 @@ impl Checker {
         layer: &ast::Layer,
         input: Option<&[usize]>,
     ) -> (Option<Op>, Option<Shape>, Option<String>) {
+        if let Some(c) = crate::ops::check_layer(self, layer, input) {
+            return (c.op, c.output, c.name);
+        }
         let call = &layer.call;
         let kind = call.name.name.as_str();
-        let what = format!("`{kind}`");
-        match kind {
-            "dense" => self.dense(layer, input),
-            "flatten" => {
-                let b = self.bind(&what, &call.args, &[("name", &[])], 0);
-                let name = self.layer_name(b.get(0));
-                let out = input.map(|s| vec![s.iter().product()]);
-                (Some(Op::Flatten), out, name)
-            }
-            "dropout" => {
-                let b = self.bind(&what, &call.args, &[("rate", &[]), ("name", &[])], 1);
-                let name = self.layer_name(b.get(1));
-                let rate = match b.get(0) {
-                    Some(v) => self.float(v, "the `rate` of `dropout`", UNIT_OPEN),
-                    None => self.missing(call, "rate", "`dropout(0.2)`"),
-                };
-                (
-                    rate.map(|rate| Op::Dropout { rate }),
-                    input.map(<[usize]>::to_vec),
-                    name,
-                )
-            }
-            "reshape" => {
-                let b = self.bind(&what, &call.args, &[("shape", &[]), ("name", &[])], 1);
-                let name = self.layer_name(b.get(1));
-                let out = match b.get(0) {
-                    Some(v) => self.reshape(v, input),
-                    None => self.missing(call, "shape", "`reshape([7, 112])`"),
-                };
-                let op = out.as_ref().map(|_| Op::Reshape);
-                (op, out, name)
-            }
-            _ if names::ACTIVATIONS.contains(&kind) => {
-                let (act, name) = self.activation(call, true);
-                if let (Some(Activation::Softmax), Some(s)) = (act, input) {
-                    self.softmax_width(call.span, s);
-                }
-                (act.map(Op::Activation), input.map(<[usize]>::to_vec), name)
-            }
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_LAYER,
-                        format!("unknown layer `{kind}`: expected a layer such as `dense`, `flatten` or an activation"),
-                        call.name.span,
-                        "unknown layer",
-                    )
-                    .with_help(suggestion(kind, &names::layer_names())),
-                );
-                (None, None, None)
-            }
-        }
+        self.push(
+            Diagnostic::error(
+                codes::UNKNOWN_LAYER,
+                format!("unknown layer `{kind}`: expected a layer such as `dense`, `flatten` or an activation"),
+                call.name.span,
+                "unknown layer",
+            )
+            .with_help(suggestion(kind, &names::layer_names())),
+        );
+        (None, None, None)
     }
 
-    fn softmax_width(&mut self, span: Span, shape: &[usize]) {
+    pub(crate) fn softmax_width(&mut self, span: Span, shape: &[usize]) {
         if shape.last() == Some(&1) {
             self.push(
                 Diagnostic::error(
@@ -529,7 +779,7 @@ impl Checker {
         }
     }
 
-    fn missing<T>(&mut self, call: &Call, param: &str, example: &str) -> Option<T> {
+    pub(crate) fn missing<T>(&mut self, call: &Call, param: &str, example: &str) -> Option<T> {
         self.push(
             Diagnostic::error(
                 codes::MISSING_ARGUMENT,
@@ -546,7 +796,7 @@ impl Checker {
     }
 
     /// `name = "..."`: must be usable as a Rust identifier.
-    fn layer_name(&mut self, v: Option<&Value>) -> Option<String> {
+    pub(crate) fn layer_name(&mut self, v: Option<&Value>) -> Option<String> {
         let v = v?;
         let s = self.string(v, "the layer `name`")?;
         if !is_identifier(s) {
@@ -556,107 +806,9 @@ impl Checker {
         Some(s.to_string())
     }
 
-    fn dense(
-        &mut self,
-        layer: &ast::Layer,
-        input: Option<&[usize]>,
-    ) -> (Option<Op>, Option<Shape>, Option<String>) {
-        const PARAMS: &[Param] = &[
-            ("units", &[]),
-            ("kernel_init", &["init"]),
-            ("bias_init", &[]),
-            ("use_bias", &[]),
-            ("l1", &[]),
-            ("l2", &[]),
-            ("trainable", &[]),
-            ("name", &[]),
-            ("activation", &[]),
-        ];
-        let call = &layer.call;
-        let b = self.bind("`dense`", &call.args, PARAMS, 1);
-        let units = match b.get(0) {
-            Some(v) => self.usize(v, "the `units` of `dense`", 1, MAX_DIM),
-            None => self.missing(call, "units", "`dense(64)`"),
-        };
-        let kernel_init = b.get(1).map_or(Some(Init::GlorotUniform), |v| self.init(v));
-        let bias_init = b.get(2).map_or(Some(Init::Zeros), |v| self.init(v));
-        let use_bias = b
-            .get(3)
-            .map_or(Some(true), |v| self.boolean(v, "`use_bias`"));
-        let l1 = b.get(4).map_or(Some(0.0), |v| {
-            self.float(v, "the `l1` penalty", NON_NEGATIVE)
-        });
-        let l2 = b.get(5).map_or(Some(0.0), |v| {
-            self.float(v, "the `l2` penalty", NON_NEGATIVE)
-        });
-        let trainable = b
-            .get(6)
-            .map_or(Some(true), |v| self.boolean(v, "`trainable`"));
-        let name = self.layer_name(b.get(7));
-        // `dense(64) relu` and `dense(64, activation = relu)` are the same.
-        let activation = match (&layer.activation, b.args[8]) {
-            (Some(fused), Some(arg)) => {
-                self.push(
-                    Diagnostic::error(
-                        codes::DUPLICATE_ARGUMENT,
-                        "the activation of `dense` is given twice; expected it at most once",
-                        arg.span,
-                        "given as an argument",
-                    )
-                    .with_label(fused.span, "and written after the layer")
-                    .with_help("keep one of them"),
-                );
-                None
-            }
-            (Some(a), None) => self.activation(a, false).0,
-            (None, Some(arg)) => self
-                .callee(&arg.value, "an activation such as `relu`", "`activation`")
-                .and_then(|c| self.activation(c, false).0),
-            (None, None) => Some(Activation::Linear),
-        };
-        let act_span = layer
-            .activation
-            .as_ref()
-            .map(|a| a.span)
-            .or(b.args[8].map(|a| a.value.span));
-        if let Some(s) = input {
-            if s.len() != 1 {
-                self.push(
-                    Diagnostic::error(
-                        codes::RANK_MISMATCH,
-                        format!(
-                            "`dense` expects a vector input, but its input is {}",
-                            fmt_shape(s)
-                        ),
-                        call.span,
-                        format!("input here is {}", fmt_shape(s)),
-                    )
-                    .with_help("add `flatten` before this layer"),
-                );
-            }
-        }
-        if let (Some(Activation::Softmax), Some(u), Some(span)) = (activation, units, act_span) {
-            self.softmax_width(span, &[u]);
-        }
-        let out = units.map(|u| vec![u]);
-        let op = (|| {
-            Some(Op::Dense(ir::Dense {
-                units: units?,
-                activation: activation?,
-                kernel_init: kernel_init?,
-                bias_init: bias_init?,
-                use_bias: use_bias?,
-                l1: l1?,
-                l2: l2?,
-                trainable: trainable?,
-            }))
-        })();
-        (op, out, name)
-    }
-
     /// An activation call: standalone as a layer (which may be named), or
     /// fused after `dense` (which may not: the name belongs to the dense).
-    fn activation(
+    pub(crate) fn activation(
         &mut self,
         call: &Call,
         standalone: bool,
@@ -665,24 +817,30 @@ impl Checker {
         let what = format!("`{kind}`");
         let with_alpha: &[Param] = &[("alpha", &[]), ("name", &[])];
         let plain: &[Param] = &[("name", &[])];
-        let params = match kind {
-            "leaky_relu" | "elu" => with_alpha,
-            _ if names::ACTIVATIONS.contains(&kind) => plain,
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_ACTIVATION,
-                        format!(
-                            "unknown activation `{kind}`: expected one of {}",
-                            names::ACTIVATIONS.join(", ")
-                        ),
-                        call.name.span,
-                        "unknown activation",
-                    )
-                    .with_help(suggestion(kind, names::ACTIVATIONS)),
-                );
-                return (None, None);
-            }
+        let Some(default) = Activation::named(kind) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_ACTIVATION,
+                    format!(
+                        "unknown activation `{kind}`: expected one of {}",
+                        names::ACTIVATIONS.join(", ")
+                    ),
+                    call.name.span,
+                    "unknown activation",
+                )
+                .with_help(suggestion(kind, names::ACTIVATIONS)),
+            );
+            return (None, None);
+        };
+        let params = match default {
+            Activation::LeakyRelu { .. } | Activation::Elu { .. } => with_alpha,
+            Activation::Linear
+            | Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::Relu
+            | Activation::Gelu
+            | Activation::Softplus
+            | Activation::Softmax => plain,
         };
         let params = if standalone {
             params
@@ -705,90 +863,19 @@ impl Checker {
                 cx.float(v, &format!("the `alpha` of `{kind}`"), range)
             })
         };
-        let act = match kind {
-            "linear" => Some(Activation::Linear),
-            "sigmoid" => Some(Activation::Sigmoid),
-            "tanh" => Some(Activation::Tanh),
-            "relu" => Some(Activation::Relu),
-            "leaky_relu" => {
-                alpha(self, 0.01, NON_NEGATIVE).map(|alpha| Activation::LeakyRelu { alpha })
+        let act = match default {
+            Activation::LeakyRelu { alpha: a } => {
+                alpha(self, a, NON_NEGATIVE).map(|alpha| Activation::LeakyRelu { alpha })
             }
-            "elu" => alpha(self, 1.0, POSITIVE).map(|alpha| Activation::Elu { alpha }),
-            "gelu" => Some(Activation::Gelu),
-            "softplus" => Some(Activation::Softplus),
-            "softmax" => Some(Activation::Softmax),
-            _ => unreachable!("checked above"),
+            Activation::Elu { alpha: a } => {
+                alpha(self, a, POSITIVE).map(|alpha| Activation::Elu { alpha })
+            }
+            other => Some(other),
         };
         (act, name)
     }
 
-    fn reshape(&mut self, v: &Value, input: Option<&[usize]>) -> Option<Shape> {
-        let ValueKind::List(items) = &v.kind else {
-            self.wrong_type(v, "a shape such as `[7, 112]`", "`reshape`");
-            return None;
-        };
-        if items.is_empty() {
-            self.push(Diagnostic::error(
-                codes::BAD_SHAPE,
-                "the target of `reshape` must have at least one dimension, found `[]`",
-                v.span,
-                "empty shape",
-            ));
-            return None;
-        }
-        // One `-1` may stand for "whatever makes the count match".
-        let mut dims = Vec::with_capacity(items.len());
-        let mut infer = None;
-        for (i, item) in items.iter().enumerate() {
-            let is_minus_one = matches!(&item.kind, ValueKind::Number(n) if n.text == "-1");
-            if is_minus_one && infer.is_none() {
-                infer = Some(i);
-                dims.push(1);
-                continue;
-            }
-            dims.push(self.usize(item, "a dimension of `reshape`", 1, MAX_DIM)?);
-        }
-        let known = self.elements(&dims, v.span, "the target of `reshape`")?;
-        let input = input?;
-        let have: usize = input.iter().product();
-        match infer {
-            Some(i) if have.is_multiple_of(known) => dims[i] = have / known,
-            Some(_) => {
-                self.push(Diagnostic::error(
-                    codes::RESHAPE_COUNT,
-                    format!(
-                        "`reshape` cannot fit {} elements (input {}) into {}: {have} is not a multiple of {known}",
-                        have,
-                        fmt_shape(input),
-                        describe(v)
-                    ),
-                    v.span,
-                    "no whole size for `-1`",
-                ));
-                return None;
-            }
-            None if known != have => {
-                self.push(
-                    Diagnostic::error(
-                        codes::RESHAPE_COUNT,
-                        format!(
-                            "`reshape` must keep the element count: the input {} has {have} elements, the target {} has {known}",
-                            fmt_shape(input),
-                            fmt_shape(&dims)
-                        ),
-                        v.span,
-                        format!("{known} elements"),
-                    )
-                    .with_help("the product of the target dimensions must equal the input's; `-1` infers one dimension"),
-                );
-                return None;
-            }
-            None => {}
-        }
-        Some(dims)
-    }
-
-    fn init(&mut self, v: &Value) -> Option<Init> {
+    pub(crate) fn init(&mut self, v: &Value) -> Option<Init> {
         let c = self.callee(
             v,
             "an initialiser such as `he_normal`",
@@ -796,40 +883,45 @@ impl Checker {
         )?;
         let kind = c.name.name.as_str();
         let what = format!("`{kind}`");
-        let params: &[Param] = match kind {
-            "constant" => &[("value", &[])],
-            "normal" => &[("mean", &[]), ("std", &["stddev"])],
-            "uniform" => &[("low", &["minval"]), ("high", &["maxval"])],
-            _ if names::INITS.contains(&kind) => &[],
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_INIT,
-                        format!(
-                            "unknown initialiser `{kind}`: expected one of {}",
-                            names::INITS.join(", ")
-                        ),
-                        c.name.span,
-                        "unknown initialiser",
-                    )
-                    .with_help(suggestion(kind, names::INITS)),
-                );
-                return None;
-            }
+        let Some(default) = Init::named(kind) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_INIT,
+                    format!(
+                        "unknown initialiser `{kind}`: expected one of {}",
+                        names::INITS.join(", ")
+                    ),
+                    c.name.span,
+                    "unknown initialiser",
+                )
+                .with_help(suggestion(kind, names::INITS)),
+            );
+            return None;
+        };
+        let params: &[Param] = match default {
+            Init::Constant(_) => &[("value", &[])],
+            Init::Normal { .. } => &[("mean", &[]), ("std", &["stddev"])],
+            Init::Uniform { .. } => &[("low", &["minval"]), ("high", &["maxval"])],
+            Init::Zeros
+            | Init::Ones
+            | Init::GlorotUniform
+            | Init::GlorotNormal
+            | Init::HeUniform
+            | Init::HeNormal
+            | Init::LecunNormal => &[],
         };
         let b = self.bind(&what, &c.args, params, params.len());
-        Some(match kind {
-            "zeros" => Init::Zeros,
-            "ones" => Init::Ones,
-            "constant" => match b.get(0) {
+        Some(match default {
+            // `constant` has no default value.
+            Init::Constant(_) => match b.get(0) {
                 Some(v) => Init::Constant(self.float(v, "the `value` of `constant`", ANY)?),
                 None => return self.missing(c, "value", "`constant(0.1)`"),
             },
-            "normal" => {
+            Init::Normal { mean, std } => {
                 let mean = b
                     .get(0)
-                    .map_or(Some(0.0), |v| self.float(v, "the `mean` of `normal`", ANY));
-                let std = b.get(1).map_or(Some(0.05), |v| {
+                    .map_or(Some(mean), |v| self.float(v, "the `mean` of `normal`", ANY));
+                let std = b.get(1).map_or(Some(std), |v| {
                     self.float(v, "the `std` of `normal`", POSITIVE)
                 });
                 Init::Normal {
@@ -837,11 +929,11 @@ impl Checker {
                     std: std?,
                 }
             }
-            "uniform" => {
-                let low = b.get(0).map_or(Some(-0.05), |v| {
-                    self.float(v, "the `low` of `uniform`", ANY)
-                });
-                let high = b.get(1).map_or(Some(0.05), |v| {
+            Init::Uniform { low, high } => {
+                let low = b
+                    .get(0)
+                    .map_or(Some(low), |v| self.float(v, "the `low` of `uniform`", ANY));
+                let high = b.get(1).map_or(Some(high), |v| {
                     self.float(v, "the `high` of `uniform`", ANY)
                 });
                 let (low, high) = (low?, high?);
@@ -858,27 +950,7 @@ impl Checker {
                 }
                 Init::Uniform { low, high }
             }
-            "glorot_uniform" | "xavier_uniform" => Init::GlorotUniform,
-            "glorot_normal" | "xavier_normal" => Init::GlorotNormal,
-            "he_uniform" => Init::HeUniform,
-            "he_normal" => Init::HeNormal,
-            "lecun_normal" => Init::LecunNormal,
-            _ => unreachable!("checked above"),
+            other => other,
         })
-    }
-}
-
-/// The spelling of an activation in the language.
-pub fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Linear => "linear",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Relu => "relu",
-        Activation::LeakyRelu { .. } => "leaky_relu",
-        Activation::Elu { .. } => "elu",
-        Activation::Gelu => "gelu",
-        Activation::Softplus => "softplus",
-        Activation::Softmax => "softmax",
     }
 }

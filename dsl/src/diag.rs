@@ -59,6 +59,19 @@ impl Diagnostic {
         }
     }
 
+    /// A warning: reported, but the spec still compiles.
+    pub fn warning(
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Self::error(code, message, span, label)
+        }
+    }
+
     /// Adds a help line.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
@@ -163,6 +176,16 @@ pub mod codes {
     pub const NOT_PROBABILITIES: &str = "E0504";
     /// The loss's class count differs from the output width.
     pub const CLASS_COUNT: &str = "E0505";
+    /// A name that is no value (yet): unknown, or used before its `let`.
+    pub const UNKNOWN_VALUE: &str = "E0112";
+    /// `add` of values of different shapes.
+    pub const ADD_SHAPE: &str = "E0308";
+    /// `concat` of values that differ in more than the last axis.
+    pub const CONCAT_SHAPE: &str = "E0309";
+    /// A value defined in terms of itself.
+    pub const CYCLE: &str = "E0310";
+    /// A `let` nothing reads (a warning).
+    pub const UNUSED_VALUE: &str = "W0001";
     /// Every code, in order (for documentation checks).
     pub const ALL: &[&str] = &[
         READ,
@@ -182,6 +205,7 @@ pub mod codes {
         UNKNOWN_NETWORK,
         UNKNOWN_MONITOR,
         UNKNOWN_SCHEDULE,
+        UNKNOWN_VALUE,
         WRONG_TYPE,
         OUT_OF_RANGE,
         MISSING_ARGUMENT,
@@ -196,6 +220,9 @@ pub mod codes {
         BAD_SHAPE,
         INPUT_COUNT,
         SOFTMAX_ONE_UNIT,
+        ADD_SHAPE,
+        CONCAT_SHAPE,
+        CYCLE,
         DUPLICATE_NETWORK,
         DUPLICATE_LAYER,
         DUPLICATE_TRAIN,
@@ -205,6 +232,7 @@ pub mod codes {
         DOUBLE_ACTIVATION,
         NOT_PROBABILITIES,
         CLASS_COUNT,
+        UNUSED_VALUE,
     ];
 }
 

@@ -13,8 +13,8 @@
 //!
 //! Generated code names everything through the `::nnc` facade.
 
-use crate::ir::{self, Activation, Init};
-use crate::lower::{self, BufId, Plan, Step, Value};
+use crate::ir::{self, Activation};
+use crate::lower::{self, BufId, Plan, Value};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -34,7 +34,7 @@ pub fn format(tokens: TokenStream) -> Result<String, syn::Error> {
 }
 
 /// Local imports at the top of each generated function body, so the body
-/// reads `kernels::dense::forward(ws.x.slice(s![..n, ..]), ...)` without
+/// reads `kernels::dense::Dense { .. }.forward(..)` without
 /// naming the user's module namespace.
 fn prelude() -> TokenStream {
     quote! {
@@ -47,11 +47,46 @@ fn prelude() -> TokenStream {
     }
 }
 
-fn usize_lit(v: usize) -> Literal {
+/// Where a step's backward puts an input's gradient: a `kernels::Grad`
+/// that writes or adds into `d_<input>`.
+pub(crate) fn grad_target(plan: &Plan<'_>, t: crate::ops::GradTarget) -> TokenStream {
+    let v = if t.scratch {
+        view_mut(plan, t.buf)
+    } else {
+        grad_view_mut(plan, t.buf)
+    };
+    if t.accumulate {
+        quote!(kernels::Grad::Add(#v))
+    } else {
+        quote!(kernels::Grad::Write(#v))
+    }
+}
+
+/// `Self::DENSE1_KERNEL`: the associated constant holding a step's kernel
+/// descriptor ([`crate::ops::StepDef::descriptor`]).
+pub fn descriptor(plan: &Plan<'_>, step: &lower::Step) -> TokenStream {
+    let name = kernel_const(&plan.net.layers[step.layer].name);
+    quote!(Self::#name)
+}
+
+/// `dense1` → `DENSE1_KERNEL` (the suffix keeps layer names such as
+/// `input_shape` clear of the network's other constants).
+fn kernel_const(layer: &str) -> syn::Ident {
+    format_ident!("{}_KERNEL", layer.to_uppercase())
+}
+
+/// The `&mut [f32]` local bound to `predict_one` scratch `id`.
+pub fn one_scratch(plan: &Plan<'_>, id: lower::OneId) -> syn::Ident {
+    format_ident!("{}", plan.one_scratch[id].ident)
+}
+
+/// An untyped integer literal.
+pub(crate) fn usize_lit(v: usize) -> Literal {
     Literal::usize_unsuffixed(v)
 }
 
-fn f32_lit(v: f32) -> Literal {
+/// An `f32`-suffixed literal.
+pub(crate) fn f32_lit(v: f32) -> Literal {
     Literal::f32_suffixed(v)
 }
 
@@ -60,50 +95,9 @@ fn shape_tokens(shape: &[usize]) -> TokenStream {
     quote!([#(#dims),*])
 }
 
-/// The runtime value of an activation.
-fn activation(act: Activation) -> TokenStream {
-    match act {
-        Activation::Linear => quote!(Activation::Linear),
-        Activation::Sigmoid => quote!(Activation::Sigmoid),
-        Activation::Tanh => quote!(Activation::Tanh),
-        Activation::Relu => quote!(Activation::Relu),
-        Activation::LeakyRelu { alpha } => {
-            let a = f32_lit(alpha);
-            quote!(Activation::LeakyRelu { alpha: #a })
-        }
-        Activation::Elu { alpha } => {
-            let a = f32_lit(alpha);
-            quote!(Activation::Elu { alpha: #a })
-        }
-        Activation::Gelu => quote!(Activation::Gelu),
-        Activation::Softplus => quote!(Activation::Softplus),
-        Activation::Softmax => quote!(Activation::Softmax),
-    }
-}
-
-/// The runtime value of an initialiser.
-fn init(init: Init) -> TokenStream {
-    match init {
-        Init::Zeros => quote!(::nnc::init::Init::Zeros),
-        Init::Ones => quote!(::nnc::init::Init::Ones),
-        Init::Constant(v) => {
-            let v = f32_lit(v);
-            quote!(::nnc::init::Init::Constant(#v))
-        }
-        Init::Normal { mean, std } => {
-            let (m, s) = (f32_lit(mean), f32_lit(std));
-            quote!(::nnc::init::Init::Normal { mean: #m, std: #s })
-        }
-        Init::Uniform { low, high } => {
-            let (l, h) = (f32_lit(low), f32_lit(high));
-            quote!(::nnc::init::Init::Uniform { low: #l, high: #h })
-        }
-        Init::GlorotUniform => quote!(::nnc::init::Init::GlorotUniform),
-        Init::GlorotNormal => quote!(::nnc::init::Init::GlorotNormal),
-        Init::HeUniform => quote!(::nnc::init::Init::HeUniform),
-        Init::HeNormal => quote!(::nnc::init::Init::HeNormal),
-        Init::LecunNormal => quote!(::nnc::init::Init::LecunNormal),
-    }
+/// An activation value in a generated body, which imports `Activation`.
+pub(crate) fn activation(act: Activation) -> TokenStream {
+    act.tokens_at(&quote!(Activation))
 }
 
 /// Emits one network.
@@ -115,6 +109,15 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
     let name_str = &net.name;
 
     let docs = struct_docs(plan);
+    let one_field = if plan.one_scratch.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            /// `predict_one`'s scratch, on the heap and allocated once (locked
+            /// so that `predict_one` can take `&self`).
+            one: ::std::sync::Mutex<Box<[f32]>>,
+        }
+    };
     let params_struct = params_struct(plan, &params_ty);
     let ws_struct = workspace_struct(plan, &ws_ty);
     let inherent = inherent_impl(plan, &name, &params_ty, &ws_ty);
@@ -130,6 +133,7 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
             /// Rows of the last forward pass, and whether it was a training pass.
             batch: usize,
             trained: bool,
+            #one_field
         }
 
         impl ::core::fmt::Debug for #name {
@@ -189,27 +193,44 @@ fn struct_docs(plan: &Plan<'_>) -> TokenStream {
     quote!(#(#[doc = #lines])*)
 }
 
+/// How a parameter tensor is stored in the generated struct.
+enum Storage {
+    /// Rank 1: `Box<[f32]>` of `len`.
+    Vector(usize),
+    /// Rank 2 and more: `Box<[[f32; cols]]>` of `rows`, the leading axes
+    /// flattened into rows (`[KH, KW, C_in, C_out]` as `[KH*KW*C_in, C_out]`).
+    Matrix(usize, usize),
+}
+
+fn storage(shape: &[usize]) -> Storage {
+    match shape {
+        [] => Storage::Vector(1),
+        [len] => Storage::Vector(*len),
+        [rows @ .., cols] => Storage::Matrix(rows.iter().product(), *cols),
+    }
+}
+
 fn params_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
     let fields = plan.params.iter().map(|p| {
         let ident = format_ident!("{}", p.ident);
         let doc = format!(" `{}`, shape `{:?}`.", p.name, p.shape);
-        match p.shape[..] {
-            [_, cols] => {
+        match storage(&p.shape) {
+            Storage::Matrix(_, cols) => {
                 let cols = usize_lit(cols);
                 quote!(#[doc = #doc] #ident: Box<[[f32; #cols]]>)
             }
-            _ => quote!(#[doc = #doc] #ident: Box<[f32]>),
+            Storage::Vector(_) => quote!(#[doc = #doc] #ident: Box<[f32]>),
         }
     });
     let zeros = plan.params.iter().map(|p| {
         let ident = format_ident!("{}", p.ident);
-        match p.shape[..] {
-            [rows, cols] => {
+        match storage(&p.shape) {
+            Storage::Matrix(rows, cols) => {
                 let (rows, cols) = (usize_lit(rows), usize_lit(cols));
                 quote!(#ident: vec![[0.0; #cols]; #rows].into_boxed_slice())
             }
-            _ => {
-                let len = usize_lit(p.shape.iter().product());
+            Storage::Vector(len) => {
+                let len = usize_lit(len);
                 quote!(#ident: vec![0.0; #len].into_boxed_slice())
             }
         }
@@ -259,29 +280,32 @@ fn workspace_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
 }
 
 /// `ws.<buf>.slice(s![..n, ..])`
-fn view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+pub(crate) fn view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice(s![..n, ..]))
 }
 
-fn view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+/// `ws.<buf>.slice_mut(s![..n, ..])`
+pub(crate) fn view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
-fn grad_view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+/// `ws.d_<buf>.slice(s![..n, ..])`
+pub(crate) fn grad_view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("d_{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice(s![..n, ..]))
 }
 
-fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+/// `ws.d_<buf>.slice_mut(s![..n, ..])`
+pub(crate) fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     let ident = format_ident!("d_{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
 /// A value as a batch view in the forward pass (which buffer depends on the mode
 /// only downstream of a dropout).
-fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
+pub(crate) fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
     if v.train == v.infer {
         view(plan, v.train)
     } else {
@@ -290,179 +314,68 @@ fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
     }
 }
 
-fn param_view(plan: &Plan<'_>, p: usize) -> TokenStream {
+/// A parameter as an array view (`ArrayView2` of its storage matrix, or
+/// `ArrayView1`) in the forward and backward bodies, where `p` is the
+/// parameter struct.
+pub(crate) fn param_view(plan: &Plan<'_>, p: usize) -> TokenStream {
+    param_view_in(plan, p, quote!(p))
+}
+
+/// [`param_view`] of the parameter struct `owner`.
+pub(crate) fn param_view_in(plan: &Plan<'_>, p: usize, owner: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", plan.params[p].ident);
-    if plan.params[p].shape.len() == 2 {
-        quote!(ArrayView2::from(&*p.#ident))
-    } else {
-        quote!(ArrayView1::from(&*p.#ident))
+    match storage(&plan.params[p].shape) {
+        Storage::Matrix(..) => quote!(ArrayView2::from(&*#owner.#ident)),
+        Storage::Vector(_) => quote!(ArrayView1::from(&*#owner.#ident)),
     }
 }
 
-fn grad_param_view_mut(plan: &Plan<'_>, p: usize) -> TokenStream {
+/// A parameter's gradient as a mutable array view (`g` is the gradient struct).
+pub(crate) fn grad_param_view_mut(plan: &Plan<'_>, p: usize) -> TokenStream {
     let ident = format_ident!("{}", plan.params[p].ident);
-    if plan.params[p].shape.len() == 2 {
-        quote!(ArrayViewMut2::from(&mut *g.#ident))
-    } else {
-        quote!(ArrayViewMut1::from(&mut *g.#ident))
+    match storage(&plan.params[p].shape) {
+        Storage::Matrix(..) => quote!(ArrayViewMut2::from(&mut *g.#ident)),
+        Storage::Vector(_) => quote!(ArrayViewMut1::from(&mut *g.#ident)),
     }
 }
 
 fn flat(p: &lower::ParamPlan, owner: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", p.ident);
-    if p.shape.len() == 2 {
-        quote!(#owner.#ident.as_flattened())
-    } else {
-        quote!(&#owner.#ident[..])
+    match storage(&p.shape) {
+        Storage::Matrix(..) => quote!(#owner.#ident.as_flattened()),
+        Storage::Vector(_) => quote!(&#owner.#ident[..]),
     }
 }
 
 fn flat_mut(p: &lower::ParamPlan, owner: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", p.ident);
-    if p.shape.len() == 2 {
-        quote!(#owner.#ident.as_flattened_mut())
-    } else {
-        quote!(&mut #owner.#ident[..])
+    match storage(&p.shape) {
+        Storage::Matrix(..) => quote!(#owner.#ident.as_flattened_mut()),
+        Storage::Vector(_) => quote!(&mut #owner.#ident[..]),
     }
 }
 
 fn forward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
     plan.steps
         .iter()
-        .map(|step| {
-            let input = value_view(plan, step.input());
-            match step {
-                Step::Dense {
-                    w,
-                    b,
-                    act,
-                    pre,
-                    out,
-                    ..
-                } => {
-                    let wv = param_view(plan, *w);
-                    let bv = match b {
-                        Some(b) => {
-                            let bv = param_view(plan, *b);
-                            quote!(Some(#bv))
-                        }
-                        None => quote!(None),
-                    };
-                    let act = activation(*act);
-                    let pre = match pre {
-                        Some(pre) => {
-                            let v = view_mut(plan, *pre);
-                            quote!(Some(#v))
-                        }
-                        None => quote!(None),
-                    };
-                    let outv = view_mut(plan, *out);
-                    quote!(kernels::dense::forward(#input, #wv, #bv, #act, #pre, #outv);)
-                }
-                Step::Activation { act, out, .. } => {
-                    let act = activation(*act);
-                    let outv = view_mut(plan, *out);
-                    quote!(kernels::act::forward(#act, #input, #outv);)
-                }
-                Step::Dropout {
-                    rate, mask, out, ..
-                } => {
-                    let rate = f32_lit(*rate);
-                    let (m, o) = (view_mut(plan, *mask), view_mut(plan, *out));
-                    quote! {
-                        if training {
-                            kernels::dropout::forward(#rate, #input, #m, #o, rng);
-                        }
-                    }
-                }
-            }
-        })
+        .map(|step| step.op.def().forward(plan, step))
         .collect()
 }
 
 fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
-    let Some(first) = plan.backward_until else {
-        return Vec::new();
-    };
-    let last = plan.steps.len() - 1;
-    (first..plan.steps.len())
-        .rev()
-        .map(|i| {
+    plan.backward_steps()
+        .into_iter()
+        .map(|(i, bw)| {
             let step = &plan.steps[i];
-            let input = step.input().train;
-            let out = step.out();
-            // The final activation is skipped when the loss handed us the
-            // gradient at the logits (fused softmax/sigmoid + cross-entropy).
-            let fused_out = i == last && plan.output.train == out;
-            let skip_act = if fused_out { quote!(skip) } else { quote!(false) };
-            let dx = if plan.needs_input_grad(i) {
-                let v = grad_view_mut(plan, input);
-                quote!(Some(#v))
-            } else {
-                quote!(None)
-            };
-            match step {
-                Step::Dense { w, b, act, pre, l1, l2, .. } => {
-                    let trainable = plan.params[*w].trainable;
-                    let (xv, wv, yv) = (view(plan, input), param_view(plan, *w), view(plan, out));
-                    let act = activation(*act);
-                    let pre = match pre {
-                        Some(pre) => {
-                            let v = view(plan, *pre);
-                            quote!(Some(#v))
-                        }
-                        None => quote!(None),
-                    };
-                    let dy = grad_view_mut(plan, out);
-                    let (dw, db) = if trainable {
-                        let dw = grad_param_view_mut(plan, *w);
-                        let db = match b {
-                            Some(b) => {
-                                let v = grad_param_view_mut(plan, *b);
-                                quote!(Some(#v))
-                            }
-                            None => quote!(None),
-                        };
-                        (quote!(Some(#dw)), db)
-                    } else {
-                        (quote!(None), quote!(None))
-                    };
-                    let penalty = if trainable && (*l1 != 0.0 || *l2 != 0.0) {
-                        let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
-                        let wv = param_view(plan, *w);
-                        let gv = grad_param_view_mut(plan, *w);
-                        quote!(kernels::penalty::add_grad(#l1, #l2, #wv, #gv);)
-                    } else {
-                        quote!()
-                    };
-                    quote! {
-                        kernels::dense::backward(#xv, #wv, #act, #yv, #pre, #dy, #skip_act, #dw, #db, #dx);
-                        #penalty
-                    }
-                }
-                Step::Activation { act, .. } => {
-                    let act = activation(*act);
-                    let (xv, yv, dy) = (view(plan, input), view(plan, out), grad_view(plan, out));
-                    let dxv = grad_view_mut(plan, input);
-                    let call = quote!(kernels::act::backward(#act, Some(#xv), #yv, #dy, #dxv););
-                    if fused_out {
-                        let (dy2, dx2) = (grad_view(plan, out), grad_view_mut(plan, input));
-                        quote! {
-                            if skip {
-                                #dx2.assign(&#dy2);
-                            } else {
-                                #call
-                            }
-                        }
-                    } else {
-                        call
-                    }
-                }
-                Step::Dropout { mask, .. } => {
-                    let (m, dy, dxv) = (view(plan, *mask), grad_view(plan, out), grad_view_mut(plan, input));
-                    quote!(kernels::dropout::backward(#m, #dy, #dxv);)
-                }
-            }
+            let call = step.op.def().backward(plan, step, &bw);
+            let merges = bw.merge.iter().map(|&(scratch, buf)| {
+                let (from, to) = (view(plan, scratch), grad_view_mut(plan, buf));
+                quote!({
+                    let mut d = #to;
+                    d += &#from;
+                })
+            });
+            quote!(#call #(#merges)*)
         })
         .collect()
 }
@@ -479,45 +392,22 @@ fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
     let mut stmts = Vec::new();
     for step in &plan.steps {
         // `x` is already a slice; the stack arrays are borrowed.
-        let input = match step.input().infer {
-            0 => quote!(x),
-            buf => {
-                let h = local(buf);
-                quote!(&#h)
-            }
-        };
-        match step {
-            Step::Dense { w, b, act, out, .. } => {
-                let y = local(*out);
-                let (inw, outw) = (
-                    usize_lit(plan.params[*w].shape[0]),
-                    usize_lit(plan.params[*w].shape[1]),
-                );
-                let wi = format_ident!("{}", plan.params[*w].ident);
-                let bv = match b {
-                    Some(b) => {
-                        let bi = format_ident!("{}", plan.params[*b].ident);
-                        quote!(Some(&p.#bi[..]))
-                    }
-                    None => quote!(None),
-                };
-                let act = activation(*act);
-                stmts.push(quote! {
-                    let mut #y = [0.0f32; #outw];
-                    kernels::dense::forward_one::<#inw, #outw>(#input, &p.#wi, #bv, #act, &mut #y);
-                });
-            }
-            Step::Activation { act, out, .. } => {
-                let y = local(*out);
-                let width = usize_lit(plan.buffers[*out].width);
-                let act = activation(*act);
-                stmts.push(quote! {
-                    let mut #y = [0.0f32; #width];
-                    kernels::act::forward_slice(#act, #input, &mut #y);
-                });
-            }
-            Step::Dropout { .. } => {}
-        }
+        let inputs: Vec<TokenStream> = step
+            .inputs
+            .iter()
+            .map(|v| match v.infer {
+                0 => quote!(x),
+                buf => {
+                    let h = local(buf);
+                    quote!(&#h)
+                }
+            })
+            .collect();
+        stmts.extend(
+            step.op
+                .def()
+                .predict_one(plan, step, &inputs, &local(step.out)),
+        );
     }
     if plan.output.infer == 0 {
         // No computing layer: the output is the (reshaped) input.
@@ -557,7 +447,7 @@ fn inherent_impl(
     let out_width = usize_lit(plan.output_width);
 
     let inits = plan.params.iter().map(|p| {
-        let i = init(p.init);
+        let i = p.init;
         let (fi, fo) = (usize_lit(p.fan_in), usize_lit(p.fan_out));
         let dst = flat_mut(p, quote!(params));
         quote!(::nnc::init::fill(#i, #fi, #fo, #dst, &mut rng);)
@@ -567,6 +457,28 @@ fn inherent_impl(
     let in_ty = input_array_type(&net.input.shape);
     let flatten = (1..net.input.shape.len()).fold(quote!(x), |acc, _| quote!(#acc.as_flattened()));
     let (one_steps, one_result) = predict_one_steps(plan);
+    let one_total = usize_lit(plan.one_scratch.iter().map(|s| s.len).sum());
+    let one_init = if plan.one_scratch.is_empty() {
+        quote!()
+    } else {
+        quote!(one: ::std::sync::Mutex::new(vec![0.0f32; #one_total].into_boxed_slice()),)
+    };
+    let one_bind = if plan.one_scratch.is_empty() {
+        quote!()
+    } else {
+        let slices = plan.one_scratch.iter().map(|s| {
+            let (ident, len) = (format_ident!("{}", s.ident), usize_lit(s.len));
+            quote!(let (#ident, one_rest) = one_rest.split_at_mut(#len);)
+        });
+        quote! {
+            // Another thread's `predict_one` in progress waits; a panic in
+            // one left nothing that needs repair (the scratch is overwritten).
+            let mut one = self.one.lock().unwrap_or_else(::std::sync::PoisonError::into_inner);
+            let one_rest: &mut [f32] = &mut one;
+            #(#slices)*
+            let _ = one_rest;
+        }
+    };
     let prelude = prelude();
     let batch_in = format_ident!("ArrayView{}", net.input.shape.len() + 1);
     let batch_out = format_ident!("ArrayView{}", net.output.len() + 1);
@@ -585,8 +497,21 @@ fn inherent_impl(
         None => quote!(),
     };
 
+    let descriptors = plan.steps.iter().filter_map(|step| {
+        let (ty, value) = step.op.def().descriptor(plan)?;
+        let layer = &net.layers[step.layer];
+        let cname = kernel_const(&layer.name);
+        let doc = format!(" The kernel of `{}` (`{}`).", layer.name, layer.source);
+        Some(quote! {
+            #[doc = #doc]
+            const #cname: #ty = #value;
+        })
+    });
+
     quote! {
         impl #name {
+            #(#descriptors)*
+
             /// Per-sample input shape.
             pub const INPUT_SHAPE: [usize; #in_rank] = #in_shape;
             /// Per-sample output shape.
@@ -609,6 +534,7 @@ fn inherent_impl(
                     rng,
                     batch: 0,
                     trained: false,
+                    #one_init
                 }
             }
 
@@ -627,6 +553,7 @@ fn inherent_impl(
                 #prelude
                 let p = &self.params;
                 let x: &[f32] = #flatten;
+                #one_bind
                 #(#one_steps)*
                 #one_result
             }
@@ -637,149 +564,36 @@ fn inherent_impl(
 }
 
 fn train_config(t: &ir::Train) -> TokenStream {
-    let loss = match t.loss {
-        ir::Loss::Mse => quote!(::nnc::loss::Loss::Mse),
-        ir::Loss::Mae => quote!(::nnc::loss::Loss::Mae),
-        ir::Loss::Huber { delta } => {
-            let d = f32_lit(delta);
-            quote!(::nnc::loss::Loss::Huber { delta: #d })
-        }
-        ir::Loss::BinaryCrossentropy { from_logits } => {
-            quote!(::nnc::loss::Loss::BinaryCrossentropy { from_logits: #from_logits })
-        }
-        ir::Loss::CategoricalCrossentropy { from_logits } => {
-            quote!(::nnc::loss::Loss::CategoricalCrossentropy { from_logits: #from_logits })
-        }
-        ir::Loss::SparseCategoricalCrossentropy { from_logits } => {
-            quote!(::nnc::loss::Loss::SparseCategoricalCrossentropy { from_logits: #from_logits })
-        }
-    };
-    let optimizer = match t.optimizer {
-        ir::Optimizer::Sgd {
-            lr,
-            momentum,
-            nesterov,
-        } => {
-            let (lr, m) = (f32_lit(lr), f32_lit(momentum));
-            quote!(::nnc::optim::Optimizer::Sgd { lr: #lr, momentum: #m, nesterov: #nesterov })
-        }
-        ir::Optimizer::Adagrad {
-            lr,
-            initial_accumulator,
-            epsilon,
-        } => {
-            let (lr, a, e) = (f32_lit(lr), f32_lit(initial_accumulator), f32_lit(epsilon));
-            quote!(::nnc::optim::Optimizer::Adagrad { lr: #lr, initial_accumulator: #a, epsilon: #e })
-        }
-        ir::Optimizer::Adadelta { lr, rho, epsilon } => {
-            let (lr, r, e) = (f32_lit(lr), f32_lit(rho), f32_lit(epsilon));
-            quote!(::nnc::optim::Optimizer::Adadelta { lr: #lr, rho: #r, epsilon: #e })
-        }
-        ir::Optimizer::RmsProp {
-            lr,
-            rho,
-            momentum,
-            epsilon,
-        } => {
-            let (lr, r, m, e) = (
-                f32_lit(lr),
-                f32_lit(rho),
-                f32_lit(momentum),
-                f32_lit(epsilon),
-            );
-            quote!(::nnc::optim::Optimizer::RmsProp { lr: #lr, rho: #r, momentum: #m, epsilon: #e })
-        }
-        ir::Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            epsilon,
-        } => {
-            let (lr, b1, b2, e) = (
-                f32_lit(lr),
-                f32_lit(beta1),
-                f32_lit(beta2),
-                f32_lit(epsilon),
-            );
-            quote!(::nnc::optim::Optimizer::Adam { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e })
-        }
-        ir::Optimizer::AdamW {
-            lr,
-            beta1,
-            beta2,
-            epsilon,
-            weight_decay,
-        } => {
-            let (lr, b1, b2, e, wd) = (
-                f32_lit(lr),
-                f32_lit(beta1),
-                f32_lit(beta2),
-                f32_lit(epsilon),
-                f32_lit(weight_decay),
-            );
-            quote!(::nnc::optim::Optimizer::AdamW { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e, weight_decay: #wd })
-        }
-    };
-    let (batch, epochs, shuffle, seed, split) = (
-        usize_lit(t.batch_size),
-        usize_lit(t.epochs),
-        t.shuffle,
-        Literal::u64_unsuffixed(t.seed),
-        f32_lit(t.validation_split),
+    let ir::Train {
+        span: _,
+        loss,
+        optimizer,
+        batch_size,
+        epochs,
+        shuffle,
+        seed,
+        validation_split,
+        metrics,
+        early_stopping,
+        clip_norm,
+        schedule,
+    } = t;
+    let (batch, epochs, seed, split) = (
+        usize_lit(*batch_size),
+        usize_lit(*epochs),
+        Literal::u64_unsuffixed(*seed),
+        f32_lit(*validation_split),
     );
-    // `accuracy` means what fits the loss, as in Keras: per output unit for
-    // binary cross-entropy (multi-label, or one unit), thresholded at p = 0.5
-    // (a logit of 0 when the network outputs logits); argmax otherwise.
-    let accuracy = match t.loss {
-        ir::Loss::BinaryCrossentropy { from_logits } => {
-            let threshold = f32_lit(if from_logits { 0.0 } else { 0.5 });
-            quote!(::nnc::metrics::Metric::BinaryAccuracy { threshold: #threshold })
-        }
-        _ => quote!(::nnc::metrics::Metric::Accuracy),
-    };
-    let metrics = t.metrics.iter().map(|m| match m {
-        ir::Metric::Accuracy => accuracy.clone(),
-        ir::Metric::Mae => quote!(::nnc::metrics::Metric::Mae),
-        ir::Metric::Mse => quote!(::nnc::metrics::Metric::Mse),
-    });
-    let early = match &t.early_stopping {
-        Some(es) => {
-            let (monitor, patience, min_delta, restore) = (
-                &es.monitor,
-                usize_lit(es.patience),
-                f32_lit(es.min_delta),
-                es.restore_best,
-            );
-            quote!(Some(::nnc::train::EarlyStopping {
-                monitor: #monitor.to_string(),
-                patience: #patience,
-                min_delta: #min_delta,
-                restore_best_weights: #restore,
-            }))
-        }
+    let early = match early_stopping {
+        Some(es) => quote!(Some(#es)),
         None => quote!(None),
     };
-    let clip = match t.clip_norm {
+    let clip = match clip_norm {
         Some(c) => {
-            let c = f32_lit(c);
+            let c = f32_lit(*c);
             quote!(Some(#c))
         }
         None => quote!(None),
-    };
-    let schedule = match t.schedule {
-        ir::Schedule::Constant => quote!(::nnc::optim::Schedule::Constant),
-        ir::Schedule::Step { every, factor } => {
-            let (e, f) = (usize_lit(every), f32_lit(factor));
-            quote!(::nnc::optim::Schedule::Step { every: #e, factor: #f })
-        }
-        ir::Schedule::Exponential { rate } => {
-            let r = f32_lit(rate);
-            quote!(::nnc::optim::Schedule::Exponential { rate: #r })
-        }
-        ir::Schedule::Cosine { epochs, min_lr } => {
-            let (e, m) = (usize_lit(epochs), f32_lit(min_lr));
-            quote!(::nnc::optim::Schedule::Cosine { epochs: #e, min_lr: #m })
-        }
     };
     quote! {
         ::nnc::train::TrainConfig {
@@ -823,7 +637,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
     } else {
         quote!(::nnc::support::check_batch(&grad, &Self::OUTPUT_SHAPE)?;)
     };
-    let uses_rng = plan.steps.iter().any(|s| matches!(s, Step::Dropout { .. }));
+    let uses_rng = plan.steps.iter().any(|s| s.op.def().uses_rng());
     let rng_binding = if uses_rng {
         quote!(let rng = &mut self.rng;)
     } else {
@@ -833,14 +647,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
     let penalty_terms: Vec<_> = plan
         .steps
         .iter()
-        .filter_map(|s| match s {
-            Step::Dense { w, l1, l2, .. } if *l1 != 0.0 || *l2 != 0.0 => {
-                let (l1, l2) = (f32_lit(*l1), f32_lit(*l2));
-                let wi = format_ident!("{}", plan.params[*w].ident);
-                Some(quote!(kernels::penalty::value(#l1, #l2, ArrayView2::from(&*self.params.#wi))))
-            }
-            _ => None,
-        })
+        .filter_map(|s| s.op.def().penalty(plan))
         .collect();
     let penalty = if penalty_terms.is_empty() {
         quote!(0.0)
@@ -964,5 +771,37 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
                 vec![#(#layer_infos),*]
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predict_one_scratch_is_one_heap_slice_split_per_op() {
+        let program = crate::compile("network A(x: [3]) -> [2] { dense(2) }").unwrap();
+        let mut plan = lower::lower(&program.networks[0]);
+        let none = format(emit_network(&plan)).unwrap();
+        assert!(!none.contains("Mutex"), "no scratch, no arena");
+        plan.one_scratch.push(lower::OneScratch {
+            ident: "s_a".into(),
+            len: 5,
+        });
+        plan.one_scratch.push(lower::OneScratch {
+            ident: "s_b".into(),
+            len: 7,
+        });
+        let code = format(emit_network(&plan)).unwrap();
+        assert!(
+            code.contains("one: ::std::sync::Mutex<Box<[f32]>>"),
+            "{code}"
+        );
+        assert!(
+            code.contains("vec![0.0f32; 12].into_boxed_slice()"),
+            "{code}"
+        );
+        assert!(code.contains("let (s_a, one_rest) = one_rest.split_at_mut(5);"));
+        assert!(code.contains("let (s_b, one_rest) = one_rest.split_at_mut(7);"));
     }
 }

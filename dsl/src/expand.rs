@@ -12,7 +12,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let names = network_names(input.clone());
     let spec = SpecText::from_tokens(input);
     match crate::compile(&spec.text) {
-        Ok(program) => crate::emit::emit_program(&program),
+        Ok(program) => {
+            let code = crate::emit::emit_program(&program);
+            let warnings = program.warnings.iter().map(|d| warning(&spec, d));
+            quote!(#code #(#warnings)*)
+        }
         Err(diags) => {
             let errors = diags
                 .iter()
@@ -42,6 +46,31 @@ fn raw_message(d: &Diagnostic) -> String {
         msg.push_str(&format!("\n  = help: {help}"));
     }
     msg
+}
+
+/// A warning on stable Rust, where a proc macro cannot emit one: the use of
+/// a `#[deprecated]` item whose note is the diagnostic, spanned on the
+/// offending tokens, so rustc (and `#![deny(deprecated)]`) reports it there.
+fn warning(spec: &SpecText, d: &Diagnostic) -> TokenStream {
+    let (first, _) = spec.token_spans(d.span).unwrap_or((
+        proc_macro2::Span::call_site(),
+        proc_macro2::Span::call_site(),
+    ));
+    deprecated_use(d.code, first, &message(d))
+}
+
+/// `const _: () = { #[deprecated(note)] struct CODE; let _ = CODE; };`, the
+/// use spanned at `at`.
+fn deprecated_use(code: &str, at: proc_macro2::Span, note: &str) -> TokenStream {
+    let item = proc_macro2::Ident::new(code, proc_macro2::Span::call_site());
+    let used = proc_macro2::Ident::new(code, at);
+    quote! {
+        const _: () = {
+            #[deprecated(note = #note)]
+            struct #item;
+            let _ = #used;
+        };
+    }
 }
 
 fn compile_error(spec: &SpecText, d: &Diagnostic) -> TokenStream {
@@ -120,7 +149,14 @@ pub fn expand_file(input: TokenStream) -> TokenStream {
         }
     };
     let code = match crate::compile(&src) {
-        Ok(program) => crate::emit::emit_program(&program),
+        Ok(program) => {
+            let code = crate::emit::emit_program(&program);
+            let warnings = program.warnings.iter().map(|d| {
+                let note = crate::render(std::slice::from_ref(d), &rel, &src);
+                deprecated_use(d.code, lit.span(), &note)
+            });
+            quote!(#code #(#warnings)*)
+        }
         Err(diags) => {
             let names = crate::tokens::network_names(&src, lit.span());
             let fallback = fallback(names);

@@ -1,19 +1,25 @@
 //! Lowering: a checked [`ir::Network`] → a [`Plan`] of kernel calls and
 //! buffers, which [`crate::emit`] turns into Rust.
 //!
+//! Each op lowers itself ([`crate::ops::OpDef::lower`]) through a
+//! [`Lowering`] context that hands out parameters and workspace buffers.
 //! Decisions made here, once, at compile time:
 //! - every tensor is stored as a `[batch, width]` matrix (the per-sample shape
-//!   flattened), so `flatten` and `reshape` cost nothing: their output *is*
-//!   their input buffer;
+//!   flattened row-major, channels last for images), so `flatten` and
+//!   `reshape` cost nothing: their output *is* their input buffer;
 //! - an activation layer directly after a `dense` layer with a linear
 //!   activation is fused into it (bias-add and activation in one pass);
 //! - dropout has its own output buffer in training only: at inference the next
 //!   layer reads dropout's input directly;
-//! - backward runs in reverse and stops at the first layer that has trainable
-//!   parameters: no input gradient is computed below it, and frozen layers
-//!   get no parameter-gradient work.
+//! - the plan is a graph: a step reads a list of input values. Steps are in
+//!   topological order; backward runs them in reverse, only where some
+//!   trainable parameter lies upstream, and computes an input's gradient only
+//!   if that input depends on a trainable parameter. Where a value feeds
+//!   several steps, the first backward step to reach it writes its gradient
+//!   and the others add into it.
 
-use crate::ir::{self, Activation, Init, Op};
+use crate::ir::{self, Activation, Init};
+use crate::ops::{self, Backward, GradTarget, OpDef, StepDef};
 
 /// Index into [`Plan::buffers`].
 pub type BufId = usize;
@@ -30,7 +36,20 @@ pub struct Value {
     pub infer: BufId,
 }
 
-/// A `[batch, width]` activation (or mask) buffer of the workspace.
+impl Value {
+    /// A value held by the same buffer in training and inference.
+    pub fn both(buf: BufId) -> Self {
+        Value {
+            train: buf,
+            infer: buf,
+        }
+    }
+}
+
+/// A `[batch, width]` buffer of the workspace: a step's output, or scratch
+/// an op asked for (a pre-activation, a dropout mask, an im2col matrix),
+/// kept from forward to backward. An op may view its scratch with any shape
+/// of `width` elements per sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buffer {
     /// Field name in the generated workspace.
@@ -41,6 +60,22 @@ pub struct Buffer {
     pub has_grad: bool,
 }
 
+/// Scratch memory of `predict_one`, for one sample: an op asks for it with
+/// [`Lowering::scratch_one`] when its single-sample work needs more than
+/// its output array (a convolution's im2col rows). All of a network's
+/// scratch lives in one heap slice owned by the model, so a large layer
+/// does not put it on the stack, and `predict_one` still allocates nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneScratch {
+    /// The `&mut [f32]` local it is bound to in `predict_one`.
+    pub ident: String,
+    /// Its length in elements.
+    pub len: usize,
+}
+
+/// Index into [`Plan::one_scratch`].
+pub type OneId = usize;
+
 /// A parameter tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamPlan {
@@ -48,7 +83,7 @@ pub struct ParamPlan {
     pub name: String,
     /// Field name in the generated code, e.g. `dense1_weight`.
     pub ident: String,
-    /// `[in, out]` for a kernel, `[out]` for a bias.
+    /// Any rank; see [`crate::ops::ParamDecl::shape`] for the storage.
     pub shape: Vec<usize>,
     /// How it is initialised.
     pub init: Init,
@@ -62,89 +97,49 @@ pub struct ParamPlan {
 
 /// One kernel call of the forward pass (its backward is derived from it).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub struct Step {
+    /// Index of the IR layer.
+    pub layer: usize,
+    /// The values read, in the op's argument order.
+    pub inputs: Vec<Value>,
+    /// Output buffer (in training).
+    pub out: BufId,
+    /// What the step computes.
+    pub op: StepOp,
+}
+
+/// The op-specific part of a [`Step`]; each lives in its op's module.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepOp {
     /// `out = act(input · w + b)`.
-    Dense {
-        /// Index of the IR layer.
-        layer: usize,
-        /// Input value.
-        input: Value,
-        /// Kernel `[in, out]`.
-        w: ParamId,
-        /// Bias `[out]`, if any.
-        b: Option<ParamId>,
-        /// Fused activation.
-        act: Activation,
-        /// Buffer keeping the pre-activation, when the activation's
-        /// derivative needs it.
-        pre: Option<BufId>,
-        /// Output buffer.
-        out: BufId,
-        /// L1 factor on the kernel.
-        l1: f32,
-        /// L2 factor on the kernel.
-        l2: f32,
-    },
-    /// A standalone activation `out = act(input)`.
-    Activation {
-        /// Index of the IR layer.
-        layer: usize,
-        /// Input value.
-        input: Value,
-        /// The activation.
-        act: Activation,
-        /// Output buffer.
-        out: BufId,
-    },
+    Dense(ops::dense::DenseStep),
+    /// `out = act(input)`.
+    Activation(ops::activation::ActivationStep),
     /// Inverted dropout (training only).
-    Dropout {
-        /// Index of the IR layer.
-        layer: usize,
-        /// Input value.
-        input: Value,
-        /// Fraction dropped.
-        rate: f32,
-        /// Mask buffer (0 or `1 / (1 - rate)` per element).
-        mask: BufId,
-        /// Output buffer (training only).
-        out: BufId,
-    },
+    Dropout(ops::dropout::DropoutStep),
+    /// `out = input_0 + input_1 + ...`.
+    Add(ops::add::AddStep),
+    /// The inputs joined along their last axis.
+    Concat(ops::concat::ConcatStep),
+}
+
+impl StepOp {
+    /// The step's emitter interface. Exhaustive: a new kind must be added here.
+    pub fn def(&self) -> &dyn StepDef {
+        match self {
+            StepOp::Dense(s) => s,
+            StepOp::Activation(s) => s,
+            StepOp::Dropout(s) => s,
+            StepOp::Add(s) => s,
+            StepOp::Concat(s) => s,
+        }
+    }
 }
 
 impl Step {
-    /// The IR layer this step computes.
-    pub fn layer(&self) -> usize {
-        match self {
-            Step::Dense { layer, .. }
-            | Step::Activation { layer, .. }
-            | Step::Dropout { layer, .. } => *layer,
-        }
-    }
-
-    /// The step's input value.
-    pub fn input(&self) -> Value {
-        match self {
-            Step::Dense { input, .. }
-            | Step::Activation { input, .. }
-            | Step::Dropout { input, .. } => *input,
-        }
-    }
-
-    /// The step's output buffer (in training).
-    pub fn out(&self) -> BufId {
-        match self {
-            Step::Dense { out, .. } | Step::Activation { out, .. } | Step::Dropout { out, .. } => {
-                *out
-            }
-        }
-    }
-
     /// The parameters this step owns.
     pub fn params(&self) -> Vec<ParamId> {
-        match self {
-            Step::Dense { w, b, .. } => std::iter::once(*w).chain(*b).collect(),
-            _ => Vec::new(),
-        }
+        self.op.def().params()
     }
 }
 
@@ -161,155 +156,192 @@ pub struct Plan<'a> {
     pub params: Vec<ParamPlan>,
     /// Workspace buffers; buffer 0 holds a copy of the input batch.
     pub buffers: Vec<Buffer>,
-    /// Forward steps in order.
+    /// Forward steps in topological order.
     pub steps: Vec<Step>,
     /// The network's output value.
     pub output: Value,
     /// The activation applied last (`Linear` if the last step is not an activation).
     pub output_activation: Activation,
-    /// Index of the first step whose parameters are trainable; backward runs
-    /// from the last step down to this one. `None` when nothing is trainable.
-    pub backward_until: Option<usize>,
+    /// Per buffer: whether its value depends on a trainable parameter and
+    /// reaches the output, so that backward must carry a gradient through it.
+    pub needs_grad: Vec<bool>,
+    /// `predict_one`'s scratch slices.
+    pub one_scratch: Vec<OneScratch>,
+    /// Scratch gradient buffers for a step's second, third... read of one
+    /// value, by `(step, input index)`.
+    pub dup_grads: Vec<((usize, usize), BufId)>,
 }
 
-/// Whether the derivative of `act` needs the activation's input, not only its output.
-pub fn needs_pre_activation(act: Activation) -> bool {
-    matches!(
-        act,
-        Activation::Elu { .. } | Activation::Gelu | Activation::Softplus
-    )
+/// The lowering context an op's [`OpDef::lower`] works with.
+pub struct Lowering<'a> {
+    net: &'a ir::Network,
+    params: Vec<ParamPlan>,
+    buffers: Vec<Buffer>,
+    steps: Vec<Step>,
+    one_scratch: Vec<OneScratch>,
+    /// Per layer: how many layers (and the network's output) read it.
+    readers: Vec<usize>,
+}
+
+impl Lowering<'_> {
+    /// The checked layer.
+    pub fn layer(&self, layer: usize) -> &ir::Layer {
+        &self.net.layers[layer]
+    }
+
+    /// Whether `layer` reads exactly the output of layer `from` and nothing
+    /// else reads that output: then `layer` may be fused into `from`'s step.
+    pub fn sole_reader(&self, layer: usize, from: usize) -> bool {
+        self.net.layers[layer].inputs == [ir::Source::Layer(from)] && self.readers[from] == 1
+    }
+
+    /// Scratch of `len` elements for `predict_one`, bound there to the
+    /// local `ident` (a `&mut [f32]`, see [`crate::emit::one_scratch`]).
+    pub fn scratch_one(&mut self, ident: String, len: usize) -> OneId {
+        self.one_scratch.push(OneScratch { ident, len });
+        self.one_scratch.len() - 1
+    }
+
+    /// A new workspace buffer of `width` elements per sample: a step's
+    /// output, or scratch the op keeps from forward to backward.
+    pub fn buffer(&mut self, ident: String, width: usize) -> BufId {
+        self.buffers.push(Buffer {
+            ident,
+            width,
+            has_grad: false,
+        });
+        self.buffers.len() - 1
+    }
+
+    /// Declares the parameters `op` has for `layer` and returns their ids,
+    /// in the op's order.
+    pub fn params(&mut self, layer: usize, op: &dyn OpDef) -> Vec<ParamId> {
+        let l = &self.net.layers[layer];
+        op.params(l)
+            .into_iter()
+            .map(|d| {
+                self.params.push(ParamPlan {
+                    name: format!("{}.{}", l.name, d.suffix),
+                    ident: format!("{}_{}", l.name, d.suffix),
+                    shape: d.shape,
+                    init: d.init,
+                    fan_in: d.fan_in,
+                    fan_out: d.fan_out,
+                    trainable: d.trainable,
+                });
+                self.params.len() - 1
+            })
+            .collect()
+    }
+
+    /// The layer's name (unique in the network).
+    pub fn layer_name(&self, layer: usize) -> &str {
+        &self.net.layers[layer].name
+    }
+
+    /// Elements per sample of the layer's output.
+    pub fn width(&self, layer: usize) -> usize {
+        self.net.layers[layer].output.iter().product()
+    }
+
+    /// Appends a step.
+    pub fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    /// The last step pushed, for fusions.
+    pub fn last_step_mut(&mut self) -> Option<&mut Step> {
+        self.steps.last_mut()
+    }
 }
 
 /// Lowers one checked network.
 pub fn lower(net: &ir::Network) -> Plan<'_> {
     let numel = |s: &[usize]| s.iter().product::<usize>();
-    let mut buffers = vec![Buffer {
-        ident: "x".into(),
-        width: numel(&net.input.shape),
-        has_grad: false,
-    }];
-    let mut params = Vec::new();
-    let mut steps: Vec<Step> = Vec::new();
-    let mut cur = Value { train: 0, infer: 0 };
-    let new_buf = |buffers: &mut Vec<Buffer>, ident: String, width: usize| {
-        buffers.push(Buffer {
-            ident,
-            width,
-            has_grad: false,
-        });
-        buffers.len() - 1
+    let mut cx = Lowering {
+        net,
+        params: Vec::new(),
+        buffers: Vec::new(),
+        steps: Vec::new(),
+        one_scratch: Vec::new(),
+        readers: vec![0; net.layers.len()],
     };
-
-    for (li, layer) in net.layers.iter().enumerate() {
-        let width = numel(&layer.output);
-        match &layer.op {
-            Op::Dense(d) => {
-                let fan_in = numel(&layer.input);
-                params.push(ParamPlan {
-                    name: format!("{}.weight", layer.name),
-                    ident: format!("{}_weight", layer.name),
-                    shape: vec![fan_in, d.units],
-                    init: d.kernel_init,
-                    fan_in,
-                    fan_out: d.units,
-                    trainable: d.trainable,
-                });
-                let w = params.len() - 1;
-                let b = d.use_bias.then(|| {
-                    params.push(ParamPlan {
-                        name: format!("{}.bias", layer.name),
-                        ident: format!("{}_bias", layer.name),
-                        shape: vec![d.units],
-                        init: d.bias_init,
-                        fan_in,
-                        fan_out: d.units,
-                        trainable: d.trainable,
-                    });
-                    params.len() - 1
-                });
-                let pre = needs_pre_activation(d.activation)
-                    .then(|| new_buf(&mut buffers, format!("{}_pre", layer.name), width));
-                let out = new_buf(&mut buffers, layer.name.clone(), width);
-                steps.push(Step::Dense {
-                    layer: li,
-                    input: cur,
-                    w,
-                    b,
-                    act: d.activation,
-                    pre,
-                    out,
-                    l1: d.l1,
-                    l2: d.l2,
-                });
-                cur = Value {
-                    train: out,
-                    infer: out,
-                };
-            }
-            Op::Activation(act) => {
-                // Fuse into a preceding linear dense layer whose output feeds only us.
-                if let Some(Step::Dense {
-                    act: prev @ Activation::Linear,
-                    pre,
-                    out,
-                    ..
-                }) = steps.last_mut()
-                {
-                    if cur.train == *out && cur.infer == *out {
-                        *prev = *act;
-                        if needs_pre_activation(*act) {
-                            *pre =
-                                Some(new_buf(&mut buffers, format!("{}_pre", layer.name), width));
-                        }
-                        continue;
-                    }
-                }
-                let out = new_buf(&mut buffers, layer.name.clone(), width);
-                steps.push(Step::Activation {
-                    layer: li,
-                    input: cur,
-                    act: *act,
-                    out,
-                });
-                cur = Value {
-                    train: out,
-                    infer: out,
-                };
-            }
-            Op::Flatten | Op::Reshape => {}
-            Op::Dropout { rate } => {
-                let mask = new_buf(&mut buffers, format!("{}_mask", layer.name), width);
-                let out = new_buf(&mut buffers, layer.name.clone(), width);
-                steps.push(Step::Dropout {
-                    layer: li,
-                    input: cur,
-                    rate: *rate,
-                    mask,
-                    out,
-                });
-                cur = Value {
-                    train: out,
-                    infer: cur.infer,
-                };
-            }
+    let reads = net
+        .layers
+        .iter()
+        .flat_map(|l| &l.inputs)
+        .chain(std::iter::once(&net.result));
+    for src in reads {
+        if let ir::Source::Layer(i) = src {
+            cx.readers[*i] += 1;
         }
     }
+    let x = cx.buffer("x".into(), numel(&net.input.shape));
+    // The value of each layer's output, in layer order (a topological order).
+    let mut values: Vec<Value> = Vec::with_capacity(net.layers.len());
+    let value = |values: &[Value], src: ir::Source| match src {
+        ir::Source::Input => Value::both(x),
+        ir::Source::Layer(i) => values[i],
+    };
+    for (li, layer) in net.layers.iter().enumerate() {
+        let inputs: Vec<Value> = layer.inputs.iter().map(|&s| value(&values, s)).collect();
+        let out = layer.op.def().lower(&mut cx, li, &inputs);
+        values.push(out);
+    }
+    let cur = value(&values, net.result);
+    let Lowering {
+        params,
+        mut buffers,
+        steps,
+        one_scratch,
+        ..
+    } = cx;
 
     let output_activation = match steps.last() {
-        Some(Step::Dense { act, out, .. }) | Some(Step::Activation { act, out, .. })
-            if cur.train == *out =>
-        {
-            *act
+        Some(step) if cur.train == step.out => {
+            step.op.def().activation().unwrap_or(Activation::Linear)
         }
         _ => Activation::Linear,
     };
-    let backward_until = steps
-        .iter()
-        .position(|s| s.params().iter().any(|&p| params[p].trainable));
-    // Backward writes an incoming gradient for the output of every step it runs.
-    if let Some(first) = backward_until {
-        for step in &steps[first..] {
-            buffers[step.out()].has_grad = true;
+    // Forward in topological order: a value needs a gradient if a
+    // trainable parameter lies upstream of it.
+    let mut needs_grad = vec![false; buffers.len()];
+    for step in &steps {
+        let own = step.params().iter().any(|&p| params[p].trainable);
+        let upstream = step.inputs.iter().any(|v| needs_grad[v.train]);
+        needs_grad[step.out] = own || upstream;
+    }
+    // Backward only where the output's gradient reaches: a value nothing
+    // downstream of it reads (an unused `let`, W0001) gets none.
+    let mut reaches = vec![false; buffers.len()];
+    reaches[cur.train] = true;
+    for step in steps.iter().rev() {
+        if reaches[step.out] {
+            for v in &step.inputs {
+                reaches[v.train] = true;
+            }
+        }
+    }
+    for (needs, reaches) in needs_grad.iter_mut().zip(&reaches) {
+        *needs &= *reaches;
+    }
+    for (buf, needs) in buffers.iter_mut().zip(&needs_grad) {
+        buf.has_grad = *needs;
+    }
+    // A step reading one value twice (`add(h, h)`) cannot hand its kernel
+    // two mutable views of one gradient: the later reads get scratch.
+    let mut dup_grads = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        for (k, v) in step.inputs.iter().enumerate() {
+            if needs_grad[v.train] && step.inputs[..k].iter().any(|u| u.train == v.train) {
+                buffers.push(Buffer {
+                    ident: format!("{}_dgrad{k}", buffers[step.out].ident),
+                    width: buffers[v.train].width,
+                    has_grad: false,
+                });
+                needs_grad.push(false);
+                dup_grads.push(((i, k), buffers.len() - 1));
+            }
         }
     }
     Plan {
@@ -321,7 +353,9 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         steps,
         output: cur,
         output_activation,
-        backward_until,
+        needs_grad,
+        one_scratch,
+        dup_grads,
     }
 }
 
@@ -334,9 +368,55 @@ impl Plan<'_> {
             .sum()
     }
 
-    /// Whether step `i` must compute the gradient of its input (some earlier
-    /// step has trainable parameters).
-    pub fn needs_input_grad(&self, i: usize) -> bool {
-        self.backward_until.is_some_and(|first| first < i)
+    /// The steps backward runs, in reverse topological order, each with
+    /// where its input gradients go: steps whose output carries no gradient
+    /// are left out, and of several steps reading one value, the first to
+    /// run writes its gradient and the later ones add into it.
+    pub fn backward_steps(&self) -> Vec<(usize, Backward)> {
+        let last = self.steps.len().saturating_sub(1);
+        let mut written = vec![false; self.buffers.len()];
+        let mut out = Vec::new();
+        for (i, step) in self.steps.iter().enumerate().rev() {
+            if !self.needs_grad[step.out] {
+                continue;
+            }
+            let mut merge = Vec::new();
+            let input_grads = step
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(k, v)| {
+                    if !self.needs_grad[v.train] {
+                        return None;
+                    }
+                    if let Some(&(_, scratch)) = self.dup_grads.iter().find(|(at, _)| *at == (i, k))
+                    {
+                        merge.push((scratch, v.train));
+                        return Some(GradTarget {
+                            buf: scratch,
+                            accumulate: false,
+                            scratch: true,
+                        });
+                    }
+                    let accumulate = written[v.train];
+                    written[v.train] = true;
+                    Some(GradTarget {
+                        buf: v.train,
+                        accumulate,
+                        scratch: false,
+                    })
+                })
+                .collect();
+            let fused_out = i == last && self.output.train == step.out;
+            out.push((
+                i,
+                Backward {
+                    input_grads,
+                    fused_out,
+                    merge,
+                },
+            ));
+        }
+        out
     }
 }

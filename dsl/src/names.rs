@@ -3,20 +3,10 @@
 //! activations (to fuse `dense(..) relu`), the checker all of them.
 
 /// Activation names, usable as layers and after `dense(..)`.
-pub const ACTIVATIONS: &[&str] = &[
-    "linear",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "elu",
-    "gelu",
-    "softplus",
-    "softmax",
-];
+pub const ACTIVATIONS: &[&str] = nnc_core::Activation::NAMES;
 
 /// Layer kinds other than activations.
-pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout"];
+pub const LAYERS: &[&str] = crate::ops::LAYERS;
 
 /// Every name that may start a layer.
 pub fn layer_names() -> Vec<&'static str> {
@@ -24,39 +14,19 @@ pub fn layer_names() -> Vec<&'static str> {
 }
 
 /// Losses.
-pub const LOSSES: &[&str] = &[
-    "mse",
-    "mae",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-];
+pub const LOSSES: &[&str] = nnc_core::Loss::NAMES;
 
 /// Optimizers.
-pub const OPTIMIZERS: &[&str] = &["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"];
+pub const OPTIMIZERS: &[&str] = nnc_core::Optimizer::NAMES;
 
 /// Learning-rate schedules.
-pub const SCHEDULES: &[&str] = &["constant", "step", "exponential", "cosine"];
+pub const SCHEDULES: &[&str] = nnc_core::Schedule::NAMES;
 
 /// Initialisers.
-pub const INITS: &[&str] = &[
-    "zeros",
-    "ones",
-    "constant",
-    "normal",
-    "uniform",
-    "glorot_uniform",
-    "xavier_uniform",
-    "glorot_normal",
-    "xavier_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_normal",
-];
+pub const INITS: &[&str] = nnc_core::Init::NAMES;
 
 /// Metrics.
-pub const METRICS: &[&str] = &["accuracy", "mae", "mse"];
+pub const METRICS: &[&str] = nnc_core::Metric::NAMES;
 
 /// Train settings.
 pub const SETTINGS: &[&str] = &[

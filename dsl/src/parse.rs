@@ -250,6 +250,10 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::kw_network => "`network`",
         Rule::kw_train => "`train`",
+        // Wherever `let` may start a layer, so may a name: listing it too
+        // would only lengthen the message.
+        Rule::kw_let | Rule::binding => return None,
+        Rule::source => "`name >>`",
         Rule::ident => "a name",
         Rule::number | Rule::unsigned | Rule::neg => "a number",
         Rule::string => "a string",
@@ -273,7 +277,7 @@ fn describe_literal(tok: &str) -> Option<String> {
         // Blanks, comments and doc comments may go nearly anywhere; listing
         // them would only hide what is really missing.
         " " | "\t" | "\r" | "\n" | "//" | "/*" | "///" | "/" | "_" | "." | "e" | "E" | "+"
-        | "\u{feff}" | "BUILTIN_RULE" => None,
+        | "\u{feff}" | "BUILTIN_RULE" | "let" => None,
         "true" | "false" => Some("a boolean".into()),
         "\"" => Some("a string".into()),
         "-" => Some("a number".into()),
@@ -430,10 +434,24 @@ fn layer(p: Pair<Rule>) -> RawLayer {
     let mut call_ = None;
     let mut assertion = None;
     let mut sep = false;
+    let mut binding = None;
+    let mut source = None;
+    let mut start = None;
     let mut end = span.end;
     for q in p.into_inner() {
         match q.as_rule() {
             Rule::doc => docs.push(doc(q)),
+            Rule::binding => {
+                start.get_or_insert(span_of(&q).start);
+                binding = q
+                    .into_inner()
+                    .find(|r| r.as_rule() == Rule::ident)
+                    .map(ident);
+            }
+            Rule::source => {
+                start.get_or_insert(span_of(&q).start);
+                source = q.into_inner().next().map(ident);
+            }
             Rule::call => call_ = Some(call(q)),
             Rule::assertion => {
                 let s = q.into_inner().next().expect("grammar: assertion shape");
@@ -451,7 +469,9 @@ fn layer(p: Pair<Rule>) -> RawLayer {
     RawLayer {
         layer: Layer {
             docs,
-            span: Span::new(call.span.start, end),
+            span: Span::new(start.unwrap_or(call.span.start), end),
+            binding,
+            source,
             call,
             activation: None,
             assertion,
@@ -469,7 +489,8 @@ fn fuse(raw: Vec<RawLayer>) -> Vec<Layer> {
     let mut fusable = false;
     for RawLayer { layer, sep } in raw {
         let name = layer.call.name.name.as_str();
-        if fusable && layer.docs.is_empty() && names::looks_like_activation(name) {
+        let plain = layer.binding.is_none() && layer.source.is_none();
+        if fusable && plain && layer.docs.is_empty() && names::looks_like_activation(name) {
             let prev = out.last_mut().expect("fusable implies a previous layer");
             prev.span = prev.span.to(layer.span);
             prev.assertion = layer.assertion;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::ir::{Network, Op, Shape};
+use crate::ir::{Network, Shape};
 
 /// One row of a [`Summary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,18 +43,16 @@ pub fn summary(net: &Network) -> Summary {
         .layers
         .iter()
         .map(|l| {
-            let (params, trainable) = match &l.op {
-                Op::Dense(d) => {
-                    let fan_in = l.input.iter().product::<usize>() as u64;
-                    let bias = if d.use_bias { d.units as u64 } else { 0 };
-                    // Saturating: absurd specs must not overflow.
-                    (
-                        fan_in.saturating_mul(d.units as u64).saturating_add(bias),
-                        d.trainable,
-                    )
-                }
-                _ => (0, true),
-            };
+            let decls = l.op.def().params(l);
+            // Saturating: absurd specs must not overflow.
+            let params = decls.iter().fold(0u64, |acc, d| {
+                let n = d
+                    .shape
+                    .iter()
+                    .fold(1u64, |n, &k| n.saturating_mul(k as u64));
+                acc.saturating_add(n)
+            });
+            let trainable = decls.iter().all(|d| d.trainable);
             Row {
                 name: l.name.clone(),
                 source: l.source.clone(),

@@ -562,6 +562,15 @@ fn e0402_duplicate_layer_name() {
         3,
         5,
     );
+    // Names differing only in case would give the same kernel constant.
+    let src = "network A(x: [4]) -> [2] {\n    dense(8, name = \"Hidden\")\n    dense(2, name = \"hidden\")\n}\n";
+    one(
+        src,
+        codes::DUPLICATE_LAYER,
+        "two layers of `A` are named `Hidden` and `hidden` (the same ignoring case); layer names must be unique",
+        3,
+        5,
+    );
 }
 
 #[test]

@@ -85,7 +85,7 @@ fn mnist_checks_to_the_expected_ir() {
             trainable: true,
         }
     );
-    assert_eq!(n.layers[2].op, Op::Dropout { rate: 0.2 });
+    assert_eq!(n.layers[2].op, Op::Dropout(Dropout { rate: 0.2 }));
     let t = n.train.expect("train block");
     assert_eq!(t.loss, Loss::CategoricalCrossentropy { from_logits: false });
     assert_eq!(
@@ -109,7 +109,7 @@ fn mnist_checks_to_the_expected_ir() {
             monitor: "val_accuracy".into(),
             patience: 3,
             min_delta: 0.001,
-            restore_best: false
+            restore_best_weights: false
         })
     );
     assert_eq!(t.clip_norm, Some(1.0));
@@ -127,15 +127,17 @@ fn defaults_are_filled_in() {
     assert!(d.use_bias && d.trainable);
     let t = n.train.unwrap();
     assert_eq!(t.loss, Loss::Mse);
+    // The same default as the runtime's `TrainConfig::default()`: one place decides.
     assert_eq!(
         t.optimizer,
-        Optimizer::RmsProp {
+        Optimizer::Adam {
             lr: 0.001,
-            rho: 0.9,
-            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
             epsilon: 1e-7
         }
     );
+    assert_eq!(t.optimizer, nnc_core::TrainConfig::default().optimizer);
     assert_eq!(
         (
             t.batch_size,
@@ -494,7 +496,11 @@ fn each_example_in_errors_md_gives_its_code() {
     assert!(blocks.len() >= 30);
     for (heading, src) in blocks {
         let code = &heading[3..8];
-        let diags = compile(&src).expect_err(&heading);
+        // A warning's spec compiles, with the warning beside the program.
+        let diags = match compile(&src) {
+            Ok(p) if code.starts_with('W') => p.warnings,
+            r => r.expect_err(&heading),
+        };
         let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
         assert_eq!(codes, [code], "{heading}");
     }
@@ -520,7 +526,10 @@ fn the_output_shown_in_errors_md_is_what_render_prints() {
         if lang != "nn" || next_lang != "text" {
             continue;
         }
-        let diags = compile(src).unwrap_err();
+        let diags = match compile(src) {
+            Ok(p) => p.warnings,
+            Err(d) => d,
+        };
         assert_eq!(&nnc_dsl::render(&diags, "spec.nn", src), shown, "{heading}");
         n += 1;
     }
@@ -553,7 +562,7 @@ fn aliases() {
     assert_eq!(t.metrics, [Metric::Accuracy]);
     let es = t.early_stopping.unwrap();
     assert_eq!(
-        (es.monitor.as_str(), es.restore_best),
+        (es.monitor.as_str(), es.restore_best_weights),
         ("val_accuracy", false)
     );
     let Op::Dense(d) = &n.layers[0].op else {
@@ -576,5 +585,9 @@ fn aliases() {
     assert_eq!(d.activation, Activation::Elu { alpha: 0.5 });
 
     let b = net("network B(x: [4]) -> [1] { dense(1) sigmoid } train B { loss binary_crossentropy early_stopping true metrics accuracy }");
-    assert_eq!(b.train.unwrap().early_stopping.unwrap().monitor, "val_loss");
+    let t = b.train.unwrap();
+    // `early_stopping true` is the runtime's `EarlyStopping::default()`, and
+    // `accuracy` with binary cross-entropy is the thresholded one.
+    assert_eq!(t.early_stopping, Some(nnc_core::EarlyStopping::default()));
+    assert_eq!(t.metrics, [Metric::BinaryAccuracy { threshold: 0.5 }]);
 }

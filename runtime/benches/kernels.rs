@@ -85,26 +85,34 @@ fn bench_fused(c: &mut Criterion) {
     let mut pre = Array2::<f32>::zeros((n, o));
     g.bench_function("dense fwd 64x784x128 relu", |bch| {
         bch.iter(|| {
-            dense::forward(
-                x.view(),
-                w.view(),
-                Some(b.view()),
-                Activation::Relu,
-                None,
-                y.view_mut(),
-            )
+            let layer = dense::Dense {
+                inputs: i,
+                units: o,
+                act: Activation::Relu,
+            };
+            layer.forward(dense::Forward {
+                x: x.view(),
+                w: w.view(),
+                b: Some(b.view()),
+                pre: None,
+                y: y.view_mut(),
+            })
         })
     });
     g.bench_function("dense fwd 64x784x128 gelu (keeps pre)", |bch| {
         bch.iter(|| {
-            dense::forward(
-                x.view(),
-                w.view(),
-                Some(b.view()),
-                Activation::Gelu,
-                Some(pre.view_mut()),
-                y.view_mut(),
-            )
+            let layer = dense::Dense {
+                inputs: i,
+                units: o,
+                act: Activation::Gelu,
+            };
+            layer.forward(dense::Forward {
+                x: x.view(),
+                w: w.view(),
+                b: Some(b.view()),
+                pre: Some(pre.view_mut()),
+                y: y.view_mut(),
+            })
         })
     });
     let mut dy = random(n, o, 5);
@@ -115,17 +123,25 @@ fn bench_fused(c: &mut Criterion) {
     );
     g.bench_function("dense bwd 64x784x128 relu (dW, db, dx)", |bch| {
         bch.iter(|| {
-            dense::backward(
-                x.view(),
-                w.view(),
-                Activation::Relu,
-                y.view(),
-                None,
-                dy.view_mut(),
-                false,
-                Some(dw.view_mut()),
-                Some(db.view_mut()),
-                Some(dx.view_mut()),
+            let layer = dense::Dense {
+                inputs: i,
+                units: o,
+                act: Activation::Relu,
+            };
+            layer.backward(
+                dense::Backward {
+                    x: x.view(),
+                    w: w.view(),
+                    y: y.view(),
+                    pre: None,
+                    dy: dy.view_mut(),
+                    at_logits: false,
+                },
+                dense::Grads {
+                    dw: Some(dw.view_mut()),
+                    db: Some(db.view_mut()),
+                    dx: Some(nnc_runtime::kernels::Grad::Write(dx.view_mut())),
+                },
             )
         })
     });

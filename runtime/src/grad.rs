@@ -5,6 +5,7 @@
 //! logits where there is one, the generated backward, L1/L2 penalties),
 //! without the optimizer update.
 
+use crate::loss::LossExt;
 use crate::{Error, Loss, Model, Param, Result};
 use ndarray::{ArrayD, ArrayViewD};
 

@@ -4,58 +4,7 @@
 
 use crate::rng::Rng;
 
-/// How a parameter tensor is filled before training.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Init {
-    /// All zeros (Keras' default for biases).
-    Zeros,
-    /// All ones.
-    Ones,
-    /// Every element equal to the value.
-    Constant(f32),
-    /// Normal with the given mean and standard deviation.
-    Normal {
-        /// Mean.
-        mean: f32,
-        /// Standard deviation.
-        std: f32,
-    },
-    /// Uniform in `[low, high)`.
-    Uniform {
-        /// Lower bound.
-        low: f32,
-        /// Upper bound (exclusive).
-        high: f32,
-    },
-    /// Glorot/Xavier uniform: `U(-l, l)`, `l = sqrt(6 / (fan_in + fan_out))` (Keras' default for kernels).
-    GlorotUniform,
-    /// Glorot/Xavier normal: truncated normal, variance `2 / (fan_in + fan_out)`.
-    GlorotNormal,
-    /// He uniform: `U(-l, l)`, `l = sqrt(6 / fan_in)`; for relu layers.
-    HeUniform,
-    /// He normal: truncated normal, variance `2 / fan_in`.
-    HeNormal,
-    /// LeCun normal: truncated normal, variance `1 / fan_in`; for selu/tanh.
-    LecunNormal,
-}
-
-impl Init {
-    /// The initialiser's name as the model language spells it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Init::Zeros => "zeros",
-            Init::Ones => "ones",
-            Init::Constant(_) => "constant",
-            Init::Normal { .. } => "normal",
-            Init::Uniform { .. } => "uniform",
-            Init::GlorotUniform => "glorot_uniform",
-            Init::GlorotNormal => "glorot_normal",
-            Init::HeUniform => "he_uniform",
-            Init::HeNormal => "he_normal",
-            Init::LecunNormal => "lecun_normal",
-        }
-    }
-}
+pub use nnc_core::init::Init;
 
 /// Keras' correction for a normal truncated at ±2σ: the standard deviation
 /// of the truncated unit normal.

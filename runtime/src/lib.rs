@@ -42,8 +42,8 @@ pub use data::Dataset;
 pub use error::{Error, Result};
 pub use grad::{gradients, Gradients};
 pub use history::History;
-pub use loss::Loss;
-pub use metrics::Metric;
+pub use loss::{Loss, LossExt};
+pub use metrics::{Metric, MetricExt};
 pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.

@@ -15,68 +15,11 @@ use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 /// Keras does, so a confident wrong answer costs a large but finite loss.
 const EPS: f32 = 1e-7;
 
-/// A training loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Loss {
-    /// Mean squared error.
-    Mse,
-    /// Mean absolute error.
-    Mae,
-    /// Squared error below `delta`, linear above: robust to outliers.
-    Huber {
-        /// Where the loss turns from quadratic to linear.
-        delta: f32,
-    },
-    /// Binary cross-entropy per element (also multi-label: independent sigmoids).
-    BinaryCrossentropy {
-        /// Whether the output is a logit (no sigmoid applied yet).
-        from_logits: bool,
-    },
-    /// Categorical cross-entropy with one-hot (or soft) targets over the last axis.
-    CategoricalCrossentropy {
-        /// Whether the output is logits (no softmax applied yet).
-        from_logits: bool,
-    },
-    /// Categorical cross-entropy with integer class targets (stored as `f32`).
-    SparseCategoricalCrossentropy {
-        /// Whether the output is logits (no softmax applied yet).
-        from_logits: bool,
-    },
-}
+pub use nnc_core::loss::Loss;
 
-impl Loss {
-    /// The loss's name as the model language spells it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Loss::Mse => "mse",
-            Loss::Mae => "mae",
-            Loss::Huber { .. } => "huber",
-            Loss::BinaryCrossentropy { .. } => "binary_crossentropy",
-            Loss::CategoricalCrossentropy { .. } => "categorical_crossentropy",
-            Loss::SparseCategoricalCrossentropy { .. } => "sparse_categorical_crossentropy",
-        }
-    }
-
-    /// Whether the gradient goes straight to the logits for a network whose
-    /// last activation is `out_act`: softmax with (sparse) categorical
-    /// cross-entropy, sigmoid with binary cross-entropy. Then it is `p - y`
-    /// and the model skips its last activation's backward.
-    pub fn fuses_with(&self, out_act: Activation) -> bool {
-        matches!(
-            (self, out_act),
-            (
-                Loss::CategoricalCrossentropy { from_logits: false },
-                Activation::Softmax
-            ) | (
-                Loss::SparseCategoricalCrossentropy { from_logits: false },
-                Activation::Softmax
-            ) | (
-                Loss::BinaryCrossentropy { from_logits: false },
-                Activation::Sigmoid
-            )
-        )
-    }
-
+/// The computations of a [`Loss`]: its value and gradient on a batch.
+/// (The enum itself is shared with the compiler, in `nnc-core`.)
+pub trait LossExt {
     /// The mean loss of `output` against `target`, and its gradient written
     /// into `grad`, taken where the returned [`GradAt`] says.
     ///
@@ -88,7 +31,28 @@ impl Loss {
     /// # Errors
     /// [`Error::Shape`] if the shapes disagree, [`Error::Label`] for a sparse
     /// target that is not a class index.
-    pub fn loss_and_grad(
+    fn loss_and_grad(
+        &self,
+        output: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+        out_act: Activation,
+        grad: ArrayViewMutD<'_, f32>,
+    ) -> Result<(f32, GradAt)>;
+
+    /// The mean loss only (for evaluation); same value as [`LossExt::loss_and_grad`].
+    ///
+    /// # Errors
+    /// As [`LossExt::loss_and_grad`].
+    fn loss_value(
+        &self,
+        output: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+        out_act: Activation,
+    ) -> Result<f32>;
+}
+
+impl LossExt for Loss {
+    fn loss_and_grad(
         &self,
         output: ArrayViewD<'_, f32>,
         target: ArrayViewD<'_, f32>,
@@ -102,63 +66,53 @@ impl Loss {
                 grad.shape(),
             ));
         }
-        self.compute(output, target, out_act, Some(grad.view_mut()))
+        compute(self, output, target, out_act, Some(grad.view_mut()))
     }
 
-    /// The mean loss only (for evaluation); same value as [`Loss::loss_and_grad`].
-    ///
-    /// # Errors
-    /// As [`Loss::loss_and_grad`].
-    pub fn loss_value(
+    fn loss_value(
         &self,
         output: ArrayViewD<'_, f32>,
         target: ArrayViewD<'_, f32>,
         out_act: Activation,
     ) -> Result<f32> {
-        Ok(self.compute(output, target, out_act, None)?.0)
-    }
-
-    fn compute(
-        &self,
-        output: ArrayViewD<'_, f32>,
-        target: ArrayViewD<'_, f32>,
-        out_act: Activation,
-        grad: Option<ArrayViewMutD<'_, f32>>,
-    ) -> Result<(f32, GradAt)> {
-        let fused = self.fuses_with(out_act);
-        let at = if fused {
-            GradAt::Logits
-        } else {
-            GradAt::Output
-        };
-        let context = self.name();
-        if let Loss::SparseCategoricalCrossentropy { from_logits } = *self {
-            return sparse(output, target, from_logits, fused, grad, context).map(|l| (l, at));
-        }
-        if target.shape() != output.shape() {
-            return Err(Error::shape(
-                format!("{context} target"),
-                output.shape(),
-                target.shape(),
-            ));
-        }
-        if output.is_empty() {
-            return Err(Error::Config(format!("{context}: empty batch")));
-        }
-        let loss = match *self {
-            Loss::CategoricalCrossentropy { from_logits } => {
-                categorical(output, target, from_logits, fused, grad)
-            }
-            _ => elementwise(*self, output, target, fused, grad),
-        };
-        Ok((loss, at))
+        Ok(compute(self, output, target, out_act, None)?.0)
     }
 }
 
-impl std::fmt::Display for Loss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+fn compute(
+    loss: &Loss,
+    output: ArrayViewD<'_, f32>,
+    target: ArrayViewD<'_, f32>,
+    out_act: Activation,
+    grad: Option<ArrayViewMutD<'_, f32>>,
+) -> Result<(f32, GradAt)> {
+    let fused = loss.fuses_with(out_act);
+    let at = if fused {
+        GradAt::Logits
+    } else {
+        GradAt::Output
+    };
+    let context = loss.name();
+    if let Loss::SparseCategoricalCrossentropy { from_logits } = *loss {
+        return sparse(output, target, from_logits, fused, grad, context).map(|l| (l, at));
     }
+    if target.shape() != output.shape() {
+        return Err(Error::shape(
+            format!("{context} target"),
+            output.shape(),
+            target.shape(),
+        ));
+    }
+    if output.is_empty() {
+        return Err(Error::Config(format!("{context}: empty batch")));
+    }
+    let value = match *loss {
+        Loss::CategoricalCrossentropy { from_logits } => {
+            categorical(output, target, from_logits, fused, grad)
+        }
+        _ => elementwise(*loss, output, target, fused, grad),
+    };
+    Ok((value, at))
 }
 
 /// Losses that are a mean over all elements.

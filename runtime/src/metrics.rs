@@ -6,48 +6,31 @@ use crate::loss::class_index;
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView1, ArrayViewD, Axis, Zip};
 
-/// A metric the training loop tracks per epoch, averaged over samples.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Metric {
-    /// Fraction of correct predictions. Multi-class outputs use the argmax,
-    /// against one-hot targets or class indices; a single output unit is
-    /// thresholded at 0.5 (binary classification).
-    Accuracy,
-    /// Element-wise `(output > threshold) == (target > 0.5)`: binary and multi-label accuracy.
-    BinaryAccuracy {
-        /// Decision threshold, usually 0.5.
-        threshold: f32,
-    },
-    /// Mean squared error.
-    Mse,
-    /// Mean absolute error.
-    Mae,
-}
+pub use nnc_core::metrics::Metric;
 
-impl Metric {
-    /// The metric's name in histories and progress output.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Metric::Accuracy => "accuracy",
-            // Named as users ask for it: `metrics [accuracy]` with a binary
-            // cross-entropy compiles to this (as in Keras).
-            Metric::BinaryAccuracy { .. } => "accuracy",
-            Metric::Mse => "mse",
-            Metric::Mae => "mae",
-        }
-    }
-
-    /// Whether larger values are better (for early stopping's direction).
-    pub fn higher_is_better(&self) -> bool {
-        matches!(self, Metric::Accuracy | Metric::BinaryAccuracy { .. })
-    }
-
+/// Computing a [`Metric`] on arrays. (The enum itself is shared with the
+/// compiler, in `nnc-core`.)
+pub trait MetricExt {
     /// `(sum, count)` over one batch, so that epoch values are exact sample
     /// averages whatever the batch sizes. Allocates nothing.
     ///
     /// # Errors
     /// [`Error::Shape`] if target and output do not fit, [`Error::Label`] for a bad class index.
-    pub fn batch_sum(
+    fn batch_sum(
+        &self,
+        output: ArrayViewD<'_, f32>,
+        target: ArrayViewD<'_, f32>,
+    ) -> Result<(f64, usize)>;
+
+    /// The metric over a whole output/target pair.
+    ///
+    /// # Errors
+    /// As [`MetricExt::batch_sum`].
+    fn compute(&self, output: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<f32>;
+}
+
+impl MetricExt for Metric {
+    fn batch_sum(
         &self,
         output: ArrayViewD<'_, f32>,
         target: ArrayViewD<'_, f32>,
@@ -115,19 +98,9 @@ impl Metric {
         }
     }
 
-    /// The metric over a whole output/target pair.
-    ///
-    /// # Errors
-    /// As [`Metric::batch_sum`].
-    pub fn compute(&self, output: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<f32> {
+    fn compute(&self, output: ArrayViewD<'_, f32>, target: ArrayViewD<'_, f32>) -> Result<f32> {
         let (s, n) = self.batch_sum(output, target)?;
         Ok(if n == 0 { 0.0 } else { (s / n as f64) as f32 })
-    }
-}
-
-impl std::fmt::Display for Metric {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

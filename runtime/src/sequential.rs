@@ -18,7 +18,7 @@
 //! ```
 
 use crate::init::{fill, Init};
-use crate::kernels::{dense, dropout, penalty};
+use crate::kernels::{dense, dropout, penalty, Grad};
 use crate::{Activation, Error, GradAt, LayerInfo, Model, Param, Result, Rng};
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2};
 
@@ -349,11 +349,27 @@ impl Model for Sequential {
                         .act
                         .backward_needs_input()
                         .then(|| d.pre.slice_mut(s![..n, ..]));
-                    dense::forward(input, d.w.view(), Some(d.b.view()), d.act, pre, out);
+                    let desc = dense::Dense {
+                        inputs: d.w.nrows(),
+                        units: d.w.ncols(),
+                        act: d.act,
+                    };
+                    desc.forward(dense::Forward {
+                        x: input,
+                        w: d.w.view(),
+                        b: Some(d.b.view()),
+                        pre,
+                        y: out,
+                    });
                 }
                 Kind::Dropout { rate, mask } => {
                     let rate = if training { *rate } else { 0.0 };
-                    dropout::forward(rate, input, mask.slice_mut(s![..n, ..]), out, &mut self.rng);
+                    dropout::Dropout { rate }.forward(
+                        input,
+                        mask.slice_mut(s![..n, ..]),
+                        out,
+                        &mut self.rng,
+                    );
                 }
             }
         }
@@ -400,25 +416,37 @@ impl Model for Sequential {
                     } else {
                         (None, None)
                     };
-                    dense::backward(
-                        input,
-                        d.w.view(),
-                        d.act,
-                        layer.out.slice(s![..n, ..]),
-                        pre,
-                        dy,
-                        skip,
-                        dw,
-                        db,
-                        dx,
+                    let desc = dense::Dense {
+                        inputs: d.w.nrows(),
+                        units: d.w.ncols(),
+                        act: d.act,
+                    };
+                    desc.backward(
+                        dense::Backward {
+                            x: input,
+                            w: d.w.view(),
+                            y: layer.out.slice(s![..n, ..]),
+                            pre,
+                            dy,
+                            at_logits: skip,
+                        },
+                        dense::Grads {
+                            dw,
+                            db,
+                            dx: dx.map(Grad::Write),
+                        },
                     );
                     if d.trainable && (d.l1 != 0.0 || d.l2 != 0.0) {
                         penalty::add_grad(d.l1, d.l2, d.w.view(), d.dw.view_mut());
                     }
                 }
-                Kind::Dropout { mask, .. } => {
+                Kind::Dropout { rate, mask } => {
                     if let Some(dx) = dx {
-                        dropout::backward(mask.slice(s![..n, ..]), dy.view(), dx);
+                        dropout::Dropout { rate: *rate }.backward(
+                            mask.slice(s![..n, ..]),
+                            dy.view(),
+                            Grad::Write(dx),
+                        );
                     }
                 }
             }
@@ -536,7 +564,7 @@ const _: Axis = Axis(0);
 mod tests {
     use super::*;
     use crate::kernels::gradcheck::{check, vec};
-    use crate::Loss;
+    use crate::{Loss, LossExt};
     use ndarray::{Array2, ArrayD, IxDyn};
 
     fn params(m: &mut Sequential) -> Vec<f32> {

@@ -259,31 +259,43 @@ mod cnn {
                 rows(&mut self.a2, n),
             );
             let b3: Option<ArrayView1<'_, f32>> = Some(self.l3.b.view());
-            dense::forward(
-                self.a2.slice(s![..n, ..]),
-                self.l3.w.view(),
-                b3,
-                Activation::Softmax,
-                None,
-                rows(&mut self.out, n),
-            );
+            let head = dense::Dense {
+                inputs: self.l3.w.nrows(),
+                units: 5,
+                act: Activation::Softmax,
+            };
+            head.forward(dense::Forward {
+                x: self.a2.slice(s![..n, ..]),
+                w: self.l3.w.view(),
+                b: b3,
+                pre: None,
+                y: rows(&mut self.out, n),
+            });
             Ok(self.out.slice(s![..n, ..]).into_dyn())
         }
         fn backward(&mut self, grad: ArrayViewD<'_, f32>, at: GradAt) -> Result<()> {
             let n = self.n;
             let g = grad.as_slice().expect("standard layout");
             rows(&mut self.d_out, n).assign(&ArrayView2::from_shape((n, 5), g).unwrap());
-            dense::backward(
-                self.a2.slice(s![..n, ..]),
-                self.l3.w.view(),
-                Activation::Softmax,
-                self.out.slice(s![..n, ..]),
-                None,
-                rows(&mut self.d_out, n),
-                at == GradAt::Logits,
-                Some(self.l3.dw.view_mut()),
-                Some(self.l3.db.view_mut()),
-                Some(rows(&mut self.d_a2, n)),
+            let head = dense::Dense {
+                inputs: self.l3.w.nrows(),
+                units: 5,
+                act: Activation::Softmax,
+            };
+            head.backward(
+                dense::Backward {
+                    x: self.a2.slice(s![..n, ..]),
+                    w: self.l3.w.view(),
+                    y: self.out.slice(s![..n, ..]),
+                    pre: None,
+                    dy: rows(&mut self.d_out, n),
+                    at_logits: at == GradAt::Logits,
+                },
+                dense::Grads {
+                    dw: Some(self.l3.dw.view_mut()),
+                    db: Some(self.l3.db.view_mut()),
+                    dx: Some(nnc_runtime::kernels::Grad::Write(rows(&mut self.d_a2, n))),
+                },
             );
             pool2d::max_backward(
                 &self.p2,

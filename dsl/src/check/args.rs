@@ -8,7 +8,7 @@ use super::Checker;
 
 /// A numeric range for argument checks, with how to say it.
 #[derive(Clone, Copy)]
-pub(super) struct Range {
+pub(crate) struct Range {
     min: f64,
     min_incl: bool,
     max: f64,
@@ -24,7 +24,7 @@ impl Range {
             max_incl,
         }
     }
-    pub(super) fn contains(&self, x: f64) -> bool {
+    pub(crate) fn contains(&self, x: f64) -> bool {
         let lo = if self.min_incl {
             x >= self.min
         } else {
@@ -37,7 +37,7 @@ impl Range {
         };
         lo && hi
     }
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let max_inf = self.max == f64::MAX;
         match (self.min_incl, max_inf) {
             (true, true) => format!("at least {}", self.min),
@@ -53,28 +53,49 @@ impl Range {
     }
 }
 
-pub(super) const POSITIVE: Range = Range::new(0.0, false, f64::MAX, true);
-pub(super) const NON_NEGATIVE: Range = Range::new(0.0, true, f64::MAX, true);
-pub(super) const UNIT_OPEN: Range = Range::new(0.0, true, 1.0, false);
+pub(crate) const POSITIVE: Range = Range::new(0.0, false, f64::MAX, true);
+pub(crate) const NON_NEGATIVE: Range = Range::new(0.0, true, f64::MAX, true);
+pub(crate) const UNIT_OPEN: Range = Range::new(0.0, true, 1.0, false);
 /// (0, 1]: a decay factor.
-pub(super) const FRACTION: Range = Range::new(0.0, false, 1.0, true);
-pub(super) const ANY: Range = Range::new(f64::MIN, true, f64::MAX, true);
+pub(crate) const FRACTION: Range = Range::new(0.0, false, 1.0, true);
+pub(crate) const ANY: Range = Range::new(f64::MIN, true, f64::MAX, true);
 
 /// A parameter: its name and the other names it answers to.
-pub(super) type Param = (&'static str, &'static [&'static str]);
+pub(crate) type Param = (&'static str, &'static [&'static str]);
 
 /// Arguments bound to parameters, in parameter order.
-pub(super) struct Bound<'a> {
-    pub(super) args: Vec<Option<&'a Arg>>,
+pub(crate) struct Bound<'a> {
+    pub(crate) args: Vec<Option<&'a Arg>>,
+    names: Vec<&'static str>,
 }
 
 impl<'a> Bound<'a> {
-    pub(super) fn get(&self, i: usize) -> Option<&'a Value> {
+    pub(crate) fn get(&self, i: usize) -> Option<&'a Value> {
         self.args[i].map(|a| &a.value)
+    }
+
+    /// The argument given for the parameter called `name`, however it was
+    /// written (by position, name or alias).
+    ///
+    /// # Panics
+    /// If `name` is not in the schema `bind` was given: a compiler bug, not
+    /// a spec error.
+    pub(crate) fn arg(&self, name: &str) -> Option<&'a Arg> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("`{name}` is not a parameter of this schema"));
+        self.args[i]
+    }
+
+    /// The value given for the parameter called `name` (see [`Bound::arg`]).
+    pub(crate) fn value(&self, name: &str) -> Option<&'a Value> {
+        self.arg(name).map(|a| &a.value)
     }
 }
 
-pub(super) fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match &v.kind {
         ValueKind::Number(n) => format!("`{}`", n.text),
         ValueKind::Str(s) if s.len() <= 32 => format!("the string {s:?}"),
@@ -87,7 +108,7 @@ pub(super) fn describe(v: &Value) -> String {
 }
 
 impl Checker {
-    pub(super) fn wrong_type(&mut self, v: &Value, expected: &str, what: &str) {
+    pub(crate) fn wrong_type(&mut self, v: &Value, expected: &str, what: &str) {
         self.push(Diagnostic::error(
             codes::WRONG_TYPE,
             format!("{what} expects {expected}, found {}", describe(v)),
@@ -96,7 +117,7 @@ impl Checker {
         ));
     }
 
-    pub(super) fn out_of_range(&mut self, v: &Value, range: &str, what: &str) {
+    pub(crate) fn out_of_range(&mut self, v: &Value, range: &str, what: &str) {
         self.push(Diagnostic::error(
             codes::OUT_OF_RANGE,
             format!("{what} must be {range}, found {}", describe(v)),
@@ -106,7 +127,7 @@ impl Checker {
     }
 
     /// An integer in `min..=max`.
-    pub(super) fn int(&mut self, v: &Value, what: &str, min: i128, max: i128) -> Option<i128> {
+    pub(crate) fn int(&mut self, v: &Value, what: &str, min: i128, max: i128) -> Option<i128> {
         let ValueKind::Number(n) = &v.kind else {
             self.wrong_type(v, "an integer", what);
             return None;
@@ -129,13 +150,13 @@ impl Checker {
         }
     }
 
-    pub(super) fn usize(&mut self, v: &Value, what: &str, min: usize, max: usize) -> Option<usize> {
+    pub(crate) fn usize(&mut self, v: &Value, what: &str, min: usize, max: usize) -> Option<usize> {
         self.int(v, what, min as i128, max as i128)
             .map(|x| x as usize)
     }
 
     /// A finite number that fits an `f32`, in `range`.
-    pub(super) fn float(&mut self, v: &Value, what: &str, range: Range) -> Option<f32> {
+    pub(crate) fn float(&mut self, v: &Value, what: &str, range: Range) -> Option<f32> {
         let ValueKind::Number(n) = &v.kind else {
             self.wrong_type(v, "a number", what);
             return None;
@@ -173,7 +194,7 @@ impl Checker {
         Some(y)
     }
 
-    pub(super) fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, v: &Value, what: &str) -> Option<bool> {
         match v.kind {
             ValueKind::Bool(b) => Some(b),
             _ => {
@@ -183,7 +204,7 @@ impl Checker {
         }
     }
 
-    pub(super) fn string<'a>(&mut self, v: &'a Value, what: &str) -> Option<&'a str> {
+    pub(crate) fn string<'a>(&mut self, v: &'a Value, what: &str) -> Option<&'a str> {
         match &v.kind {
             ValueKind::Str(s) => Some(s),
             _ => {
@@ -194,7 +215,7 @@ impl Checker {
     }
 
     /// A name or call such as `he_normal` or `normal(0, 0.1)`.
-    pub(super) fn callee<'a>(
+    pub(crate) fn callee<'a>(
         &mut self,
         v: &'a Value,
         expected: &str,
@@ -211,7 +232,7 @@ impl Checker {
 
     /// Matches a call's arguments to parameters: positional ones in order,
     /// named ones by name or alias. Reports extra, unknown and repeated ones.
-    pub(super) fn bind<'a>(
+    pub(crate) fn bind<'a>(
         &mut self,
         what: &str,
         args: &'a [Arg],
@@ -312,6 +333,9 @@ impl Checker {
             }
             bound[idx] = Some(arg);
         }
-        Bound { args: bound }
+        Bound {
+            args: bound,
+            names: params.iter().map(|p| p.0).collect(),
+        }
     }
 }

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use crate::ast::{self, Value, ValueKind};
 use crate::diag::{codes, suggestion, Diagnostic};
-use crate::ir::{self, Activation, Loss, Metric, Optimizer};
+use crate::ir::{self, Activation, EarlyStopping, Loss, Metric, Optimizer, Schedule};
 use crate::names;
 use crate::span::Span;
+use nnc_core::TrainConfig;
 
 use super::args::{Param, Range, FRACTION, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
-use super::{activation_name, Checker, NetInfo, MAX_DIM};
+use super::{Checker, NetInfo, MAX_DIM};
 
 impl Checker {
     pub(super) fn train(&mut self, t: &ast::Train, net: &NetInfo) -> Option<ir::Train> {
@@ -89,39 +90,45 @@ impl Checker {
                 None
             }
         };
+        // What a setting left out means is decided once, in nnc-core, for
+        // the compiler and the runtime alike.
+        let d = TrainConfig::default();
         let optimizer = match value(self, "optimizer") {
             Some(v) => self.optimizer(v),
-            None => Some(Optimizer::RmsProp {
-                lr: 0.001,
-                rho: 0.9,
-                momentum: 0.0,
-                epsilon: 1e-7,
-            }),
+            None => Some(d.optimizer),
         };
-        let batch_size =
-            value(self, "batch").map_or(Some(32), |v| self.usize(v, "`batch`", 1, MAX_DIM));
-        let epochs =
-            value(self, "epochs").map_or(Some(1), |v| self.usize(v, "`epochs`", 1, 1_000_000));
-        let shuffle = value(self, "shuffle").map_or(Some(true), |v| self.boolean(v, "`shuffle`"));
-        let seed = value(self, "seed").map_or(Some(0), |v| {
+        let batch_size = value(self, "batch")
+            .map_or(Some(d.batch_size), |v| self.usize(v, "`batch`", 1, MAX_DIM));
+        let epochs = value(self, "epochs")
+            .map_or(Some(d.epochs), |v| self.usize(v, "`epochs`", 1, 1_000_000));
+        let shuffle =
+            value(self, "shuffle").map_or(Some(d.shuffle), |v| self.boolean(v, "`shuffle`"));
+        let seed = value(self, "seed").map_or(Some(d.seed), |v| {
             self.int(v, "`seed`", 0, i128::from(u64::MAX))
                 .map(|x| x as u64)
         });
-        let validation_split = value(self, "validation_split").map_or(Some(0.0), |v| {
-            self.float(v, "`validation_split`", UNIT_OPEN)
-        });
+        let validation_split = value(self, "validation_split")
+            .map_or(Some(d.validation_split), |v| {
+                self.float(v, "`validation_split`", UNIT_OPEN)
+            });
         let clip_norm = match value(self, "clip_norm") {
             Some(v) => self.float(v, "`clip_norm`", POSITIVE).map(Some),
-            None => Some(None),
+            None => Some(d.clip_norm),
         };
-        let metrics = value(self, "metrics").map_or(Some(Vec::new()), |v| self.metrics(v));
+        let metrics = value(self, "metrics")
+            .map_or(Some(d.metrics.clone()), |v| self.metrics(v))
+            // `accuracy` means what fits the loss (binary or categorical).
+            .map(|ms| match loss {
+                Some(l) => ms.into_iter().map(|m| m.for_loss(l)).collect(),
+                None => ms,
+            });
         let early_stopping = match by_key.get("early_stopping") {
             None => Some(None),
             Some(s) => self.early_stopping(s, metrics.as_deref().unwrap_or(&[])),
         };
         let schedule = match value(self, "schedule") {
-            Some(v) => self.schedule(v, epochs.unwrap_or(1)),
-            None => Some(ir::Schedule::Constant),
+            Some(v) => self.schedule(v, epochs.unwrap_or(d.epochs)),
+            None => Some(d.schedule),
         };
         if self.diags.len() > errors_before {
             return None;
@@ -142,8 +149,9 @@ impl Checker {
         })
     }
 
-    /// `schedule cosine(epochs = 15, min_lr = 1e-5)` and the like.
-    pub(super) fn schedule(&mut self, v: &Value, train_epochs: usize) -> Option<ir::Schedule> {
+    /// `schedule cosine(epochs = 15, min_lr = 1e-5)` and the like; what is
+    /// left out comes from [`Schedule::named`].
+    pub(super) fn schedule(&mut self, v: &Value, train_epochs: usize) -> Option<Schedule> {
         let c = self.callee(
             v,
             "a schedule such as `cosine(min_lr = 1e-5)`",
@@ -151,56 +159,57 @@ impl Checker {
         )?;
         let kind = c.name.name.as_str();
         let what = format!("`{kind}`");
-        let params: &[Param] = match kind {
-            "constant" => &[],
-            "step" => &[("every", &[]), ("factor", &[])],
-            "exponential" => &[("rate", &[])],
-            "cosine" => &[("epochs", &[]), ("min_lr", &[])],
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_SCHEDULE,
-                        format!(
-                            "unknown learning-rate schedule `{kind}`: expected one of {}",
-                            names::SCHEDULES.join(", ")
-                        ),
-                        c.name.span,
-                        "unknown schedule",
-                    )
-                    .with_help(suggestion(kind, names::SCHEDULES)),
-                );
-                return None;
-            }
+        let Some(default) = Schedule::named(kind, train_epochs) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_SCHEDULE,
+                    format!(
+                        "unknown learning-rate schedule `{kind}`: expected one of {}",
+                        names::SCHEDULES.join(", ")
+                    ),
+                    c.name.span,
+                    "unknown schedule",
+                )
+                .with_help(suggestion(kind, names::SCHEDULES)),
+            );
+            return None;
+        };
+        let params: &[Param] = match default {
+            Schedule::Constant => &[],
+            Schedule::Step { .. } => &[("every", &[]), ("factor", &[])],
+            Schedule::Exponential { .. } => &[("rate", &[])],
+            Schedule::Cosine { .. } => &[("epochs", &[]), ("min_lr", &[])],
         };
         let b = self.bind(&what, &c.args, params, params.len());
         let arg = |i: usize| b.get(i);
-        Some(match kind {
-            "constant" => ir::Schedule::Constant,
-            "step" => {
-                let every = arg(0).map_or(Some(10), |v| {
+        Some(match default {
+            Schedule::Constant => Schedule::Constant,
+            Schedule::Step { every, factor } => {
+                let every = arg(0).map_or(Some(every), |v| {
                     self.usize(v, "`every` of `step`", 1, 1_000_000)
                 });
-                let factor =
-                    arg(1).map_or(Some(0.5), |v| self.float(v, "`factor` of `step`", FRACTION));
-                ir::Schedule::Step {
+                let factor = arg(1).map_or(Some(factor), |v| {
+                    self.float(v, "`factor` of `step`", FRACTION)
+                });
+                Schedule::Step {
                     every: every?,
                     factor: factor?,
                 }
             }
-            "exponential" => {
-                let rate = arg(0).map_or(Some(0.95), |v| {
+            Schedule::Exponential { rate } => {
+                let rate = arg(0).map_or(Some(rate), |v| {
                     self.float(v, "`rate` of `exponential`", FRACTION)
                 });
-                ir::Schedule::Exponential { rate: rate? }
+                Schedule::Exponential { rate: rate? }
             }
-            _ => {
-                let epochs = arg(0).map_or(Some(train_epochs), |v| {
+            Schedule::Cosine { epochs, min_lr } => {
+                let epochs = arg(0).map_or(Some(epochs), |v| {
                     self.usize(v, "`epochs` of `cosine`", 1, 1_000_000)
                 });
-                let min_lr = arg(1).map_or(Some(0.0), |v| {
+                let min_lr = arg(1).map_or(Some(min_lr), |v| {
                     self.float(v, "`min_lr` of `cosine`", NON_NEGATIVE)
                 });
-                ir::Schedule::Cosine {
+                Schedule::Cosine {
                     epochs: epochs?,
                     min_lr: min_lr?,
                 }
@@ -221,11 +230,10 @@ impl Checker {
         let mut ok = true;
         for item in items {
             let metric = match &item.kind {
-                ValueKind::Call(c) if !c.parens => match c.name.name.as_str() {
-                    "accuracy" | "acc" => Some(Metric::Accuracy),
-                    "mae" => Some(Metric::Mae),
-                    "mse" => Some(Metric::Mse),
-                    other => {
+                ValueKind::Call(c) if !c.parens => match Metric::named(&c.name.name) {
+                    Some(m) => Some(m),
+                    None => {
+                        let other = c.name.name.as_str();
                         self.push(
                             Diagnostic::error(
                                 codes::UNKNOWN_METRIC,
@@ -259,18 +267,14 @@ impl Checker {
         &mut self,
         s: &ast::Setting,
         metrics: &[Metric],
-    ) -> Option<Option<ir::EarlyStopping>> {
+    ) -> Option<Option<EarlyStopping>> {
+        let d = EarlyStopping::default();
         let args = match &s.value {
             ast::SettingValue::Args(args) => args.as_slice(),
             ast::SettingValue::Value(v) => {
                 return match v.kind {
                     ValueKind::Bool(false) => Some(None),
-                    ValueKind::Bool(true) => Some(Some(ir::EarlyStopping {
-                        monitor: "val_loss".into(),
-                        patience: 5,
-                        min_delta: 0.0,
-                        restore_best: true,
-                    })),
+                    ValueKind::Bool(true) => Some(Some(d)),
                     _ => {
                         self.wrong_type(
                             v,
@@ -299,11 +303,7 @@ impl Checker {
                 };
                 let mut known: Vec<String> = vec!["loss".into(), "val_loss".into()];
                 for m in metrics {
-                    let name = match m {
-                        Metric::Accuracy => "accuracy",
-                        Metric::Mae => "mae",
-                        Metric::Mse => "mse",
-                    };
+                    let name = m.name();
                     known.push(name.into());
                     known.push(format!("val_{name}"));
                 }
@@ -329,59 +329,60 @@ impl Checker {
                     None
                 }
             }),
-            None => Some("val_loss".into()),
+            None => Some(d.monitor.clone()),
         };
-        let patience = b
-            .get(1)
-            .map_or(Some(5), |v| self.usize(v, "`patience`", 0, 1_000_000));
-        let min_delta = b
-            .get(2)
-            .map_or(Some(0.0), |v| self.float(v, "`min_delta`", NON_NEGATIVE));
-        let restore_best = b
-            .get(3)
-            .map_or(Some(true), |v| self.boolean(v, "`restore_best`"));
-        Some(Some(ir::EarlyStopping {
+        let patience = b.get(1).map_or(Some(d.patience), |v| {
+            self.usize(v, "`patience`", 0, 1_000_000)
+        });
+        let min_delta = b.get(2).map_or(Some(d.min_delta), |v| {
+            self.float(v, "`min_delta`", NON_NEGATIVE)
+        });
+        let restore_best = b.get(3).map_or(Some(d.restore_best_weights), |v| {
+            self.boolean(v, "`restore_best`")
+        });
+        Some(Some(EarlyStopping {
             monitor: monitor?,
             patience: patience?,
             min_delta: min_delta?,
-            restore_best: restore_best?,
+            restore_best_weights: restore_best?,
         }))
     }
 
+    /// `optimizer adam(lr = 3e-4)`; what is left out comes from [`Optimizer::named`].
     pub(super) fn optimizer(&mut self, v: &Value) -> Option<Optimizer> {
         let c = self.callee(v, "an optimizer such as `adam(lr = 1e-3)`", "`optimizer`")?;
         let kind = c.name.name.as_str();
         let what = format!("`{kind}`");
+        let Some(default) = Optimizer::named(kind) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_OPTIMIZER,
+                    format!(
+                        "unknown optimizer `{kind}`: expected one of {}",
+                        names::OPTIMIZERS.join(", ")
+                    ),
+                    c.name.span,
+                    "unknown optimizer",
+                )
+                .with_help(suggestion(kind, names::OPTIMIZERS)),
+            );
+            return None;
+        };
         const LR: Param = ("lr", &["learning_rate"]);
         const EPS: Param = ("epsilon", &["eps"]);
         const B1: Param = ("beta1", &["beta_1"]);
         const B2: Param = ("beta2", &["beta_2"]);
-        let params: &[Param] = match kind {
-            "sgd" => &[LR, ("momentum", &[]), ("nesterov", &[])],
-            "adagrad" => &[
+        let params: &[Param] = match default {
+            Optimizer::Sgd { .. } => &[LR, ("momentum", &[]), ("nesterov", &[])],
+            Optimizer::Adagrad { .. } => &[
                 LR,
                 ("initial_accumulator", &["initial_accumulator_value"]),
                 EPS,
             ],
-            "adadelta" => &[LR, ("rho", &[]), EPS],
-            "rmsprop" => &[LR, ("rho", &[]), ("momentum", &[]), EPS],
-            "adam" => &[LR, B1, B2, EPS],
-            "adamw" => &[LR, B1, B2, EPS, ("weight_decay", &[])],
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_OPTIMIZER,
-                        format!(
-                            "unknown optimizer `{kind}`: expected one of {}",
-                            names::OPTIMIZERS.join(", ")
-                        ),
-                        c.name.span,
-                        "unknown optimizer",
-                    )
-                    .with_help(suggestion(kind, names::OPTIMIZERS)),
-                );
-                return None;
-            }
+            Optimizer::Adadelta { .. } => &[LR, ("rho", &[]), EPS],
+            Optimizer::RmsProp { .. } => &[LR, ("rho", &[]), ("momentum", &[]), EPS],
+            Optimizer::Adam { .. } => &[LR, B1, B2, EPS],
+            Optimizer::AdamW { .. } => &[LR, B1, B2, EPS, ("weight_decay", &[])],
         };
         let b = self.bind(&what, &c.args, params, 1);
         let mut num = |i: usize, default: f32, range: Range| -> Option<f32> {
@@ -390,42 +391,57 @@ impl Checker {
                 None => Some(default),
             }
         };
-        let lr_default = if kind == "sgd" { 0.01 } else { 0.001 };
-        let lr = num(0, lr_default, POSITIVE);
-        Some(match kind {
-            "sgd" => {
-                let momentum = num(1, 0.0, UNIT_OPEN);
+        Some(match default {
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                nesterov,
+            } => {
+                let lr = num(0, lr, POSITIVE);
+                let momentum = num(1, momentum, UNIT_OPEN);
                 let nesterov = b
                     .get(2)
-                    .map_or(Some(false), |v| self.boolean(v, "`nesterov` of `sgd`"));
+                    .map_or(Some(nesterov), |v| self.boolean(v, "`nesterov` of `sgd`"));
                 Optimizer::Sgd {
                     lr: lr?,
                     momentum: momentum?,
                     nesterov: nesterov?,
                 }
             }
-            "adagrad" => {
-                let initial_accumulator = num(1, 0.1, NON_NEGATIVE);
-                let epsilon = num(2, 1e-7, POSITIVE);
+            Optimizer::Adagrad {
+                lr,
+                initial_accumulator,
+                epsilon,
+            } => {
+                let lr = num(0, lr, POSITIVE);
+                let initial_accumulator = num(1, initial_accumulator, NON_NEGATIVE);
+                let epsilon = num(2, epsilon, POSITIVE);
                 Optimizer::Adagrad {
                     lr: lr?,
                     initial_accumulator: initial_accumulator?,
                     epsilon: epsilon?,
                 }
             }
-            "adadelta" => {
-                let rho = num(1, 0.95, UNIT_OPEN);
-                let epsilon = num(2, 1e-7, POSITIVE);
+            Optimizer::Adadelta { lr, rho, epsilon } => {
+                let lr = num(0, lr, POSITIVE);
+                let rho = num(1, rho, UNIT_OPEN);
+                let epsilon = num(2, epsilon, POSITIVE);
                 Optimizer::Adadelta {
                     lr: lr?,
                     rho: rho?,
                     epsilon: epsilon?,
                 }
             }
-            "rmsprop" => {
-                let rho = num(1, 0.9, UNIT_OPEN);
-                let momentum = num(2, 0.0, UNIT_OPEN);
-                let epsilon = num(3, 1e-7, POSITIVE);
+            Optimizer::RmsProp {
+                lr,
+                rho,
+                momentum,
+                epsilon,
+            } => {
+                let lr = num(0, lr, POSITIVE);
+                let rho = num(1, rho, UNIT_OPEN);
+                let momentum = num(2, momentum, UNIT_OPEN);
+                let epsilon = num(3, epsilon, POSITIVE);
                 Optimizer::RmsProp {
                     lr: lr?,
                     rho: rho?,
@@ -433,10 +449,16 @@ impl Checker {
                     epsilon: epsilon?,
                 }
             }
-            "adam" => {
-                let beta1 = num(1, 0.9, UNIT_OPEN);
-                let beta2 = num(2, 0.999, UNIT_OPEN);
-                let epsilon = num(3, 1e-7, POSITIVE);
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let lr = num(0, lr, POSITIVE);
+                let beta1 = num(1, beta1, UNIT_OPEN);
+                let beta2 = num(2, beta2, UNIT_OPEN);
+                let epsilon = num(3, epsilon, POSITIVE);
                 Optimizer::Adam {
                     lr: lr?,
                     beta1: beta1?,
@@ -444,11 +466,18 @@ impl Checker {
                     epsilon: epsilon?,
                 }
             }
-            "adamw" => {
-                let beta1 = num(1, 0.9, UNIT_OPEN);
-                let beta2 = num(2, 0.999, UNIT_OPEN);
-                let epsilon = num(3, 1e-7, POSITIVE);
-                let weight_decay = num(4, 0.004, NON_NEGATIVE);
+            Optimizer::AdamW {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => {
+                let lr = num(0, lr, POSITIVE);
+                let beta1 = num(1, beta1, UNIT_OPEN);
+                let beta2 = num(2, beta2, UNIT_OPEN);
+                let epsilon = num(3, epsilon, POSITIVE);
+                let weight_decay = num(4, weight_decay, NON_NEGATIVE);
                 Optimizer::AdamW {
                     lr: lr?,
                     beta1: beta1?,
@@ -457,7 +486,6 @@ impl Checker {
                     weight_decay: weight_decay?,
                 }
             }
-            _ => unreachable!("checked above"),
         })
     }
 
@@ -467,52 +495,68 @@ impl Checker {
         let c = self.callee(v, "a loss such as `mse`", "`loss`")?;
         let kind = c.name.name.as_str();
         let what = format!("`{kind}`");
+        let Some(default) = Loss::named(kind) else {
+            self.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_LOSS,
+                    format!(
+                        "unknown loss `{kind}`: expected one of {}",
+                        names::LOSSES.join(", ")
+                    ),
+                    c.name.span,
+                    "unknown loss",
+                )
+                .with_help(suggestion(kind, names::LOSSES)),
+            );
+            return None;
+        };
         const LOGITS: Param = ("from_logits", &[]);
         const CLASSES: Param = ("classes", &["num_classes"]);
-        let params: &[Param] = match kind {
-            "mse" | "mae" => &[],
-            "huber" => &[("delta", &[])],
-            "binary_crossentropy" => &[LOGITS],
-            "categorical_crossentropy" | "sparse_categorical_crossentropy" => &[CLASSES, LOGITS],
-            _ => {
-                self.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_LOSS,
-                        format!(
-                            "unknown loss `{kind}`: expected one of {}",
-                            names::LOSSES.join(", ")
-                        ),
-                        c.name.span,
-                        "unknown loss",
-                    )
-                    .with_help(suggestion(kind, names::LOSSES)),
-                );
-                return None;
+        let params: &[Param] = match default {
+            Loss::Mse | Loss::Mae => &[],
+            Loss::Huber { .. } => &[("delta", &[])],
+            Loss::BinaryCrossentropy { .. } => &[LOGITS],
+            Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
+                &[CLASSES, LOGITS]
             }
         };
         let b = self.bind(
             &what,
             &c.args,
             params,
-            usize::from(kind != "binary_crossentropy"),
+            usize::from(!matches!(default, Loss::BinaryCrossentropy { .. })),
         );
         let logits_arg = params.iter().position(|p| p.0 == "from_logits");
-        let from_logits = match logits_arg.and_then(|i| b.get(i)) {
-            Some(v) => self.boolean(v, "`from_logits`")?,
-            None => false,
+        let logits = |cx: &mut Self, default: bool| match logits_arg.and_then(|i| b.get(i)) {
+            Some(v) => cx.boolean(v, "`from_logits`"),
+            None => Some(default),
         };
-        let loss = match kind {
-            "mse" => Loss::Mse,
-            "mae" => Loss::Mae,
-            "huber" => Loss::Huber {
-                delta: b.get(0).map_or(Some(1.0), |v| {
+        let loss = match default {
+            Loss::Mse => Loss::Mse,
+            Loss::Mae => Loss::Mae,
+            Loss::Huber { delta } => Loss::Huber {
+                delta: b.get(0).map_or(Some(delta), |v| {
                     self.float(v, "the `delta` of `huber`", POSITIVE)
                 })?,
             },
-            "binary_crossentropy" => Loss::BinaryCrossentropy { from_logits },
-            "categorical_crossentropy" => Loss::CategoricalCrossentropy { from_logits },
-            _ => Loss::SparseCategoricalCrossentropy { from_logits },
+            Loss::BinaryCrossentropy { from_logits } => Loss::BinaryCrossentropy {
+                from_logits: logits(self, from_logits)?,
+            },
+            Loss::CategoricalCrossentropy { from_logits } => Loss::CategoricalCrossentropy {
+                from_logits: logits(self, from_logits)?,
+            },
+            Loss::SparseCategoricalCrossentropy { from_logits } => {
+                Loss::SparseCategoricalCrossentropy {
+                    from_logits: logits(self, from_logits)?,
+                }
+            }
         };
+        let from_logits = matches!(
+            loss,
+            Loss::BinaryCrossentropy { from_logits: true }
+                | Loss::CategoricalCrossentropy { from_logits: true }
+                | Loss::SparseCategoricalCrossentropy { from_logits: true }
+        );
         let classes = match params
             .iter()
             .position(|p| p.0 == "classes")
@@ -526,7 +570,7 @@ impl Checker {
             return Some(loss);
         };
         let width = *out.last().expect("shapes have at least one dimension");
-        let act_name = activation_name(act);
+        let act_name = act.name();
         let at = net.last_span;
         let categorical = matches!(
             loss,
@@ -613,7 +657,7 @@ impl Checker {
             Activation::Sigmoid
         };
         if !from_logits && act != wanted {
-            let wanted_name = activation_name(wanted);
+            let wanted_name = wanted.name();
             let expected = if categorical {
                 "a probability distribution (a `softmax` output)"
             } else {

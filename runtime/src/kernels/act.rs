@@ -2,6 +2,7 @@
 //! any rank. Softmax acts on the last axis.
 
 use crate::kernels::softmax;
+use crate::kernels::Grad;
 use crate::Activation;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
@@ -37,30 +38,58 @@ pub fn forward_inplace<D: Dimension>(act: Activation, mut z: ArrayViewMut<'_, f3
     }
 }
 
-/// `dx = dy ⊙ act'(x)` (for softmax, the Jacobian-vector product), given the
-/// forward output `y` and, when [`Activation::backward_needs_input`], the
-/// input `x`.
+/// The tensors [`backward`] reads.
+#[derive(Debug)]
+pub struct Backward<'a, D: Dimension> {
+    /// The forward input, needed when [`Activation::backward_needs_input`].
+    pub x: Option<ArrayView<'a, f32, D>>,
+    /// The forward output.
+    pub y: ArrayView<'a, f32, D>,
+    /// Gradient w.r.t. `y`.
+    pub dy: ArrayView<'a, f32, D>,
+}
+
+/// `dx = dy ⊙ act'(x)` (for softmax, the Jacobian-vector product), written
+/// or added into `dx`, given the forward output `y` and, when
+/// [`Activation::backward_needs_input`], the input `x`.
 ///
 /// # Shapes
 /// `x` (if given), `y`, `dy`, `dx`: the same shape.
 ///
 /// # Panics
 /// If the activation needs `x` and it is `None` (a caller bug).
-pub fn backward<D: Dimension>(
-    act: Activation,
-    x: Option<ArrayView<'_, f32, D>>,
-    y: ArrayView<'_, f32, D>,
-    dy: ArrayView<'_, f32, D>,
-    mut dx: ArrayViewMut<'_, f32, D>,
-) {
+pub fn backward<D: Dimension>(act: Activation, t: Backward<'_, D>, dx: Grad<'_, D>) {
+    let Backward { x, y, dy } = t;
+    let (mut dx, add) = dx.into_parts();
+    let store = |d: &mut f32, v: f32| {
+        if add {
+            *d += v
+        } else {
+            *d = v
+        }
+    };
     match (act, x) {
-        (Activation::Softmax, _) => softmax::backward(y, dy, dx),
-        (Activation::Linear, _) => dx.assign(&dy),
+        (Activation::Softmax, _) => {
+            let last = ndarray::Axis(y.ndim().saturating_sub(1));
+            Zip::from(y.lanes(last))
+                .and(dy.lanes(last))
+                .and(dx.lanes_mut(last))
+                .for_each(|y, dy, mut dx| {
+                    let dot: f32 = y.iter().zip(dy.iter()).map(|(a, b)| a * b).sum();
+                    Zip::from(&mut dx)
+                        .and(&y)
+                        .and(&dy)
+                        .for_each(|dx, &y, &dy| store(dx, y * (dy - dot)));
+                });
+        }
+        (Activation::Linear, _) => Zip::from(&mut dx)
+            .and(&dy)
+            .for_each(|dx, &dy| store(dx, dy)),
         (_, Some(x)) => Zip::from(&mut dx)
             .and(&x)
             .and(&y)
             .and(&dy)
-            .for_each(|dx, &x, &y, &dy| *dx = dy * act.derivative(x, y)),
+            .for_each(|dx, &x, &y, &dy| store(dx, dy * act.derivative(x, y))),
         (_, None) => {
             assert!(
                 !act.backward_needs_input(),
@@ -69,7 +98,7 @@ pub fn backward<D: Dimension>(
             Zip::from(&mut dx)
                 .and(&y)
                 .and(&dy)
-                .for_each(|dx, &y, &dy| *dx = dy * act.derivative(f32::NAN, y));
+                .for_each(|dx, &y, &dy| store(dx, dy * act.derivative(f32::NAN, y)));
         }
     }
 }
@@ -173,7 +202,12 @@ mod tests {
             let xv = ArrayView2::from_shape((2, 5), &x[..]).unwrap();
             let dy = ArrayView2::from_shape((2, 5), &r[..]).unwrap();
             let mut dx = Array2::zeros((2, 5));
-            backward(act, Some(xv), y.view(), dy, dx.view_mut());
+            let t = |x| Backward { x, y: y.view(), dy };
+            backward(act, t(Some(xv)), Grad::Write(dx.view_mut()));
+            // Adding into a buffer adds the same values.
+            let mut acc = Array2::from_elem((2, 5), 1.5f32);
+            backward(act, t(Some(xv)), Grad::Add(acc.view_mut()));
+            assert!((&acc - &dx - 1.5).iter().all(|d| d.abs() < 1e-6), "{act}");
             check(act.name(), &x, dx.as_slice().unwrap(), |x| {
                 dot(fwd(act, x).as_slice().unwrap(), &r)
             });

@@ -56,7 +56,7 @@
 //! thin `col` widths and for `predict_one` is the next step.
 
 use crate::kernels::window::{Padding, WindowAxis, WindowError};
-use crate::kernels::{by_images, dense, gemm};
+use crate::kernels::{by_images, dense, gemm, Grad};
 use crate::Activation;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -200,6 +200,16 @@ impl Conv2d {
     /// Multiply-adds per sample, `OH·OW·C_out·KH·KW·C_in` (padding counted).
     pub fn macs(&self) -> usize {
         self.out_h() * self.out_w() * self.out_c * self.col_width()
+    }
+
+    /// The dense layer this convolution is on its im2col matrix (or, for a
+    /// pointwise convolution, on its pixels).
+    fn dense(&self, act: Activation) -> dense::Dense {
+        dense::Dense {
+            inputs: self.col_width(),
+            units: self.out_c,
+            act,
+        }
     }
 
     /// Whether `x` already is the col matrix (1×1 kernel, stride 1, no
@@ -400,13 +410,20 @@ pub fn forward(
     });
     let y = pixels_mut(y, c.out_c, "y");
     if c.is_pointwise() {
-        return dense::forward(pixels(x, c.in_c, "x"), w, b, act, pre, y);
+        let x = pixels(x, c.in_c, "x");
+        return c.dense(act).forward(dense::Forward { x, w, b, pre, y });
     }
     let xs = x.to_slice().expect("conv2d: x must be in standard layout");
     let col = &mut col[..c.col_len(x.nrows())];
     im2col(c, xs, col);
     let col = ArrayView2::from_shape((y.nrows(), c.col_width()), &*col).expect("col size");
-    dense::forward(col, w, b, act, pre, y);
+    c.dense(act).forward(dense::Forward {
+        x: col,
+        w,
+        b,
+        pre,
+        y,
+    });
 }
 
 /// Backward of [`forward`], which must have run on the same `x` and `col`.
@@ -449,17 +466,20 @@ pub fn backward(
     if c.is_pointwise() {
         let xc = pixels(x, c.in_c, "x");
         let dx = dx.map(|d| pixels_mut(d, c.in_c, "dx"));
-        dense::backward(
-            xc,
-            w,
-            act,
-            y,
-            pre,
-            dz.view_mut(),
-            skip_activation,
-            dw,
-            None,
-            dx,
+        c.dense(act).backward(
+            dense::Backward {
+                x: xc,
+                w,
+                y,
+                pre,
+                dy: dz.view_mut(),
+                at_logits: skip_activation,
+            },
+            dense::Grads {
+                dw,
+                db: None,
+                dx: dx.map(Grad::Write),
+            },
         );
         if let Some(db) = db {
             bias_grad(dz.view(), db);
@@ -469,17 +489,20 @@ pub fn backward(
     let col = &mut col[..c.col_len(n)];
     {
         let colv = ArrayView2::from_shape((m, c.col_width()), &*col).expect("col size");
-        dense::backward(
-            colv,
-            w,
-            act,
-            y,
-            pre,
-            dz.view_mut(),
-            skip_activation,
-            dw,
-            None,
-            None,
+        c.dense(act).backward(
+            dense::Backward {
+                x: colv,
+                w,
+                y,
+                pre,
+                dy: dz.view_mut(),
+                at_logits: skip_activation,
+            },
+            dense::Grads {
+                dw,
+                db: None,
+                dx: None,
+            },
         );
     }
     if let Some(db) = db {

@@ -1,103 +1,150 @@
 //! Fully connected layer: `y = act(x·w + b)`, forward and backward side by
 //! side, bias-add fused with the activation.
 
-use crate::kernels::{act, gemm};
+use crate::kernels::{act, gemm, Grad};
 use crate::Activation;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Ix2, Zip};
 
-/// `y = act(x·w + b)`; keeps `z = x·w + b` in `pre` when given (needed when
-/// [`Activation::backward_needs_input`]). Softmax is row-wise and stable.
-///
-/// # Shapes
-/// - `x`: `[n, in]`
-/// - `w`: `[in, out]`
-/// - `b`: `[out]`
-/// - `pre`, `y`: `[n, out]`
-///
-/// # Panics
-/// If the shapes disagree (a caller bug; shapes are fixed at code generation).
-pub fn forward(
-    x: ArrayView2<'_, f32>,
-    w: ArrayView2<'_, f32>,
-    b: Option<ArrayView1<'_, f32>>,
-    act: Activation,
-    pre: Option<ArrayViewMut2<'_, f32>>,
-    mut y: ArrayViewMut2<'_, f32>,
-) {
-    gemm(1.0, x, w, 0.0, y.view_mut());
-    // One pass over y: bias, keep z, activate; the data is still in cache.
-    match pre {
-        Some(mut pre) => {
-            assert_eq!(pre.dim(), y.dim(), "dense: pre-activation buffer");
-            Zip::from(y.rows_mut())
-                .and(pre.rows_mut())
-                .for_each(|mut yr, mut pr| {
+/// A dense layer's shape and options: `y = act(x·w + b)` with `w` of shape
+/// `[inputs, units]`. Generated code builds one per layer with constant
+/// sizes and calls [`Dense::forward`] and [`Dense::backward`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dense {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub units: usize,
+    /// The activation fused into the layer.
+    pub act: Activation,
+}
+
+/// The tensors of [`Dense::forward`].
+#[derive(Debug)]
+pub struct Forward<'a> {
+    /// Input batch `[n, inputs]`.
+    pub x: ArrayView2<'a, f32>,
+    /// Kernel `[inputs, units]`.
+    pub w: ArrayView2<'a, f32>,
+    /// Bias `[units]`, if the layer has one.
+    pub b: Option<ArrayView1<'a, f32>>,
+    /// Where to keep the pre-activation `z = x·w + b` `[n, units]`, needed
+    /// when [`Activation::backward_needs_input`].
+    pub pre: Option<ArrayViewMut2<'a, f32>>,
+    /// Output `[n, units]`.
+    pub y: ArrayViewMut2<'a, f32>,
+}
+
+/// The tensors [`Dense::backward`] reads.
+#[derive(Debug)]
+pub struct Backward<'a> {
+    /// The forward input `[n, inputs]`.
+    pub x: ArrayView2<'a, f32>,
+    /// Kernel `[inputs, units]`.
+    pub w: ArrayView2<'a, f32>,
+    /// The forward output `[n, units]`.
+    pub y: ArrayView2<'a, f32>,
+    /// The pre-activation the forward pass kept, if it kept one.
+    pub pre: Option<ArrayView2<'a, f32>>,
+    /// Gradient w.r.t. `y` `[n, units]`; overwritten with the gradient
+    /// w.r.t. the pre-activation.
+    pub dy: ArrayViewMut2<'a, f32>,
+    /// `dy` already is the gradient at the pre-activation (a fused loss gave
+    /// it at the logits), so the activation's backward is skipped.
+    pub at_logits: bool,
+}
+
+/// The gradients [`Dense::backward`] computes; each is skipped when `None`
+/// (`dw`/`db` for a frozen layer, `dx` when nothing upstream trains).
+#[derive(Debug)]
+pub struct Grads<'a> {
+    /// Kernel gradient `[inputs, units]`, overwritten.
+    pub dw: Option<ArrayViewMut2<'a, f32>>,
+    /// Bias gradient `[units]`, overwritten.
+    pub db: Option<ArrayViewMut1<'a, f32>>,
+    /// Input gradient `[n, inputs]`, written or added into.
+    pub dx: Option<Grad<'a, Ix2>>,
+}
+
+impl Dense {
+    /// `y = act(x·w + b)`; keeps `z = x·w + b` in `pre` when given. Softmax
+    /// is row-wise and stable.
+    ///
+    /// # Panics
+    /// If the shapes disagree with the descriptor (a caller bug; shapes are
+    /// fixed at code generation).
+    pub fn forward(&self, t: Forward<'_>) {
+        let Forward {
+            x,
+            w,
+            b,
+            pre,
+            mut y,
+        } = t;
+        assert_eq!(w.dim(), (self.inputs, self.units), "dense: kernel");
+        assert_eq!(x.ncols(), self.inputs, "dense: input");
+        let act = self.act;
+        gemm(1.0, x, w, 0.0, y.view_mut());
+        // One pass over y: bias, keep z, activate; the data is still in cache.
+        match pre {
+            Some(mut pre) => {
+                assert_eq!(pre.dim(), y.dim(), "dense: pre-activation buffer");
+                Zip::from(y.rows_mut())
+                    .and(pre.rows_mut())
+                    .for_each(|mut yr, mut pr| {
+                        if let Some(b) = &b {
+                            yr += b;
+                        }
+                        pr.assign(&yr);
+                        act::forward_inplace(act, yr);
+                    });
+            }
+            None => {
+                for mut yr in y.rows_mut() {
                     if let Some(b) = &b {
                         yr += b;
                     }
-                    pr.assign(&yr);
-                    act::forward_inplace(act, yr);
-                });
-        }
-        None => {
-            for mut yr in y.rows_mut() {
-                if let Some(b) = &b {
-                    yr += b;
-                }
-                if !act.is_rowwise() {
-                    yr.map_inplace(|v| *v = act.apply(*v));
-                } else {
-                    act::forward_inplace(act, yr);
+                    if !act.is_rowwise() {
+                        yr.map_inplace(|v| *v = act.apply(*v));
+                    } else {
+                        act::forward_inplace(act, yr);
+                    }
                 }
             }
         }
     }
-}
 
-/// Backward of [`forward`].
-///
-/// `dy` (the gradient w.r.t. `y`) is overwritten with `dz`, the gradient
-/// w.r.t. the pre-activation; with `skip_activation` it already is `dz`
-/// (a fused loss gave the gradient at the logits) and is left as is. Then
-/// `dw = xᵀ·dz`, `db = sum over rows of dz`, `dx = dz·wᵀ`; all three are
-/// overwritten, not accumulated, and each is skipped when `None` (`dw`/`db`
-/// for a frozen layer, `dx` for the first layer, whose input gradient nobody needs).
-///
-/// # Shapes
-/// - `x`: `[n, in]`, `w`: `[in, out]`
-/// - `y`, `pre`, `dy`: `[n, out]`
-/// - `dw`: `[in, out]`, `db`: `[out]`, `dx`: `[n, in]`
-///
-/// # Panics
-/// If the shapes disagree, or if the activation needs `pre` and it is `None`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    x: ArrayView2<'_, f32>,
-    w: ArrayView2<'_, f32>,
-    act: Activation,
-    y: ArrayView2<'_, f32>,
-    pre: Option<ArrayView2<'_, f32>>,
-    mut dy: ArrayViewMut2<'_, f32>,
-    skip_activation: bool,
-    dw: Option<ArrayViewMut2<'_, f32>>,
-    db: Option<ArrayViewMut1<'_, f32>>,
-    dx: Option<ArrayViewMut2<'_, f32>>,
-) {
-    if !skip_activation {
-        act::backward_inplace(act, pre, y, dy.view_mut());
-    }
-    let dz = dy.view();
-    if let Some(dw) = dw {
-        gemm(1.0, x.t(), dz, 0.0, dw);
-    }
-    if let Some(mut db) = db {
-        db.fill(0.0);
-        for row in dz.axis_iter(Axis(0)) {
-            db += &row;
+    /// Backward of [`Dense::forward`]: `dz` (in place of `dy`), then
+    /// `dw = xᵀ·dz`, `db = sum over rows of dz`, `dx = dz·wᵀ` (or `dx +=`).
+    ///
+    /// # Panics
+    /// If the shapes disagree, or if the activation needs `pre` and it is `None`.
+    pub fn backward(&self, t: Backward<'_>, grads: Grads<'_>) {
+        let Backward {
+            x,
+            w,
+            y,
+            pre,
+            mut dy,
+            at_logits,
+        } = t;
+        assert_eq!(w.dim(), (self.inputs, self.units), "dense: kernel");
+        if !at_logits {
+            act::backward_inplace(self.act, pre, y, dy.view_mut());
         }
-    }
-    if let Some(dx) = dx {
-        gemm(1.0, dz, w.t(), 0.0, dx);
+        let dz = dy.view();
+        if let Some(dw) = grads.dw {
+            gemm(1.0, x.t(), dz, 0.0, dw);
+        }
+        if let Some(mut db) = grads.db {
+            db.fill(0.0);
+            for row in dz.axis_iter(Axis(0)) {
+                db += &row;
+            }
+        }
+        if let Some(dx) = grads.dx {
+            let (dx, add) = dx.into_parts();
+            gemm(1.0, dz, w.t(), if add { 1.0 } else { 0.0 }, dx);
+        }
     }
 }
 
@@ -195,11 +242,23 @@ mod tests {
     const IN: usize = 4;
     const OUT: usize = 5;
 
+    fn layer(act: Activation) -> Dense {
+        Dense {
+            inputs: IN,
+            units: OUT,
+            act,
+        }
+    }
+
     fn run(act: Activation, x: &[f32], w: &[f32], b: &[f32]) -> Array2<f32> {
-        let x = ArrayView2::from_shape((N, IN), x).unwrap();
-        let w = ArrayView2::from_shape((IN, OUT), w).unwrap();
         let mut y = Array2::zeros((N, OUT));
-        forward(x, w, Some(ArrayView1::from(b)), act, None, y.view_mut());
+        layer(act).forward(Forward {
+            x: ArrayView2::from_shape((N, IN), x).unwrap(),
+            w: ArrayView2::from_shape((IN, OUT), w).unwrap(),
+            b: Some(ArrayView1::from(b)),
+            pre: None,
+            y: y.view_mut(),
+        });
         y
     }
 
@@ -209,7 +268,7 @@ mod tests {
         let y = run(Activation::Tanh, &x, &w, &b);
         let xa = ArrayView2::from_shape((N, IN), &x[..]).unwrap();
         let wa = ArrayView2::from_shape((IN, OUT), &w[..]).unwrap();
-        let want = (xa.dot(&wa) + Array1::from(b.clone())).mapv(f32::tanh);
+        let want = (xa.dot(&wa) + Array1::from(b.to_vec())).mapv(f32::tanh);
         assert!((&y - &want).iter().all(|d| d.abs() < 1e-5));
     }
 
@@ -222,6 +281,7 @@ mod tests {
             Activation::Gelu,
             Activation::Softmax,
             Activation::Elu { alpha: 0.7 },
+            Activation::LeakyRelu { alpha: 0.0 },
         ] {
             let (x, w, b, r) = (
                 vec(N * IN, 11),
@@ -233,32 +293,33 @@ mod tests {
             let wa = ArrayView2::from_shape((IN, OUT), &w[..]).unwrap();
             let mut pre = Array2::zeros((N, OUT));
             let mut y = Array2::zeros((N, OUT));
-            forward(
-                xa,
-                wa,
-                Some(ArrayView1::from(&b[..])),
-                act,
-                Some(pre.view_mut()),
-                y.view_mut(),
-            );
+            layer(act).forward(Forward {
+                x: xa,
+                w: wa,
+                b: Some(ArrayView1::from(&b[..])),
+                pre: Some(pre.view_mut()),
+                y: y.view_mut(),
+            });
             let mut dy = Array2::from_shape_vec((N, OUT), r.clone()).unwrap();
             let (mut dw, mut db, mut dx) = (
                 Array2::zeros((IN, OUT)),
                 Array1::zeros(OUT),
                 Array2::zeros((N, IN)),
             );
-            let needs = act.backward_needs_input().then(|| pre.view());
-            backward(
-                xa,
-                wa,
-                act,
-                y.view(),
-                needs,
-                dy.view_mut(),
-                false,
-                Some(dw.view_mut()),
-                Some(db.view_mut()),
-                Some(dx.view_mut()),
+            layer(act).backward(
+                Backward {
+                    x: xa,
+                    w: wa,
+                    y: y.view(),
+                    pre: act.backward_needs_input().then(|| pre.view()),
+                    dy: dy.view_mut(),
+                    at_logits: false,
+                },
+                Grads {
+                    dw: Some(dw.view_mut()),
+                    db: Some(db.view_mut()),
+                    dx: Some(Grad::Write(dx.view_mut())),
+                },
             );
             let name = act.name();
             check(name, &x, dx.as_slice().unwrap(), |x| {
@@ -274,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn skip_activation_uses_dy_as_the_logit_gradient() {
+    fn at_logits_uses_dy_as_the_logit_gradient_and_add_accumulates() {
         let (x, w) = (vec(N * IN, 21), vec(IN * OUT, 22));
         let xa = ArrayView2::from_shape((N, IN), &x[..]).unwrap();
         let wa = ArrayView2::from_shape((IN, OUT), &w[..]).unwrap();
@@ -282,19 +343,26 @@ mod tests {
         let mut dz = Array2::from_shape_vec((N, OUT), vec(N * OUT, 23)).unwrap();
         let dz0 = dz.clone();
         let mut dw = Array2::zeros((IN, OUT));
-        backward(
-            xa,
-            wa,
-            Activation::Softmax,
-            y.view(),
-            None,
-            dz.view_mut(),
-            true,
-            Some(dw.view_mut()),
-            None,
-            None,
+        let before = Array2::from_shape_vec((N, IN), vec(N * IN, 24)).unwrap();
+        let mut dx = before.clone();
+        layer(Activation::Softmax).backward(
+            Backward {
+                x: xa,
+                w: wa,
+                y: y.view(),
+                pre: None,
+                dy: dz.view_mut(),
+                at_logits: true,
+            },
+            Grads {
+                dw: Some(dw.view_mut()),
+                db: None,
+                dx: Some(Grad::Add(dx.view_mut())),
+            },
         );
         assert_eq!(dz, dz0);
         assert!((&dw - &xa.t().dot(&dz0)).iter().all(|d| d.abs() < 1e-5));
+        let want = &before + &dz0.dot(&wa.t());
+        assert!((&dx - &want).iter().all(|d| d.abs() < 1e-5));
     }
 }

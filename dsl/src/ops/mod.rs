@@ -1,0 +1,232 @@
+//! One home per op. Each module here holds everything about one layer kind:
+//! its argument schema (looked up by name), its shape rule and diagnostics,
+//! its parameters, its lowering to plan steps, and the forward, backward and
+//! `predict_one` code it emits.
+//!
+//! The pipeline reaches an op only through three exhaustive matches, so that
+//! adding a kind makes rustc point at every place to fill in:
+//! - `check_layer`: spelling → the op module's `check` function;
+//! - [`ir::Op::def`]: checked op → its [`OpDef`] (parameters, output
+//!   activation, lowering);
+//! - [`crate::lower::StepOp::def`]: plan step → its [`StepDef`] (emitted code).
+//!
+//! `docs/architecture.md` has the checklist for adding an op.
+
+pub mod activation;
+pub mod add;
+pub mod concat;
+pub mod dense;
+pub mod dropout;
+pub mod flatten;
+pub mod reshape;
+
+use proc_macro2::TokenStream;
+
+use crate::ast;
+use crate::check::Checker;
+use crate::ir::{self, Activation, Init, Op, Shape};
+use crate::lower::{BufId, Lowering, ParamId, Plan, Step, Value};
+
+/// What checking one layer found; each part is `None` when unknown because
+/// of an error (already reported).
+pub(crate) struct Checked {
+    /// The op with its settings.
+    pub op: Option<Op>,
+    /// The per-sample output shape.
+    pub output: Option<Shape>,
+    /// The name given with `name = "..."`, if any.
+    pub name: Option<String>,
+}
+
+/// Layer kinds other than activations (every activation name is a layer too).
+pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout", "add", "concat"];
+
+/// Whether a layer kind joins several values named as its arguments
+/// (`add(h, x)`) rather than reading the previous layer's output.
+pub fn is_merge(kind: &str) -> bool {
+    matches!(kind, "add" | "concat")
+}
+
+/// Checks a merge layer against the shapes of the values it names (`None`:
+/// unknown because of an earlier error).
+pub(crate) fn check_merge(
+    cx: &mut Checker,
+    layer: &ast::Layer,
+    inputs: &[Option<&[usize]>],
+) -> Checked {
+    match layer.call.name.name.as_str() {
+        "add" => add::check(cx, layer, inputs),
+        _ => concat::check(cx, layer, inputs),
+    }
+}
+
+/// A merge's positional arguments (the values, resolved by the checker)
+/// and its `name = "..."`; reports fewer than two values and unknown
+/// named arguments.
+pub(crate) fn merge_args<'a>(
+    cx: &mut Checker,
+    layer: &'a ast::Layer,
+) -> (Vec<&'a ast::Arg>, Option<String>) {
+    let call = &layer.call;
+    let what = format!("`{}`", call.name.name);
+    let (positional, named): (Vec<&ast::Arg>, Vec<&ast::Arg>) =
+        call.args.iter().partition(|a| a.name.is_none());
+    let named: Vec<ast::Arg> = named.into_iter().cloned().collect();
+    let b = cx.bind(&what, &named, &[("name", &[])], 0);
+    let name = cx.layer_name(b.value("name"));
+    if positional.len() < 2 {
+        cx.push(
+            crate::diag::Diagnostic::error(
+                crate::diag::codes::MISSING_ARGUMENT,
+                format!(
+                    "{what} joins at least two values, found {}",
+                    positional.len()
+                ),
+                call.span,
+                "too few values",
+            )
+            .with_help(format!("for example `{}(h, x)`", call.name.name)),
+        );
+    }
+    (positional, name)
+}
+
+/// Checks one layer call against its input shape (`None`: unknown because of
+/// an earlier error). Returns `None` for a name that is no layer.
+pub(crate) fn check_layer(
+    cx: &mut Checker,
+    layer: &ast::Layer,
+    input: Option<&[usize]>,
+) -> Option<Checked> {
+    let kind = layer.call.name.name.as_str();
+    Some(match kind {
+        "dense" => dense::check(cx, layer, input),
+        "flatten" => flatten::check(cx, layer, input),
+        "reshape" => reshape::check(cx, layer, input),
+        "dropout" => dropout::check(cx, layer, input),
+        _ if Activation::named(kind).is_some() => activation::check(cx, layer, input),
+        _ => return None,
+    })
+}
+
+/// A parameter tensor an op declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDecl {
+    /// Suffix of its name: the tensor is `<layer>.<suffix>` in weight files
+    /// and `<layer>_<suffix>` in generated code (`weight`, `bias`, ...).
+    pub suffix: &'static str,
+    /// Its shape, any rank. Rank 2 and more are stored as a matrix of rows
+    /// of the last axis (`[KH, KW, C_in, C_out]` as `[KH*KW*C_in, C_out]`),
+    /// rank 1 as a flat vector.
+    pub shape: Vec<usize>,
+    /// How it is initialised.
+    pub init: Init,
+    /// Fan-in and fan-out for the variance-scaling initialisers.
+    pub fan_in: usize,
+    /// See `fan_in`.
+    pub fan_out: usize,
+    /// `false` for a frozen layer.
+    pub trainable: bool,
+}
+
+/// What the compiler needs of a checked op.
+pub trait OpDef {
+    /// The parameter tensors of `layer` (whose op is `self`), in visiting
+    /// order. Summaries and `PARAM_COUNT` count these.
+    fn params(&self, layer: &ir::Layer) -> Vec<ParamDecl>;
+
+    /// The activation that produces the layer's output values, or `None`
+    /// when the layer passes its input's values through (dropout, reshape):
+    /// the loss checks and the loss fusion look at the last one.
+    fn output_activation(&self) -> Option<Activation>;
+
+    /// Lowers the layer: declares its parameters and buffers through `cx`,
+    /// pushes its steps, and returns the value it outputs. `inputs` are the
+    /// values the layer reads, in argument order.
+    fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value;
+}
+
+impl Op {
+    /// The op's compiler interface. Exhaustive: a new kind must be added here.
+    pub fn def(&self) -> &dyn OpDef {
+        match self {
+            Op::Dense(d) => d,
+            Op::Activation(a) => a,
+            Op::Flatten => &flatten::Flatten,
+            Op::Reshape => &reshape::Reshape,
+            Op::Dropout(d) => d,
+            Op::Add(a) => a,
+            Op::Concat(c) => c,
+        }
+    }
+}
+
+/// Where backward writes the gradient of one input of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradTarget {
+    /// The input's buffer; its gradient is `d_<ident>`.
+    pub buf: BufId,
+    /// Add into the gradient (another consumer of the value already wrote
+    /// its part) rather than overwrite it.
+    pub accumulate: bool,
+    /// `buf` is scratch that receives the gradient in its own storage
+    /// (`ws.<ident>`, not `ws.d_<ident>`): for a value a step reads twice,
+    /// whose second gradient cannot borrow the same buffer; the emitter adds
+    /// it into the real gradient after the step ([`Backward::merge`]).
+    pub scratch: bool,
+}
+
+/// What a step's backward needs to know besides the step.
+#[derive(Debug, Clone)]
+pub struct Backward {
+    /// Per input: where its gradient goes, or `None` if nobody needs it.
+    pub input_grads: Vec<Option<GradTarget>>,
+    /// The step produces the network's output and ends with the activation
+    /// the loss may have folded into its gradient (`skip` at run time).
+    pub fused_out: bool,
+    /// After the step: `(scratch, buf)` pairs whose scratch gradient is added
+    /// into `d_<buf>`.
+    pub merge: Vec<(BufId, BufId)>,
+}
+
+/// What the emitter needs of a plan step: the code it runs.
+pub trait StepDef {
+    /// The parameters the step owns.
+    fn params(&self) -> Vec<ParamId>;
+
+    /// The activation the step applies last, if it ends with one (the
+    /// network's output activation when this step produces the output).
+    fn activation(&self) -> Option<Activation>;
+
+    /// Whether the step draws random numbers (training only).
+    fn uses_rng(&self) -> bool;
+
+    /// The kernel's descriptor (shapes and options) as `(type, value)`, if
+    /// the kernel takes one. The network gets it as an associated constant
+    /// named after the layer (`const DENSE1_KERNEL: kernels::dense::Dense = ...`),
+    /// which [`crate::emit::descriptor`] names in the step's calls.
+    fn descriptor(&self, plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)>;
+
+    /// The step's penalty added to the loss (`Model::penalty`), if any.
+    fn penalty(&self, plan: &Plan<'_>) -> Option<TokenStream>;
+
+    /// The forward pass (training and inference; `training` is in scope).
+    fn forward(&self, plan: &Plan<'_>, step: &Step) -> TokenStream;
+
+    /// The backward pass: parameter gradients (overwritten) and the input
+    /// gradients `bw.input_grads` asks for. The output gradient is in
+    /// `d_<out>`, which the step may overwrite.
+    fn backward(&self, plan: &Plan<'_>, step: &Step, bw: &Backward) -> TokenStream;
+
+    /// `predict_one`'s statements for the step, reading `inputs` (one
+    /// expression per input, each a `&[f32]` or a reference to an array)
+    /// and declaring the local `output`; `None` when inference skips the
+    /// step (its output value is its input).
+    fn predict_one(
+        &self,
+        plan: &Plan<'_>,
+        step: &Step,
+        inputs: &[TokenStream],
+        output: &syn::Ident,
+    ) -> Option<TokenStream>;
+}
