@@ -345,16 +345,17 @@ impl OptimizerState {
             }
             let (w, g, a, b) = (p.value, p.grad, &mut slot.a[..], &mut slot.b[..]);
             let update = |(w, g, a, b): Part<'_>| update_fast(opt, lr, t, scale, w, g, a, b);
-            match crate::pool::pool() {
+            let share = match crate::pool::pool() {
+                Some(pool) if w.len() >= PARALLEL_UPDATE => pool.share((0, 0)),
+                _ => None,
+            };
+            match share {
                 // Memory-bound: two cores, two caches, twice the bandwidth.
-                Some(pool) if w.len() >= PARALLEL_UPDATE => {
-                    let mid = w.len() / 2;
-                    let (w0, w1) = w.split_at_mut(mid);
-                    let (a0, a1) = a.split_at_mut(mid);
-                    let (b0, b1) = b.split_at_mut(mid);
-                    pool.for_both((w0, &g[..mid], a0, b0), (w1, &g[mid..], a1, b1), update);
+                Some(share) => {
+                    let parts = update_parts((w, g, a, b));
+                    share.for_each(parts, &mut (Vec::new(), Vec::new()), |p, _| update(p));
                 }
-                _ => update((w, g, a, b)),
+                None => update((w, g, a, b)),
             }
         });
         norm
@@ -472,6 +473,29 @@ fn sum_sq(xs: &[f32]) -> f64 {
 
 /// Parameters at least this long are updated by two threads, when there are two.
 const PARALLEL_UPDATE: usize = 1 << 15;
+
+/// `p` in parts of at least `PARALLEL_UPDATE / 2` values (whole cache
+/// lines), at most `pool::MAX_PARTS`, for the helper and the caller to claim.
+fn update_parts(p: Part<'_>) -> impl Iterator<Item = Part<'_>> {
+    let len = p.0.len();
+    let count = (2 * len / PARALLEL_UPDATE).clamp(1, crate::pool::MAX_PARTS);
+    let mut rest = Some(p);
+    let mut start = 0;
+    (1..=count).map_while(move |i| {
+        let end = if i == count {
+            len
+        } else {
+            (i * len / count).next_multiple_of(16)
+        };
+        let (w, g, a, b) = rest.take()?;
+        let mid = end - start;
+        let ((w0, w1), (g0, g1)) = (w.split_at_mut(mid), g.split_at(mid));
+        let ((a0, a1), (b0, b1)) = (a.split_at_mut(mid), b.split_at_mut(mid));
+        rest = Some((w1, g1, a1, b1));
+        start = end;
+        Some((w0, g0, a0, b0))
+    })
+}
 
 /// A slice of one parameter: values, gradients, and the two state slots.
 type Part<'p> = (&'p mut [f32], &'p [f32], &'p mut [f32], &'p mut [f32]);
