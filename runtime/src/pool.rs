@@ -50,11 +50,15 @@ use std::time::{Duration, Instant};
 /// of a job the helper does not start, few enough that each part is large.
 pub(crate) const MAX_PARTS: usize = 8;
 
-/// How long the helper spins for the next job before parking.
+/// Longest time the helper spins for the next job before parking.
 const SPIN: Duration = Duration::from_micros(200);
+/// Shortest spin after a job the helper helped with.
+const MIN_SPIN: Duration = Duration::from_micros(16);
 /// A gap this long between two looks at the clock while spinning means the
 /// spinner was preempted: its core is wanted by another thread.
 const PREEMPTED: Duration = Duration::from_micros(50);
+/// How often the helper looks whether other threads wait for a core.
+const CROWD_CHECK: Duration = Duration::from_millis(5);
 /// How long the caller spins for a part the helper has started.
 const WAIT_SPIN: Duration = Duration::from_micros(30);
 /// First time the helper is left out after a job it did not help with.
@@ -99,6 +103,9 @@ pub(crate) struct Pool {
     panicked: AtomicBool,
     /// The helper is parked (or about to park) and must be unparked.
     sleeping: AtomicBool,
+    /// How long the helper spins for the next job, in nanoseconds (set by
+    /// the caller from the helper's progress).
+    spin_ns: AtomicU32,
     /// The caller is parked (or about to park), waiting for the helper.
     waiting: AtomicBool,
     /// The parked caller, to unpark.
@@ -126,9 +133,8 @@ struct Progress {
     misses: u32,
     /// Jobs run on the caller alone until then.
     solo_until: Option<Instant>,
-    /// Jobs the helper took part in and jobs it missed, for tests and measurements.
-    #[cfg(test)]
-    counts: (u64, u64),
+    /// How long the helper should spin for the next job.
+    spin: Duration,
 }
 
 /// The pool, if this process may use a second thread: more than one CPU is
@@ -160,10 +166,14 @@ impl Pool {
             helper_done: AtomicU32::new(0),
             panicked: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
+            spin_ns: AtomicU32::new(SPIN.as_nanos() as u32),
             waiting: AtomicBool::new(false),
             waiter: Mutex::new(None),
             fp_mode: AtomicU32::new(fp_mode()),
-            progress: Mutex::new(Progress::default()),
+            progress: Mutex::new(Progress {
+                spin: SPIN,
+                ..Progress::default()
+            }),
             helper: OnceLock::new(),
             #[cfg(test)]
             helper_delay_us: AtomicU64::new(0),
@@ -263,8 +273,16 @@ impl Pool {
     /// The helper's loop.
     fn serve(&self) {
         let mut seen = 0u32;
+        let mut gap = SPIN / 2;
+        let mut crowded = (Instant::now(), false);
         loop {
-            let ticket = self.next_ticket(seen);
+            if crowded.0.elapsed() > CROWD_CHECK {
+                crowded = (Instant::now(), crowded_machine());
+            }
+            if crowded.1 {
+                gap = Duration::ZERO;
+            }
+            let ticket = self.next_ticket(seen, &mut gap);
             seen = ticket;
             #[cfg(test)]
             {
@@ -297,13 +315,30 @@ impl Pool {
     }
 
     /// Waits (spins, then parks) for a job whose ticket is not `seen`.
-    fn next_ticket(&self, seen: u32) -> u32 {
-        let mut started = Instant::now();
+    /// `gap` is the typical time between the helper's jobs, which this
+    /// updates: spinning longer than twice that mostly burns time another
+    /// thread could use.
+    fn next_ticket(&self, seen: u32, gap: &mut Duration) -> u32 {
+        let cap = Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed).into());
+        let spin = if gap.is_zero() {
+            Duration::ZERO
+        } else {
+            cap.min(gap.saturating_mul(2)).max(cap.min(MIN_SPIN))
+        };
+        let started = Instant::now();
         let mut last = started;
         let mut spins = 0u32;
+        let mut parked = false;
         loop {
             let ticket = unpack(self.claims.load(Ordering::Acquire)).0;
             if ticket != seen {
+                // Jobs far apart say nothing about how long to spin.
+                let waited = started.elapsed();
+                if waited < SPIN {
+                    *gap = (*gap * 7 + waited) / 8;
+                } else if parked {
+                    *gap = (*gap * 7 + SPIN) / 8;
+                }
                 return ticket;
             }
             spins = spins.wrapping_add(1);
@@ -316,7 +351,7 @@ impl Pool {
             // stop spinning at once rather than take its time.
             let preempted = now - last > PREEMPTED;
             last = now;
-            if !preempted && now - started < SPIN {
+            if !parked && !preempted && now - started < spin {
                 continue;
             }
             self.sleeping.store(true, Ordering::SeqCst);
@@ -326,8 +361,7 @@ impl Pool {
                 std::thread::park();
             }
             self.sleeping.store(false, Ordering::SeqCst);
-            started = Instant::now();
-            last = started;
+            parked = true;
         }
     }
 }
@@ -420,6 +454,8 @@ impl Share<'_> {
         std::mem::forget(finish);
         if !idle {
             progress.record(helper_parts, was_asleep, own, waited);
+            pool.spin_ns
+                .store(progress.spin.as_nanos() as u32, Ordering::Relaxed);
         }
         if pool.panicked.swap(false, Ordering::Relaxed) {
             panic!("pool: a part panicked on the helper thread");
@@ -433,21 +469,20 @@ impl Progress {
         let stalled = waited > own.max(WAIT_SPIN);
         if helper_parts > 0 && !stalled {
             self.misses = 0;
-            #[cfg(test)]
-            {
-                self.counts.0 += 1;
-            }
+            // It was running when the job came: spinning for the next pays.
+            self.spin = (self.spin * 2).clamp(MIN_SPIN, SPIN);
             return;
         }
-        if helper_parts == 0 && was_asleep {
-            // Just woken: its next job tells.
-            return;
-        }
-        #[cfg(test)]
-        {
-            self.counts.1 += 1;
-        }
+        // The helper was not running when it was needed (it spun or slept
+        // without a core) or was preempted in a part: its spinning takes
+        // time from some other thread (perhaps ours), so it parks at once
+        // after each job until it helps again.
+        self.spin = Duration::ZERO;
         self.misses = (self.misses + 1).min(16);
+        if was_asleep && self.misses == 1 && !stalled {
+            // Just woken, after a pause: its next job tells.
+            return;
+        }
         let doubling = BACKOFF.saturating_mul(1 << (self.misses - 1).min(9));
         let pause = doubling.max(waited.saturating_mul(16)).min(MAX_BACKOFF);
         self.solo_until = Some(Instant::now() + pause);
@@ -529,6 +564,36 @@ fn unpack(word: u64) -> (u32, u32, u32) {
         (word >> 16) as u32 & 0xffff,
         word as u32 & 0xffff,
     )
+}
+
+/// Whether more threads are ready to run than there are CPUs (Linux: the
+/// count in `/proc/loadavg`, which includes the helper and, mostly, its
+/// caller). Then a spinning helper takes time from a thread that could
+/// use it, perhaps its own caller, and it parks instead.
+fn crowded_machine() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::Read;
+        static CPUS: OnceLock<usize> = OnceLock::new();
+        let cpus =
+            *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let mut buf = [0u8; 128];
+        let read = std::fs::File::open("/proc/loadavg").and_then(|mut f| f.read(&mut buf));
+        // "0.52 0.58 0.59 3/123 4567": the fourth field starts with the
+        // number of threads that are running or ready to.
+        let running = read.ok().and_then(|n| {
+            let text = std::str::from_utf8(&buf[..n]).ok()?;
+            text.split_whitespace()
+                .nth(3)?
+                .split('/')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        });
+        running.is_some_and(|r| r > cpus)
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 /// Grows both buffers to at least `need` (never shrinks them).

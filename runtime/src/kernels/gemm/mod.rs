@@ -154,11 +154,13 @@ pub fn gemm(
 /// thread; below it, waking the helper costs about what it saves.
 const PARALLEL_FLOPS: usize = 1 << 20;
 
-/// Products shared with the helper are cut into parts of about this many
-/// FLOPs (at least two, at most `pool::MAX_PARTS`, in whole tiles): small
-/// enough that the caller takes back most of the work of a helper that does
-/// not run, large enough that the parts' own overhead does not show.
-const PART_FLOPS: usize = 1 << 19;
+/// Products shared with the helper are cut into an even number of parts of
+/// at least this many FLOPs (at least two, at most `pool::MAX_PARTS`, in
+/// whole tiles): small enough that the caller takes back most of the work
+/// of a helper that does not run, large enough that cutting costs little.
+/// Done all by the caller, 64×784×64 in 2, 4 and 8 parts took 2%, 3% and
+/// 6% longer than in one piece (the tiles reuse less of `b`).
+const PART_FLOPS: usize = 1 << 20;
 
 /// Cuts `c` into parts (blocks of whole row tiles or column panels) that
 /// this thread and the helper claim one at a time.
@@ -188,7 +190,7 @@ fn plan(job: &Product<'_>) -> Option<(Axis, usize, usize)> {
     } else {
         return None;
     };
-    let count = (2 * m * n * k / PART_FLOPS)
+    let count = ((2 * m * n * k / PART_FLOPS) & !1)
         .clamp(2, crate::pool::MAX_PARTS)
         .min(len.div_ceil(tile));
     Some((axis, tile, count))
