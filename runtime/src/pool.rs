@@ -15,26 +15,29 @@
 //! both through one atomic word, so whoever is running takes the next part.
 //! When the caller runs out of unclaimed parts it waits only for parts the
 //! helper has *started*; a helper that is not running (another process has
-//! its core) leaves its parts to the caller, which then did the job alone at
-//! the cost of a few atomic operations. Splitting a product into two fixed
-//! halves instead made the caller wait a whole scheduler time slice for a
-//! preempted helper: with the other core busy, training ran 2.7× slower than
-//! on one thread (BENCHMARKS.md, "A busy machine").
+//! its core) leaves its parts to the caller, which then does the job alone
+//! at the cost of a few atomic operations. Splitting a product into two
+//! fixed halves instead made the caller wait for a helper without a core
+//! (BENCHMARKS.md, "A busy machine": the MNIST example up to 4× slower with
+//! the helper than without).
 //!
 //! # Measured progress, not assumed
 //! After each job the caller looks at what the helper did. A helper that
 //! was awake but took no part, or whose started part held the caller up
 //! longer than the caller's own work, is not offered jobs for a while
 //! (doubling from 100 µs up to 50 ms, and at least 16 times the wait it
-//! caused), after which one job probes it again. So a helper that cannot get
-//! a core costs at most a few percent, and an idle machine keeps both cores.
+//! caused), after which one job probes it again.
 //!
 //! # Waiting without competing
-//! Both sides spin only briefly: the helper for [`SPIN`] after its last job
-//! (a training step issues jobs back to back), less if it notices that it
-//! was preempted while spinning (someone else wants its core); the caller
-//! for [`WAIT_SPIN`] for a started part. Then they park, and whoever
-//! finishes unparks the other.
+//! A spinning helper takes its core from whoever else wants it, and with
+//! Linux's per-session group scheduling that can be its own caller. So the
+//! helper spins for the next job only as long as twice the usual time
+//! between its jobs (at most [`SPIN`]), stops at once if it notices that it
+//! was preempted, and does not spin at all after a job it did not help with
+//! or while more threads are ready to run than there are CPUs (looked up
+//! every [`CROWD_CHECK`]); it parks instead, and the caller unparks it. The
+//! caller spins at most [`WAIT_SPIN`] for a started part, then parks until
+//! the helper unparks it.
 //!
 //! Each output element is computed by exactly one thread, by the same code
 //! as without the helper, so the results are bit-identical whoever computes

@@ -18,9 +18,10 @@
 //! - **AVX2+FMA and portable** (`driver` below): the classic Goto/BLIS
 //!   blocking (pack a `KC × NR` panel of `b`, an `MC × KC` block of `a`, a
 //!   `6 × 16` micro-kernel in plain Rust that LLVM vectorises, compiled twice).
-//! - **Two threads**: products of at least `PARALLEL_FLOPS` give half of `c`
-//!   (whole row tiles when `a` is the larger operand, else whole column
-//!   panels) to the helper thread of `crate::pool`.
+//! - **Two threads**: products of at least `PARALLEL_FLOPS` are cut into
+//!   parts of `c` (whole row tiles when `a` is the larger operand, else
+//!   whole column panels) that the caller and the helper thread of
+//!   `crate::pool` claim one at a time.
 //!
 //! All of them split the depth `k` the same way and add each element's
 //! products in the same order, so with `alpha == 1` (what every caller in
