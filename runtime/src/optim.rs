@@ -841,7 +841,7 @@ pub(crate) mod tests {
                 .map(|p| p.0.len())
                 .collect();
             assert!(
-                bounds.len() % 2 == 0 && bounds.len() <= MAX_PARTS,
+                bounds.len().is_multiple_of(2) && bounds.len() <= MAX_PARTS,
                 "{bounds:?}"
             );
             assert_eq!(bounds.iter().sum::<usize>(), len);
