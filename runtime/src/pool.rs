@@ -23,21 +23,21 @@
 //!
 //! # Measured progress, not assumed
 //! After each job the caller looks at what the helper did. A helper that
-//! was awake but took no part, or whose started part held the caller up
-//! longer than the caller's own work, is not offered jobs for a while
-//! (doubling from 100 µs up to 50 ms, and at least 16 times the wait it
-//! caused), after which one job probes it again.
+//! was awake but took no part twice in a row, or whose started part held
+//! the caller up for longer than both [`STALL`] and the caller's own work,
+//! is not offered jobs for a while (doubling from 100 µs up to 50 ms, and at
+//! least 4 times the wait it caused), after which one job probes it again.
 //!
 //! # Waiting without competing
 //! A spinning helper takes its core from whoever else wants it, and with
 //! Linux's per-session group scheduling that can be its own caller. So the
-//! helper spins for the next job only as long as twice the usual time
-//! between its jobs (at most [`SPIN`]), stops at once if it notices that it
-//! was preempted, and does not spin at all after a job it did not help with
-//! or while more threads are ready to run than there are CPUs (looked up
-//! every [`CROWD_CHECK`]); it parks instead, and the caller unparks it. The
-//! caller spins at most [`WAIT_SPIN`] for a started part, then parks until
-//! the helper unparks it.
+//! helper spins for the next job for at most [`SPIN`] (a training step
+//! issues its jobs back to back), parks at once if it notices that it was
+//! preempted while spinning, and does not spin at all after a job it was
+//! awake for but did not help with (it spun without a core) until it helps
+//! again; the caller then unparks it for each job. The caller spins at most
+//! [`WAIT_SPIN`] for a part the helper started, then parks until the helper
+//! unparks it.
 //!
 //! Each output element is computed by exactly one thread, by the same code
 //! as without the helper, so the results are bit-identical whoever computes
@@ -55,16 +55,15 @@ pub(crate) const MAX_PARTS: usize = 8;
 
 /// Longest time the helper spins for the next job before parking.
 const SPIN: Duration = Duration::from_micros(200);
-/// Shortest spin after a job the helper helped with.
-const MIN_SPIN: Duration = Duration::from_micros(16);
 /// A gap this long between two looks at the clock while spinning means the
 /// spinner was preempted: its core is wanted by another thread.
 const PREEMPTED: Duration = Duration::from_micros(50);
-/// How often the helper looks whether other threads wait for a core.
-const CROWD_CHECK: Duration = Duration::from_millis(5);
 /// How long the caller spins for a part the helper has started.
 const WAIT_SPIN: Duration = Duration::from_micros(30);
-/// First time the helper is left out after a job it did not help with.
+/// A wait this long for the helper's parts (and longer than the caller's
+/// own work) means the helper was preempted in a part.
+const STALL: Duration = Duration::from_micros(200);
+/// First time the helper is left out after jobs it did not help with.
 const BACKOFF: Duration = Duration::from_micros(100);
 /// Longest time the helper is left out before it is offered a job again.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
@@ -276,16 +275,8 @@ impl Pool {
     /// The helper's loop.
     fn serve(&self) {
         let mut seen = 0u32;
-        let mut gap = SPIN / 2;
-        let mut crowded = (Instant::now(), false);
         loop {
-            if crowded.0.elapsed() > CROWD_CHECK {
-                crowded = (Instant::now(), crowded_machine());
-            }
-            if crowded.1 {
-                gap = Duration::ZERO;
-            }
-            let ticket = self.next_ticket(seen, &mut gap);
+            let ticket = self.next_ticket(seen);
             seen = ticket;
             #[cfg(test)]
             {
@@ -317,17 +308,10 @@ impl Pool {
         }
     }
 
-    /// Waits (spins, then parks) for a job whose ticket is not `seen`.
-    /// `gap` is the typical time between the helper's jobs, which this
-    /// updates: spinning longer than twice that mostly burns time another
-    /// thread could use.
-    fn next_ticket(&self, seen: u32, gap: &mut Duration) -> u32 {
-        let cap = Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed).into());
-        let spin = if gap.is_zero() {
-            Duration::ZERO
-        } else {
-            cap.min(gap.saturating_mul(2)).max(cap.min(MIN_SPIN))
-        };
+    /// Waits (spins as long as the caller last said, then parks) for a job
+    /// whose ticket is not `seen`.
+    fn next_ticket(&self, seen: u32) -> u32 {
+        let spin = Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed).into());
         let started = Instant::now();
         let mut last = started;
         let mut spins = 0u32;
@@ -335,13 +319,6 @@ impl Pool {
         loop {
             let ticket = unpack(self.claims.load(Ordering::Acquire)).0;
             if ticket != seen {
-                // Jobs far apart say nothing about how long to spin.
-                let waited = started.elapsed();
-                if waited < SPIN {
-                    *gap = (*gap * 7 + waited) / 8;
-                } else if parked {
-                    *gap = (*gap * 7 + SPIN) / 8;
-                }
                 return ticket;
             }
             spins = spins.wrapping_add(1);
@@ -469,25 +446,30 @@ impl Share<'_> {
 impl Progress {
     /// Leaves the helper out for a while if it did not help with the last job.
     fn record(&mut self, helper_parts: u32, was_asleep: bool, own: Duration, waited: Duration) {
-        let stalled = waited > own.max(WAIT_SPIN);
+        let stalled = waited > own.max(STALL);
         if helper_parts > 0 && !stalled {
             self.misses = 0;
             // It was running when the job came: spinning for the next pays.
-            self.spin = (self.spin * 2).clamp(MIN_SPIN, SPIN);
+            self.spin = SPIN;
             return;
         }
-        // The helper was not running when it was needed (it spun or slept
-        // without a core) or was preempted in a part: its spinning takes
-        // time from some other thread (perhaps ours), so it parks at once
-        // after each job until it helps again.
+        if helper_parts == 0 && was_asleep {
+            // Parked and not up in time: no sign of another thread on its
+            // core, it was just asleep.
+            return;
+        }
+        // The helper spun without a core (another thread has it) or was
+        // preempted in a part: its spinning takes time from some other
+        // thread, perhaps ours, so it parks at once after each job until it
+        // helps again, and is left out for a while.
         self.spin = Duration::ZERO;
         self.misses = (self.misses + 1).min(16);
-        if was_asleep && self.misses == 1 && !stalled {
-            // Just woken, after a pause: its next job tells.
+        if self.misses < 2 && !stalled {
+            // Once may be a late wake-up: the next job tells.
             return;
         }
-        let doubling = BACKOFF.saturating_mul(1 << (self.misses - 1).min(9));
-        let pause = doubling.max(waited.saturating_mul(16)).min(MAX_BACKOFF);
+        let doubling = BACKOFF.saturating_mul(1 << self.misses.saturating_sub(2).min(9));
+        let pause = doubling.max(waited.saturating_mul(4)).min(MAX_BACKOFF);
         self.solo_until = Some(Instant::now() + pause);
     }
 }
@@ -567,36 +549,6 @@ fn unpack(word: u64) -> (u32, u32, u32) {
         (word >> 16) as u32 & 0xffff,
         word as u32 & 0xffff,
     )
-}
-
-/// Whether more threads are ready to run than there are CPUs (Linux: the
-/// count in `/proc/loadavg`, which includes the helper and, mostly, its
-/// caller). Then a spinning helper takes time from a thread that could
-/// use it, perhaps its own caller, and it parks instead.
-fn crowded_machine() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        use std::io::Read;
-        static CPUS: OnceLock<usize> = OnceLock::new();
-        let cpus =
-            *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let mut buf = [0u8; 128];
-        let read = std::fs::File::open("/proc/loadavg").and_then(|mut f| f.read(&mut buf));
-        // "0.52 0.58 0.59 3/123 4567": the fourth field starts with the
-        // number of threads that are running or ready to.
-        let running = read.ok().and_then(|n| {
-            let text = std::str::from_utf8(&buf[..n]).ok()?;
-            text.split_whitespace()
-                .nth(3)?
-                .split('/')
-                .next()?
-                .parse::<usize>()
-                .ok()
-        });
-        running.is_some_and(|r| r > cpus)
-    }
-    #[cfg(not(target_os = "linux"))]
-    false
 }
 
 /// Grows both buffers to at least `need` (never shrinks them).
