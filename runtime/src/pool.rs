@@ -33,9 +33,9 @@
 //! Linux's per-session group scheduling that can be its own caller. So the
 //! helper spins for the next job for at most [`SPIN`] (a training step
 //! issues its jobs back to back), parks at once if it notices that it was
-//! preempted while spinning, and does not spin at all after a job it was
-//! awake for but did not help with (it spun without a core) until it helps
-//! again; the caller then unparks it for each job. The caller spins at most
+//! preempted while spinning, and does not spin at all for [`QUIET`] after
+//! a job it was awake for but did not help with (it spun without a core);
+//! the caller then unparks it for each job. The caller spins at most
 //! [`WAIT_SPIN`] for a part the helper started, then parks until the helper
 //! unparks it.
 //!
@@ -63,6 +63,8 @@ const WAIT_SPIN: Duration = Duration::from_micros(30);
 /// A wait this long for the helper's parts (and longer than the caller's
 /// own work) means the helper was preempted in a part.
 const STALL: Duration = Duration::from_micros(200);
+/// How long the helper does not spin after a job it did not help with.
+const QUIET: Duration = Duration::from_millis(10);
 /// First time the helper is left out after jobs it did not help with.
 const BACKOFF: Duration = Duration::from_micros(100);
 /// Longest time the helper is left out before it is offered a job again.
@@ -137,6 +139,8 @@ struct Progress {
     solo_until: Option<Instant>,
     /// How long the helper should spin for the next job.
     spin: Duration,
+    /// The helper does not spin until then.
+    quiet_until: Option<Instant>,
 }
 
 /// The pool, if this process may use a second thread: more than one CPU is
@@ -449,8 +453,11 @@ impl Progress {
         let stalled = waited > own.max(STALL);
         if helper_parts > 0 && !stalled {
             self.misses = 0;
-            // It was running when the job came: spinning for the next pays.
-            self.spin = SPIN;
+            // It was running when the job came: spinning for the next pays,
+            // unless it lately spun without a core.
+            if self.quiet_until.is_none_or(|t| Instant::now() >= t) {
+                self.spin = SPIN;
+            }
             return;
         }
         if helper_parts == 0 && was_asleep {
@@ -463,6 +470,7 @@ impl Progress {
         // thread, perhaps ours, so it parks at once after each job until it
         // helps again, and is left out for a while.
         self.spin = Duration::ZERO;
+        self.quiet_until = Some(Instant::now() + QUIET);
         self.misses = (self.misses + 1).min(16);
         if self.misses < 2 && !stalled {
             // Once may be a late wake-up: the next job tells.
