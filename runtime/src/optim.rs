@@ -139,16 +139,17 @@ impl OptimizerState {
             }
             let (w, g, a, b) = (p.value, p.grad, &mut slot.a[..], &mut slot.b[..]);
             let update = |(w, g, a, b): Part<'_>| update_fast(opt, lr, t, scale, w, g, a, b);
-            match crate::pool::pool() {
+            let share = match crate::pool::pool() {
+                Some(pool) if w.len() >= PARALLEL_UPDATE => pool.share((0, 0)),
+                _ => None,
+            };
+            match share {
                 // Memory-bound: two cores, two caches, twice the bandwidth.
-                Some(pool) if w.len() >= PARALLEL_UPDATE => {
-                    let mid = w.len() / 2;
-                    let (w0, w1) = w.split_at_mut(mid);
-                    let (a0, a1) = a.split_at_mut(mid);
-                    let (b0, b1) = b.split_at_mut(mid);
-                    pool.for_both((w0, &g[..mid], a0, b0), (w1, &g[mid..], a1, b1), update);
+                Some(share) => {
+                    let parts = update_parts((w, g, a, b));
+                    share.for_each(parts, &mut (Vec::new(), Vec::new()), |p, _| update(p));
                 }
-                _ => update((w, g, a, b)),
+                None => update((w, g, a, b)),
             }
         });
         norm
@@ -266,6 +267,30 @@ fn sum_sq(xs: &[f32]) -> f64 {
 
 /// Parameters at least this long are updated by two threads, when there are two.
 const PARALLEL_UPDATE: usize = 1 << 15;
+
+/// `p` in an even number of parts of at least `PARALLEL_UPDATE / 2` values
+/// (whole cache lines), at most `pool::MAX_PARTS`, for the helper and the
+/// caller to claim.
+fn update_parts(p: Part<'_>) -> impl Iterator<Item = Part<'_>> {
+    let len = p.0.len();
+    let count = ((2 * len / PARALLEL_UPDATE) & !1).clamp(2, crate::pool::MAX_PARTS);
+    let mut rest = Some(p);
+    let mut start = 0;
+    (1..=count).map_while(move |i| {
+        let end = if i == count {
+            len
+        } else {
+            (i * len / count).next_multiple_of(16)
+        };
+        let (w, g, a, b) = rest.take()?;
+        let mid = end - start;
+        let ((w0, w1), (g0, g1)) = (w.split_at_mut(mid), g.split_at(mid));
+        let ((a0, a1), (b0, b1)) = (a.split_at_mut(mid), b.split_at_mut(mid));
+        rest = Some((w1, g1, a1, b1));
+        start = end;
+        Some((w0, g0, a0, b0))
+    })
+}
 
 /// A slice of one parameter: values, gradients, and the two state slots.
 type Part<'p> = (&'p mut [f32], &'p [f32], &'p mut [f32], &'p mut [f32]);
@@ -594,5 +619,37 @@ pub(crate) mod tests {
         r.step(&mut q2);
         assert_eq!(q.w, q2.w);
         assert!(!r.set_state(0, "nonsense", vec![]));
+    }
+
+    /// The parts the helper and the caller share cover a parameter in
+    /// order, and the update gives the same bits whoever does which part.
+    #[test]
+    fn a_split_update_is_the_same_update() {
+        use crate::pool::{Pool, MAX_PARTS};
+        let pools = [Pool::for_tests(0, true), Pool::for_tests(1_000_000, false)];
+        for len in [PARALLEL_UPDATE, 50_176, 100_352, (1 << 20) + 5] {
+            let f = |i: usize| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5;
+            let (w0, g): (Vec<f32>, Vec<f32>) = (0..len).map(|i| (f(i), f(i + 1))).unzip();
+            let (mut w, mut a, mut b) = (w0.clone(), vec![0.1; len], vec![0.2; len]);
+            let bounds: Vec<usize> = update_parts((&mut w, &g, &mut a, &mut b))
+                .map(|p| p.0.len())
+                .collect();
+            assert!(
+                bounds.len().is_multiple_of(2) && bounds.len() <= MAX_PARTS,
+                "{bounds:?}"
+            );
+            assert_eq!(bounds.iter().sum::<usize>(), len);
+            let opt = Optimizer::adam(1e-3);
+            update_fast(opt, 1e-3, 3, 0.5, &mut w, &g, &mut a, &mut b);
+            for pool in pools {
+                let (mut w2, mut a2, mut b2) = (w0.clone(), vec![0.1; len], vec![0.2; len]);
+                let parts = update_parts((&mut w2, &g, &mut a2, &mut b2));
+                pool.share_now((0, 0))
+                    .for_each(parts, &mut (Vec::new(), Vec::new()), |p, _| {
+                        update_fast(opt, 1e-3, 3, 0.5, p.0, p.1, p.2, p.3)
+                    });
+                assert!(w2 == w && a2 == a && b2 == b, "length {len}");
+            }
+        }
     }
 }

@@ -230,6 +230,31 @@ fn pack_a_t<'o>(a: &ArrayView2<'_, f32>, buf: &'o mut Vec<f32>) -> &'o [f32] {
     out
 }
 
+/// Lengths of `(pa, pb)` that [`gemm`] uses for this product, which are
+/// also enough for any block of its rows or columns (a block packs only
+/// what the whole product packs, and no more of it).
+pub(super) fn scratch_len(job: &Product<'_>) -> (usize, usize) {
+    let (a, b) = (&job.a, &job.b);
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let kc = job.kc_step.min(k);
+    // The conditions under which `gemm` calls `pack_a_t` and `pack_b`.
+    let direct = b.strides()[1] == 1 || n == 1;
+    let packs_b = !direct || (aliasing(b.strides()[0]) && m >= 4 * MR);
+    let packs_a = a.strides()[0] == 1 && a.strides()[1] != 1 && kc >= 2 * MR && n > NR;
+    let a_len = if packs_a {
+        MC.min(m).div_ceil(MR) * MR * kc + 16
+    } else {
+        0
+    };
+    let b_len = if packs_b {
+        n.div_ceil(NR) * NR * kc + 16
+    } else {
+        0
+    };
+    (a_len, b_len)
+}
+
 /// `need` floats of `buf` starting on a 64-byte boundary (a vector load that
 /// straddles two cache lines costs two); grows `buf` only when too small.
 fn aligned(buf: &mut Vec<f32>, need: usize) -> &mut [f32] {

@@ -18,9 +18,10 @@
 //! - **AVX2+FMA and portable** (`driver` below): the classic Goto/BLIS
 //!   blocking (pack a `KC × NR` panel of `b`, an `MC × KC` block of `a`, a
 //!   `6 × 16` micro-kernel in plain Rust that LLVM vectorises, compiled twice).
-//! - **Two threads**: products of at least `PARALLEL_FLOPS` give half of `c`
-//!   (whole row tiles when `a` is the larger operand, else whole column
-//!   panels) to the helper thread of `crate::pool`.
+//! - **Two threads**: products of at least `PARALLEL_FLOPS` are cut into
+//!   parts of `c` (whole row tiles when `a` is the larger operand, else
+//!   whole column panels) that the caller and the helper thread of
+//!   `crate::pool` claim one at a time.
 //!
 //! All of them split the depth `k` the same way and add each element's
 //! products in the same order, so with `alpha == 1` (what every caller in
@@ -140,9 +141,13 @@ pub fn gemm(
         beta,
         kc_step: kc_step(k),
     };
-    match crate::pool::pool() {
-        Some(pool) if 2 * m * n * k >= PARALLEL_FLOPS => split(pool, &job, c),
-        _ => serial(&job, c),
+    let share = match crate::pool::pool() {
+        Some(pool) if 2 * m * n * k >= PARALLEL_FLOPS => pool.share(scratch_len(&job)),
+        _ => None,
+    };
+    match share {
+        Some(share) => split(share, &job, c),
+        None => serial(&job, c),
     }
 }
 
@@ -150,38 +155,131 @@ pub fn gemm(
 /// thread; below it, waking the helper costs about what it saves.
 const PARALLEL_FLOPS: usize = 1 << 20;
 
-/// Hands half of `c` (rows or columns, in whole tiles) to the helper
-/// thread and computes the other half here.
-fn split(pool: &crate::pool::Pool, job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
-    let (m, n) = c.dim();
+/// Products shared with the helper are cut into an even number of parts of
+/// at least this many FLOPs (at least two, at most `pool::MAX_PARTS`, in
+/// whole tiles): small enough that the caller takes back most of the work
+/// of a helper that does not run, large enough that cutting costs little.
+/// Done all by the caller, 64×784×64 in 2, 4 and 8 parts took 2%, 3% and
+/// 6% longer than in one piece (the tiles reuse less of `b`).
+const PART_FLOPS: usize = 1 << 20;
+
+/// Cuts `c` into parts (blocks of whole row tiles or column panels) that
+/// this thread and the helper claim one at a time.
+fn split(share: crate::pool::Share<'_>, job: &Product<'_>, c: ArrayViewMut2<'_, f32>) {
+    match plan(job) {
+        Some(plan) => split_as(share, job, c, plan),
+        None => serial(job, c),
+    }
+}
+
+/// How to cut a product: `(axis, tile, parts)`, or `None` if it is too
+/// narrow to cut in whole tiles.
+fn plan(job: &Product<'_>) -> Option<(Axis, usize, usize)> {
+    let (m, k) = job.a.dim();
+    let n = job.b.ncols();
     let (mr, nr) = tile_size();
     let rows = m >= 2 * mr;
     let cols = n >= 2 * nr;
-    // Split the larger operand: by rows each thread reads half of `a`
+    // Split the larger operand: by rows each thread reads its rows of `a`
     // (`m × k`) and all of `b`, by columns the reverse. For `dw = xᵀ·dz`
     // (784 × 64 × 128) splitting columns made each thread read and copy
     // all of `xᵀ`, and two threads were no faster than one.
-    let (axis, mid) = if rows && (m >= n || !cols) {
-        (Axis(0), m.div_ceil(mr).div_ceil(2) * mr)
+    let (axis, tile, len) = if rows && (m >= n || !cols) {
+        (Axis(0), mr, m)
     } else if cols {
-        (Axis(1), n.div_ceil(nr).div_ceil(2) * nr)
+        (Axis(1), nr, n)
     } else {
-        return serial(job, c);
+        return None;
     };
-    let (c_mine, c_theirs) = c.view_mut().split_at(axis, mid);
-    let (mine, theirs) = if axis == Axis(1) {
-        let (b0, b1) = job.b.split_at(Axis(1), mid);
-        (Product { b: b0, ..*job }, Product { b: b1, ..*job })
-    } else {
-        let (a0, a1) = job.a.split_at(Axis(0), mid);
-        (Product { a: a0, ..*job }, Product { a: a1, ..*job })
-    };
-    pool.for_both((mine, c_mine), (theirs, c_theirs), |(job, c)| {
-        serial(&job, c)
+    let count = ((2 * m * n * k / PART_FLOPS) & !1)
+        .clamp(2, crate::pool::MAX_PARTS)
+        .min(len.div_ceil(tile));
+    Some((axis, tile, count))
+}
+
+/// [`split`] as `plan` says.
+fn split_as(
+    share: crate::pool::Share<'_>,
+    job: &Product<'_>,
+    c: ArrayViewMut2<'_, f32>,
+    (axis, tile, count): (Axis, usize, usize),
+) {
+    let parts = parts(*job, c, axis, tile, count);
+    PACK.with(|cell| {
+        let mut fresh = (Vec::new(), Vec::new());
+        let mut bufs = cell.try_borrow_mut();
+        let mine = match &mut bufs {
+            Ok(bufs) => &mut **bufs,
+            Err(_) => &mut fresh,
+        };
+        share.for_each(parts, mine, |(job, c), (pa, pb)| kernel(&job, c, pa, pb));
     });
 }
 
-/// `(MR, NR)` of the kernel [`serial`] runs: halves are split in whole tiles.
+/// `c` and the matching rows of `a` (`axis` 0) or columns of `b` (`axis`
+/// 1), in `count` blocks of whole tiles of `tile` rows or columns each.
+fn parts<'a, 'c>(
+    job: Product<'a>,
+    c: ArrayViewMut2<'c, f32>,
+    axis: Axis,
+    tile: usize,
+    count: usize,
+) -> Parts<'a, 'c> {
+    Parts {
+        job,
+        rest: Some(c),
+        axis,
+        tile,
+        count,
+        done: 0,
+        start: 0,
+    }
+}
+
+/// The iterator of [`parts`].
+struct Parts<'a, 'c> {
+    job: Product<'a>,
+    rest: Option<ArrayViewMut2<'c, f32>>,
+    axis: Axis,
+    tile: usize,
+    count: usize,
+    /// Parts returned so far.
+    done: usize,
+    /// First row or column of the next part.
+    start: usize,
+}
+
+impl<'a, 'c> Iterator for Parts<'a, 'c> {
+    type Item = (Product<'a>, ArrayViewMut2<'c, f32>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest.take()?;
+        let len = self.start + rest.len_of(self.axis);
+        self.done += 1;
+        let tiles = len.div_ceil(self.tile);
+        let end = (self.done * tiles / self.count * self.tile).min(len);
+        let (head, tail) = rest.split_at(self.axis, end - self.start);
+        if self.done < self.count {
+            self.rest = Some(tail);
+        }
+        let (start, job) = (self.start, self.job);
+        self.start = end;
+        let part = if self.axis == Axis(0) {
+            Product {
+                a: job.a.slice_move(s![start..end, ..]),
+                ..job
+            }
+        } else {
+            Product {
+                b: job.b.slice_move(s![.., start..end]),
+                ..job
+            }
+        };
+        Some((part, head))
+    }
+}
+
+/// `(MR, NR)` of the kernel [`serial`] runs: parts are cut in whole tiles.
 fn tile_size() -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
@@ -190,8 +288,24 @@ fn tile_size() -> (usize, usize) {
     (MR, NR)
 }
 
+/// Lengths of the packing buffers that [`kernel`] may use for this product
+/// or any block of its rows or columns, so that they can be sized before a
+/// split and no thread grows its buffers in the middle of one.
+fn scratch_len(job: &Product<'_>) -> (usize, usize) {
+    let (m, k) = job.a.dim();
+    let n = job.b.ncols();
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        return avx512::scratch_len(job);
+    }
+    (
+        MC.min(m.next_multiple_of(MR)) * KC.min(k),
+        NC.min(n.next_multiple_of(NR)) * KC.min(k),
+    )
+}
+
 /// One product on this thread, through the best kernel for this CPU.
-fn serial(job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
+fn serial(job: &Product<'_>, c: ArrayViewMut2<'_, f32>) {
     PACK.with(|cell| {
         // A re-entrant call cannot happen (the kernel calls nothing that
         // calls back), but fall back to fresh buffers rather than panic.
@@ -201,14 +315,28 @@ fn serial(job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>) {
             Ok(bufs) => &mut **bufs,
             Err(_) => &mut fresh,
         };
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: `has_avx512` checked the CPU; `gemm` checked the shapes.
-            unsafe { avx512::gemm(job, &mut c, pa, pb) };
-            return;
+        // Sized as a split product sizes them, so that a product that runs
+        // here once and split the next time allocates only once.
+        let need = scratch_len(job);
+        if pa.len() < need.0 {
+            pa.resize(need.0, 0.0);
         }
-        driver(job, &mut c, pa, pb);
+        if pb.len() < need.1 {
+            pb.resize(need.1, 0.0);
+        }
+        kernel(job, c, pa, pb);
     });
+}
+
+/// One product with these packing buffers, through the best kernel for this CPU.
+fn kernel(job: &Product<'_>, mut c: ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, pb: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: `has_avx512` checked the CPU; `gemm` checked the shapes.
+        unsafe { avx512::gemm(job, &mut c, pa, pb) };
+        return;
+    }
+    driver(job, &mut c, pa, pb);
 }
 
 fn scale(beta: f32, c: &mut ArrayViewMut2<'_, f32>) {
@@ -499,6 +627,7 @@ fn micro_kernel<const FMA: bool>(apanel: &[f32], bpanel: &[f32]) -> [[f32; NR]; 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::{Pool, MAX_PARTS};
     use crate::rng::Rng;
     use ndarray::Array2;
 
@@ -565,6 +694,11 @@ mod tests {
     #[test]
     fn all_paths_agree_bitwise() {
         let mut rng = Rng::seed_from(5);
+        let pools = [
+            (Pool::for_tests(0, true), "helper alone"),
+            (Pool::for_tests(2_000_000, false), "caller alone"),
+            (Pool::for_tests(20, false), "both"),
+        ];
         for &(m, k, n) in &[
             (64, 784, 128),
             (70, 300, 40),
@@ -595,8 +729,27 @@ mod tests {
                     assert_eq!(got, want, "{m}x{k}x{n} serial");
                     if let Some(pool) = crate::pool::pool() {
                         let mut got = c0.clone();
-                        split(pool, &job, got.view_mut());
+                        split(pool.share_now(scratch_len(&job)), &job, got.view_mut());
                         assert_eq!(got, want, "{m}x{k}x{n} split");
+                    }
+                    // Every way of cutting it, computed by whichever thread:
+                    // the helper alone, the caller alone (a helper that
+                    // does not run), and both.
+                    let Some((axis, tile, count)) = plan(&job) else {
+                        continue;
+                    };
+                    let most = count.max(MAX_PARTS.min(c0.len_of(axis).div_ceil(tile)));
+                    for (pool, who) in &pools {
+                        for parts in 2..=most {
+                            let mut got = c0.clone();
+                            split_as(
+                                pool.share_now(scratch_len(&job)),
+                                &job,
+                                got.view_mut(),
+                                (axis, tile, parts),
+                            );
+                            assert_eq!(got, want, "{m}x{k}x{n} in {parts} parts, {who}");
+                        }
                     }
                 }
             }
