@@ -67,8 +67,8 @@ pub(crate) mod gradcheck;
 const PARALLEL_IMAGES: usize = 1 << 15;
 
 /// Runs `f` on all `n` images of `data`, or on two halves (split by
-/// `split` at an image boundary) on this thread and the helper when the
-/// batch holds at least `PARALLEL_IMAGES` floats of work. Each image is
+/// `split` at an image boundary) claimed by this thread and the helper when
+/// the batch holds at least `PARALLEL_IMAGES` floats of work. Each image is
 /// then handled by one thread in the same order as without the helper, so
 /// the results are the same bits.
 pub(crate) fn by_images<T: Send>(
@@ -78,11 +78,17 @@ pub(crate) fn by_images<T: Send>(
     split: impl FnOnce(T, usize) -> (T, T),
     f: impl Fn(T) + Sync,
 ) {
-    match crate::pool::pool() {
-        Some(pool) if n >= 2 && work >= PARALLEL_IMAGES => {
-            let (mine, theirs) = split(data, n / 2);
-            pool.for_both(mine, theirs, f);
+    let share = match crate::pool::pool() {
+        Some(pool) if n >= 2 && work >= PARALLEL_IMAGES => pool.share((0, 0)),
+        _ => None,
+    };
+    match share {
+        // Two parts claimed by whoever runs: a helper that has no core
+        // leaves its half to this thread instead of holding it up.
+        Some(share) => {
+            let (first, second) = split(data, n / 2);
+            share.for_each([first, second], &mut (Vec::new(), Vec::new()), |p, _| f(p));
         }
-        _ => f(data),
+        None => f(data),
     }
 }
