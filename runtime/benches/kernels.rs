@@ -1,11 +1,16 @@
 //! Kernel benchmarks: the gemm at MLP shapes (this crate's kernel against
 //! ndarray's `general_mat_mul` and the `gemm` crate, single- and
 //! multi-threaded), the fused dense kernels, softmax, each optimizer's
-//! update, and a whole training step of a hand-assembled MLP.
+//! update, a whole training step of a hand-assembled MLP, and the layers of
+//! the tutorial CNN (convolutions against the gemm at the same shapes and
+//! against a direct convolution; pooling with and without the argmax).
 //!
 //! `cargo bench -p nnc-runtime --bench kernels` (numbers in `kernels::gemm`'s docs).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nnc_runtime::kernels::conv2d::{self, Conv2d, Conv2dGrads};
+use nnc_runtime::kernels::pool2d::{self, Pool2d};
+use nnc_runtime::kernels::window::Padding;
 use nnc_runtime::kernels::{dense, gemm, softmax};
 use nnc_runtime::ndarray::{linalg::general_mat_mul, Array1, Array2};
 use nnc_runtime::optim::OptimizerState;
@@ -203,5 +208,238 @@ fn bench_optim(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_fused, bench_optim);
+/// The tutorial CNN's layers: `conv 28x28x1 -> 32 4x4 relu`, `maxpool 3x3`,
+/// `conv 8x8x32 -> 64 4x4 relu`, `maxpool 3x3`, forward and backward at
+/// batch 64 and 256. Throughput is in FLOPs (`2·macs`) for the convolutions
+/// and the bare gemms of their lowering, in input elements for pooling.
+///
+/// `cargo bench -p nnc-runtime --bench kernels -- conv --warm-up-time 1 --measurement-time 3`
+fn bench_cnn(c: &mut Criterion) {
+    let conv1 = Conv2d::new([28, 28, 1], 32, [4, 4], [1, 1], Padding::Valid).expect("conv1");
+    let pool1 = Pool2d::new([25, 25, 32], [3, 3], [3, 3], Padding::Valid).expect("pool1");
+    let conv2 = Conv2d::new([8, 8, 32], 64, [4, 4], [1, 1], Padding::Valid).expect("conv2");
+    let pool2 = Pool2d::new([5, 5, 64], [3, 3], [3, 3], Padding::Valid).expect("pool2");
+    let mut g = c.benchmark_group("conv");
+    g.sample_size(20);
+    for n in [1, 64, 256] {
+        for (name, conv, first) in [("conv1", conv1, true), ("conv2", conv2, false)] {
+            let flops = (2 * n * conv.macs()) as u64;
+            let (m, k, co) = (
+                n * conv.out_h() * conv.out_w(),
+                conv.col_width(),
+                conv.out_c,
+            );
+            let x = random(n, conv.in_width(), 1);
+            let w = random(k, co, 2);
+            let b = random(1, co, 3).row(0).to_owned();
+            let mut col = vec![0.0; conv.col_len(n)];
+            let mut y = Array2::<f32>::zeros((n, conv.out_width()));
+            g.throughput(Throughput::Elements(flops));
+            g.bench_function(
+                BenchmarkId::new(format!("{name} fwd im2col+gemm"), n),
+                |bch| {
+                    bch.iter(|| {
+                        conv2d::forward(
+                            &conv,
+                            black_box(x.view()),
+                            w.view(),
+                            Some(b.view()),
+                            Activation::Relu,
+                            &mut col,
+                            None,
+                            y.view_mut(),
+                        )
+                    })
+                },
+            );
+            let ws = w.as_slice().expect("standard layout");
+            let xs = x.as_slice().expect("standard layout");
+            let bs = b.as_slice().expect("standard layout");
+            // The alternative computes the same thing.
+            conv2d::forward(
+                &conv,
+                x.view(),
+                w.view(),
+                Some(b.view()),
+                Activation::Relu,
+                &mut col,
+                None,
+                y.view_mut(),
+            );
+            let mut yd = vec![0.0; n * conv.out_width()];
+            direct_forward(&conv, xs, ws, bs, &mut yd);
+            let gap = y
+                .iter()
+                .zip(&yd)
+                .fold(0.0f32, |e, (a, b)| e.max((a - b).abs()));
+            assert!(gap < 1e-4, "direct and im2col convolutions differ by {gap}");
+            g.bench_function(BenchmarkId::new(format!("{name} fwd direct"), n), |bch| {
+                let ys = y.as_slice_mut().expect("standard layout");
+                bch.iter(|| direct_forward(&conv, black_box(xs), ws, bs, ys))
+            });
+            let colv = Array2::from_shape_vec((m, k), col.clone()).expect("col");
+            let mut out = Array2::<f32>::zeros((m, co));
+            g.bench_function(
+                BenchmarkId::new(format!("{name} gemm fwd {m}x{k}x{co}"), n),
+                |bch| bch.iter(|| gemm(1.0, black_box(colv.view()), w.view(), 0.0, out.view_mut())),
+            );
+            if n == 1 {
+                continue;
+            }
+            let dy0 = random(n, conv.out_width(), 4);
+            let mut dy = dy0.clone();
+            let (mut dw, mut db) = (Array2::<f32>::zeros((k, co)), Array1::<f32>::zeros(co));
+            let mut dx = Array2::<f32>::zeros((n, conv.in_width()));
+            // The first layer needs no input gradient; conv2 does.
+            // A training step's forward refills col (dx overwrites it), so
+            // backward is timed with its forward: backward = this - fwd.
+            let label = if first {
+                "fwd+bwd dw db"
+            } else {
+                "fwd+bwd dw db dx"
+            };
+            let step_flops = if first { 2 * flops } else { 3 * flops };
+            g.throughput(Throughput::Elements(step_flops));
+            g.bench_function(BenchmarkId::new(format!("{name} {label}"), n), |bch| {
+                bch.iter(|| {
+                    conv2d::forward(
+                        &conv,
+                        x.view(),
+                        w.view(),
+                        Some(b.view()),
+                        Activation::Relu,
+                        &mut col,
+                        None,
+                        y.view_mut(),
+                    );
+                    dy.assign(&dy0);
+                    conv2d::backward(
+                        &conv,
+                        x.view(),
+                        w.view(),
+                        Activation::Relu,
+                        y.view(),
+                        None,
+                        dy.view_mut(),
+                        false,
+                        &mut col,
+                        Conv2dGrads {
+                            dw: Some(dw.view_mut()),
+                            db: Some(db.view_mut()),
+                            dx: (!first).then(|| dx.view_mut()),
+                        },
+                    )
+                })
+            });
+            let dz = random(m, co, 5);
+            let mut dcol = Array2::<f32>::zeros((m, k));
+            g.bench_function(BenchmarkId::new(format!("{name} gemm {label}"), n), |bch| {
+                bch.iter(|| {
+                    gemm(1.0, colv.view(), w.view(), 0.0, out.view_mut());
+                    gemm(1.0, colv.t(), dz.view(), 0.0, dw.view_mut());
+                    if !first {
+                        gemm(1.0, dz.view(), w.t(), 0.0, dcol.view_mut());
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("pool");
+    g.sample_size(20);
+    for n in [64, 256] {
+        for (name, pool) in [("pool1", pool1), ("pool2", pool2)] {
+            let x = random(n, pool.in_width(), 6);
+            let mut y = Array2::<f32>::zeros((n, pool.out_width()));
+            let mut arg = vec![0u32; n * pool.out_width()];
+            g.throughput(Throughput::Elements((n * pool.in_width()) as u64));
+            g.bench_function(BenchmarkId::new(format!("{name} max fwd"), n), |bch| {
+                bch.iter(|| pool2d::max_forward(&pool, black_box(x.view()), None, y.view_mut()))
+            });
+            g.bench_function(
+                BenchmarkId::new(format!("{name} max fwd +argmax"), n),
+                |bch| {
+                    bch.iter(|| {
+                        pool2d::max_forward(
+                            &pool,
+                            black_box(x.view()),
+                            Some(&mut arg),
+                            y.view_mut(),
+                        )
+                    })
+                },
+            );
+            let dy = random(n, pool.out_width(), 7);
+            let mut dx = Array2::<f32>::zeros((n, pool.in_width()));
+            g.bench_function(BenchmarkId::new(format!("{name} max bwd"), n), |bch| {
+                bch.iter(|| pool2d::max_backward(&pool, &arg, black_box(dy.view()), dx.view_mut()))
+            });
+            g.bench_function(BenchmarkId::new(format!("{name} avg fwd"), n), |bch| {
+                bch.iter(|| pool2d::avg_forward(&pool, black_box(x.view()), y.view_mut()))
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The alternative to im2col: a direct convolution that accumulates each
+/// output pixel's `C_out` values in registers (32 or 64 here), one input
+/// value times one kernel row at a time, then adds the bias and applies relu.
+fn direct_forward(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX-512F and FMA (checked just above).
+        return unsafe { direct_forward_avx512(c, x, w, b, y) };
+    }
+    direct_forward_generic(c, x, w, b, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn direct_forward_avx512(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    direct_forward_generic(c, x, w, b, y)
+}
+
+#[inline(always)]
+fn direct_forward_generic(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    match c.out_c {
+        32 => direct::<32>(c, x, w, b, y),
+        64 => direct::<64>(c, x, w, b, y),
+        _ => unimplemented!("the bench's direct kernel covers the tutorial's 32 and 64 filters"),
+    }
+}
+
+#[inline(always)]
+fn direct<const CO: usize>(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    let (rows, cols) = (c.rows(), c.cols());
+    let (ow, cin) = (c.out_w(), c.in_c);
+    for (img, out) in x
+        .chunks_exact(c.in_width())
+        .zip(y.chunks_exact_mut(c.out_width()))
+    {
+        for (p, yp) in out.chunks_exact_mut(CO).enumerate() {
+            let mut acc = [0.0f32; CO];
+            acc.copy_from_slice(&b[..CO]);
+            let (h0, h1, kh0) = rows.span(p / ow);
+            let (w0, w1, kw0) = cols.span(p % ow);
+            for (kh, ih) in (kh0..).zip(h0..h1) {
+                for (kw, iw) in (kw0..).zip(w0..w1) {
+                    let xs = &img[(ih * c.in_w + iw) * cin..][..cin];
+                    let wr = &w[(kh * c.k_w + kw) * cin * CO..][..cin * CO];
+                    for (&xv, wrow) in xs.iter().zip(wr.chunks_exact(CO)) {
+                        for (a, &wv) in acc.iter_mut().zip(wrow) {
+                            *a = xv.mul_add(wv, *a);
+                        }
+                    }
+                }
+            }
+            for (o, a) in yp.iter_mut().zip(acc) {
+                *o = a.max(0.0);
+            }
+        }
+    }
+}
+
+criterion_group!(benches, bench_gemm, bench_fused, bench_optim, bench_cnn);
 criterion_main!(benches);

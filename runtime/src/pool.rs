@@ -56,6 +56,10 @@ pub(crate) struct Pool {
 /// available to it (`taskset` and cgroup limits count) and `NNC_NUM_THREADS`
 /// is not `1`.
 pub(crate) fn pool() -> Option<&'static Pool> {
+    #[cfg(test)]
+    if SERIAL.with(|s| s.get()) {
+        return None;
+    }
     static POOL: OnceLock<Option<&'static Pool>> = OnceLock::new();
     *POOL.get_or_init(|| {
         let wanted = std::env::var("NNC_NUM_THREADS")
@@ -82,6 +86,22 @@ pub(crate) fn pool() -> Option<&'static Pool> {
         pool.helper.set(handle.thread().clone()).ok()?;
         Some(pool)
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by [`serially`]: this thread gets no pool.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as if `NNC_NUM_THREADS=1` on this thread, so tests can compare
+/// one and two threads in one process.
+#[cfg(test)]
+pub(crate) fn serially<R>(f: impl FnOnce() -> R) -> R {
+    SERIAL.with(|s| s.set(true));
+    let r = f();
+    SERIAL.with(|s| s.set(false));
+    r
 }
 
 impl Pool {

@@ -1,0 +1,801 @@
+//! 2-D convolution, channels-last as in Keras: forward and backward side by
+//! side, lowered onto the runtime's gemm through im2col.
+//!
+//! # Layout
+//! - A batch of images is a row-major `[n, H·W·C]` matrix (the compiler
+//!   keeps every activation as `[batch, width]`): image `i`, pixel `(h, w)`,
+//!   channel `c` is element `[i, (h·W + w)·C + c]`.
+//! - The kernel is Keras' `[KH, KW, C_in, C_out]`, which row-major is the
+//!   `[KH·KW·C_in, C_out]` matrix the gemm takes; the bias is `[C_out]`.
+//! - The output `[n, OH·OW·C_out]` is, row-major, `[n·OH·OW, C_out]`: one
+//!   row per output pixel.
+//!
+//! # Lowering
+//! im2col writes, for every output pixel, the `KH·KW·C_in` input values
+//! under its window (zeros for padding) as one row of a caller-provided
+//! workspace `col`, `[n·OH·OW, KH·KW·C_in]`, in the kernel's row order.
+//! The convolution is then exactly a dense layer on `col`:
+//! `y = act(col·w + b)` ([`dense::forward`], bias and activation fused), and
+//! its backward is the dense backward (`dw = colᵀ·dz`, `db = Σ dz`) plus
+//! `dcol = dz·wᵀ` folded back onto the image by col2im. Backward reuses the
+//! `col` that forward filled instead of recomputing it, then writes `dcol`
+//! over it when `dx` is wanted. A 1×1 kernel with stride 1 and no padding
+//! needs no im2col: `x` already is the col matrix.
+//!
+//! im2col, col2im and the gemm each give every output element to one thread
+//! and compute it in a fixed order, so results are bit-identical with one or
+//! two threads (`one_and_two_threads_agree_bitwise`).
+//!
+//! # Measured choice
+//! See `runtime/benches/kernels.rs` (`conv` group), which also times the
+//! alternative, a direct convolution that never materialises `col`.
+
+use crate::kernels::window::{Padding, WindowAxis, WindowError};
+use crate::kernels::{by_images, dense, gemm};
+use crate::Activation;
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+/// The geometry of one convolution layer. [`Conv2d::new`] resolves Keras
+/// padding; the fields may also be set directly (any padding per side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels.
+    pub in_c: usize,
+    /// Output channels (filters).
+    pub out_c: usize,
+    /// Kernel height.
+    pub k_h: usize,
+    /// Kernel width.
+    pub k_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Zero rows above the input.
+    pub pad_top: usize,
+    /// Zero columns left of the input.
+    pub pad_left: usize,
+    /// Zero rows below the input.
+    pub pad_bottom: usize,
+    /// Zero columns right of the input.
+    pub pad_right: usize,
+}
+
+/// The gradients a convolution backward writes, each skipped when `None`
+/// (`dw`/`db` for a frozen layer, `dx` for the first layer). All are
+/// overwritten, not accumulated.
+///
+/// # Shapes
+/// - `dw`: `[KH·KW·C_in, C_out]` (the kernel's layout)
+/// - `db`: `[C_out]`
+/// - `dx`: `[n, H·W·C_in]`
+#[derive(Debug, Default)]
+pub struct Conv2dGrads<'a> {
+    /// Gradient of the kernel.
+    pub dw: Option<ArrayViewMut2<'a, f32>>,
+    /// Gradient of the bias.
+    pub db: Option<ArrayViewMut1<'a, f32>>,
+    /// Gradient of the input.
+    pub dx: Option<ArrayViewMut2<'a, f32>>,
+}
+
+impl Conv2d {
+    /// A convolution of an `[H, W, C_in]` input with `filters` kernels of
+    /// `[KH, KW]`, with Keras padding.
+    ///
+    /// # Errors
+    /// A zero size, or a kernel larger than the padded input.
+    pub fn new(
+        input: [usize; 3],
+        filters: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding,
+    ) -> Result<Conv2d, WindowError> {
+        let rows = WindowAxis::new(input[0], kernel[0], stride[0], padding)?;
+        let cols = WindowAxis::new(input[1], kernel[1], stride[1], padding)?;
+        if input[2] == 0 {
+            return Err(WindowError::Zero { what: "channel" });
+        }
+        if filters == 0 {
+            return Err(WindowError::Zero { what: "filter" });
+        }
+        Ok(Conv2d {
+            in_h: rows.input,
+            in_w: cols.input,
+            in_c: input[2],
+            out_c: filters,
+            k_h: rows.kernel,
+            k_w: cols.kernel,
+            stride_h: rows.stride,
+            stride_w: cols.stride,
+            pad_top: rows.pad_before,
+            pad_left: cols.pad_before,
+            pad_bottom: rows.pad_after,
+            pad_right: cols.pad_after,
+        })
+    }
+
+    /// The vertical axis as a [`WindowAxis`].
+    pub fn rows(&self) -> WindowAxis {
+        WindowAxis {
+            input: self.in_h,
+            kernel: self.k_h,
+            stride: self.stride_h,
+            pad_before: self.pad_top,
+            pad_after: self.pad_bottom,
+        }
+    }
+
+    /// The horizontal axis as a [`WindowAxis`].
+    pub fn cols(&self) -> WindowAxis {
+        WindowAxis {
+            input: self.in_w,
+            kernel: self.k_w,
+            stride: self.stride_w,
+            pad_before: self.pad_left,
+            pad_after: self.pad_right,
+        }
+    }
+
+    /// Output height `(in_h + pad_top + pad_bottom - k_h) / stride_h + 1`.
+    pub fn out_h(&self) -> usize {
+        self.rows().output()
+    }
+
+    /// Output width `(in_w + pad_left + pad_right - k_w) / stride_w + 1`.
+    pub fn out_w(&self) -> usize {
+        self.cols().output()
+    }
+
+    /// Width of one im2col row, `KH·KW·C_in`: the rows of the kernel matrix.
+    pub fn col_width(&self) -> usize {
+        self.k_h * self.k_w * self.in_c
+    }
+
+    /// Per-sample input width `H·W·C_in`.
+    pub fn in_width(&self) -> usize {
+        self.in_h * self.in_w * self.in_c
+    }
+
+    /// Per-sample output width `OH·OW·C_out`.
+    pub fn out_width(&self) -> usize {
+        self.out_h() * self.out_w() * self.out_c
+    }
+
+    /// Kernel shape in Keras layout, `[KH, KW, C_in, C_out]`.
+    pub fn kernel_shape(&self) -> [usize; 4] {
+        [self.k_h, self.k_w, self.in_c, self.out_c]
+    }
+
+    /// Multiply-adds per sample, `OH·OW·C_out·KH·KW·C_in` (padding counted).
+    pub fn macs(&self) -> usize {
+        self.out_h() * self.out_w() * self.out_c * self.col_width()
+    }
+
+    /// Whether `x` already is the col matrix (1×1 kernel, stride 1, no
+    /// padding), so that no workspace is needed.
+    pub fn is_pointwise(&self) -> bool {
+        self.k_h == 1
+            && self.k_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top + self.pad_left + self.pad_bottom + self.pad_right == 0
+    }
+
+    /// Length of the `col` workspace for a batch of `n`:
+    /// `n·OH·OW·KH·KW·C_in`, or 0 for a pointwise convolution. Training
+    /// needs one per layer (backward reads what forward wrote); inference
+    /// can share one, sized for the largest layer.
+    pub fn col_len(&self, n: usize) -> usize {
+        if self.is_pointwise() {
+            0
+        } else {
+            n * self.out_h() * self.out_w() * self.col_width()
+        }
+    }
+}
+
+/// `col` = the im2col matrix of the images in `x`, split by images over
+/// the helper thread when large (a copy: same bits either way).
+fn im2col(c: &Conv2d, x: &[f32], col: &mut [f32]) {
+    let (iw, cl) = (c.in_width(), c.col_len(1));
+    by_images(
+        x.len() / iw,
+        col.len(),
+        (x, col),
+        |(x, col), mid| {
+            let (x0, x1) = x.split_at(mid * iw);
+            let (c0, c1) = col.split_at_mut(mid * cl);
+            ((x0, c0), (x1, c1))
+        },
+        |(x, col)| im2col_images(c, x, col),
+    );
+}
+
+/// im2col on one thread.
+///
+/// # Shapes
+/// - `x`: `n` images of `H·W·C_in`
+/// - `col`: `n·OH·OW` rows of `KH·KW·C_in`
+fn im2col_images(c: &Conv2d, x: &[f32], col: &mut [f32]) {
+    let (rows, cols) = (c.rows(), c.cols());
+    let (cin, cw) = (c.in_c, c.col_width());
+    let kwc = c.k_w * cin;
+    for (img, out) in x
+        .chunks_exact(c.in_width())
+        .zip(col.chunks_exact_mut(c.col_len(1)))
+    {
+        let mut out_rows = out.chunks_exact_mut(cw);
+        for oh in 0..c.out_h() {
+            let (h0, h1, kh0) = rows.span(oh);
+            for ow in 0..c.out_w() {
+                let Some(row) = out_rows.next() else { return };
+                let (w0, w1, kw0) = cols.span(ow);
+                // One contiguous run of the input per kernel row: pixels
+                // (ih, w0..w1) lie next to each other in channels-last order.
+                let (seg, skip) = ((w1 - w0) * cin, kw0 * cin);
+                let interior = seg == kwc && h1 - h0 == c.k_h;
+                if interior {
+                    // The common case: no padding under the window, no fills.
+                    for (ih, krow) in (h0..h1).zip(row.chunks_exact_mut(kwc)) {
+                        let src = (ih * c.in_w + w0) * cin;
+                        copy_run(krow, &img[src..src + kwc]);
+                    }
+                    continue;
+                }
+                row.fill(0.0);
+                for (ih, krow) in (h0..h1).zip(row.chunks_exact_mut(kwc).skip(kh0)) {
+                    let src = (ih * c.in_w + w0) * cin;
+                    copy_run(&mut krow[skip..skip + seg], &img[src..src + seg]);
+                }
+            }
+        }
+    }
+}
+
+/// `dst = src` for the short runs of im2col (`KW·C_in` floats, 4 in the
+/// tutorial's first layer), where a `memcpy` call per run cost more than
+/// the copy: 8-float blocks, then single floats.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let block: [f32; 8] = s.try_into().expect("8 floats");
+        d.copy_from_slice(&block);
+    }
+    for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = s;
+    }
+}
+
+/// `dx` = col2im of `dcol`: every col entry added back onto the input
+/// pixel it was copied from (overwrites `dx`). Split by images over the
+/// helper thread when large; each image is summed by one thread in a fixed
+/// order, so the bits do not depend on the thread count.
+fn col2im(c: &Conv2d, dcol: &[f32], dx: &mut [f32]) {
+    let (iw, cl) = (c.in_width(), c.col_len(1));
+    by_images(
+        dx.len() / iw,
+        dcol.len(),
+        (dcol, dx),
+        |(d, x), mid| {
+            let (d0, d1) = d.split_at(mid * cl);
+            let (x0, x1) = x.split_at_mut(mid * iw);
+            ((d0, x0), (d1, x1))
+        },
+        |(d, x)| col2im_images(c, d, x),
+    );
+}
+
+/// col2im on one thread; shapes as [`im2col_images`].
+fn col2im_images(c: &Conv2d, dcol: &[f32], dx: &mut [f32]) {
+    let (rows, cols) = (c.rows(), c.cols());
+    let (cin, cw) = (c.in_c, c.col_width());
+    let kwc = c.k_w * cin;
+    dx.fill(0.0);
+    for (img, d) in dx
+        .chunks_exact_mut(c.in_width())
+        .zip(dcol.chunks_exact(c.col_len(1)))
+    {
+        let mut d_rows = d.chunks_exact(cw);
+        for oh in 0..c.out_h() {
+            let (h0, h1, kh0) = rows.span(oh);
+            for ow in 0..c.out_w() {
+                let Some(row) = d_rows.next() else { return };
+                let (w0, w1, kw0) = cols.span(ow);
+                let (seg, skip) = ((w1 - w0) * cin, kw0 * cin);
+                for (ih, krow) in (h0..h1).zip(row.chunks_exact(kwc).skip(kh0)) {
+                    let dst = (ih * c.in_w + w0) * cin;
+                    for (a, &g) in img[dst..dst + seg].iter_mut().zip(&krow[skip..skip + seg]) {
+                        *a += g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reinterprets a standard-layout `[n, OH·OW·C]` view as `[n·OH·OW, C]`.
+fn pixels<'a>(v: ArrayView2<'a, f32>, c: usize, what: &str) -> ArrayView2<'a, f32> {
+    let m = v.len() / c;
+    v.into_shape_with_order((m, c))
+        .unwrap_or_else(|_| panic!("conv2d: {what} must be in standard layout"))
+}
+
+/// Mutable [`pixels`].
+fn pixels_mut<'a>(v: ArrayViewMut2<'a, f32>, c: usize, what: &str) -> ArrayViewMut2<'a, f32> {
+    let m = v.len() / c;
+    v.into_shape_with_order((m, c))
+        .unwrap_or_else(|_| panic!("conv2d: {what} must be in standard layout"))
+}
+
+/// Checks the shapes every entry point shares.
+fn check(c: &Conv2d, x: &ArrayView2<'_, f32>, w: &ArrayView2<'_, f32>, y_dim: (usize, usize)) {
+    let n = x.nrows();
+    assert_eq!(x.ncols(), c.in_width(), "conv2d: input width of {c:?}");
+    assert_eq!(w.dim(), (c.col_width(), c.out_c), "conv2d: kernel of {c:?}");
+    assert_eq!(y_dim, (n, c.out_width()), "conv2d: output of {c:?}");
+}
+
+/// `y = act(conv(x, w) + b)`; fills `col` with the im2col matrix (which
+/// [`backward`] reuses) and keeps the pre-activation in `pre` when given
+/// (needed when [`Activation::backward_needs_input`]). Softmax, if used,
+/// is over the channels of each pixel.
+///
+/// # Shapes
+/// - `x`: `[n, H·W·C_in]`, standard layout
+/// - `w`: `[KH·KW·C_in, C_out]` (Keras `[KH, KW, C_in, C_out]`)
+/// - `b`: `[C_out]`
+/// - `col`: at least [`Conv2d::col_len`]`(n)` elements
+/// - `pre`, `y`: `[n, OH·OW·C_out]`, standard layout
+///
+/// # Panics
+/// If the shapes disagree (a caller bug; shapes are fixed at code generation).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    c: &Conv2d,
+    x: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    b: Option<ArrayView1<'_, f32>>,
+    act: Activation,
+    col: &mut [f32],
+    pre: Option<ArrayViewMut2<'_, f32>>,
+    y: ArrayViewMut2<'_, f32>,
+) {
+    check(c, &x, &w, y.dim());
+    let pre = pre.map(|p| {
+        assert_eq!(p.dim(), y.dim(), "conv2d: pre-activation buffer");
+        pixels_mut(p, c.out_c, "pre")
+    });
+    let y = pixels_mut(y, c.out_c, "y");
+    if c.is_pointwise() {
+        return dense::forward(pixels(x, c.in_c, "x"), w, b, act, pre, y);
+    }
+    let xs = x.to_slice().expect("conv2d: x must be in standard layout");
+    let col = &mut col[..c.col_len(x.nrows())];
+    im2col(c, xs, col);
+    let col = ArrayView2::from_shape((y.nrows(), c.col_width()), &*col).expect("col size");
+    dense::forward(col, w, b, act, pre, y);
+}
+
+/// Backward of [`forward`], which must have run on the same `x` and `col`.
+///
+/// `dy` (the gradient w.r.t. `y`) is overwritten with the gradient w.r.t.
+/// the pre-activation; with `skip_activation` it already is that (a fused
+/// loss gave it) and is left as is. Then `dw = colᵀ·dz`, `db = Σ dz` over
+/// pixels and batch, and `dx = col2im(dz·wᵀ)`, with `dz·wᵀ` written over
+/// `col`: after a backward that computes `dx`, `col` no longer holds the
+/// im2col matrix.
+///
+/// # Shapes
+/// - `x`: `[n, H·W·C_in]`, `w`: `[KH·KW·C_in, C_out]`
+/// - `y`, `pre`, `dy`: `[n, OH·OW·C_out]`, standard layout
+/// - `col`: as in [`forward`]
+/// - `grads`: see [`Conv2dGrads`]
+///
+/// # Panics
+/// If the shapes disagree, or if the activation needs `pre` and it is `None`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    c: &Conv2d,
+    x: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    act: Activation,
+    y: ArrayView2<'_, f32>,
+    pre: Option<ArrayView2<'_, f32>>,
+    dy: ArrayViewMut2<'_, f32>,
+    skip_activation: bool,
+    col: &mut [f32],
+    grads: Conv2dGrads<'_>,
+) {
+    check(c, &x, &w, y.dim());
+    assert_eq!(dy.dim(), y.dim(), "conv2d: output gradient");
+    let n = x.nrows();
+    let pre = pre.map(|p| pixels(p, c.out_c, "pre"));
+    let (y, mut dz) = (pixels(y, c.out_c, "y"), pixels_mut(dy, c.out_c, "dy"));
+    let m = dz.nrows();
+    let Conv2dGrads { dw, db, dx } = grads;
+    if c.is_pointwise() {
+        let xc = pixels(x, c.in_c, "x");
+        let dx = dx.map(|d| pixels_mut(d, c.in_c, "dx"));
+        dense::backward(
+            xc,
+            w,
+            act,
+            y,
+            pre,
+            dz.view_mut(),
+            skip_activation,
+            dw,
+            None,
+            dx,
+        );
+        if let Some(db) = db {
+            bias_grad(dz.view(), db);
+        }
+        return;
+    }
+    let col = &mut col[..c.col_len(n)];
+    {
+        let colv = ArrayView2::from_shape((m, c.col_width()), &*col).expect("col size");
+        dense::backward(
+            colv,
+            w,
+            act,
+            y,
+            pre,
+            dz.view_mut(),
+            skip_activation,
+            dw,
+            None,
+            None,
+        );
+    }
+    if let Some(db) = db {
+        bias_grad(dz.view(), db);
+    }
+    if let Some(mut dx) = dx {
+        assert_eq!(dx.dim(), (n, c.in_width()), "conv2d: input gradient");
+        let dcol = ArrayViewMut2::from_shape((m, c.col_width()), &mut *col).expect("col size");
+        gemm(1.0, dz.view(), w.t(), 0.0, dcol);
+        let dxs = dx
+            .as_slice_mut()
+            .expect("conv2d: dx must be in standard layout");
+        col2im(c, col, dxs);
+    }
+}
+
+/// `db = Σ dz` over all pixels of all images, row by row in order. On the
+/// contiguous slice: ndarray's per-row `+=` cost more than the sum itself
+/// with 160,000 rows of 32 (the tutorial's first layer at batch 256).
+fn bias_grad(dz: ArrayView2<'_, f32>, mut db: ArrayViewMut1<'_, f32>) {
+    let dz = dz.to_slice().expect("conv2d: dz is contiguous");
+    let db = db.as_slice_mut().expect("conv2d: db must be contiguous");
+    db.fill(0.0);
+    for px in dz.chunks_exact(db.len()) {
+        for (s, &g) in db.iter_mut().zip(px) {
+            *s += g;
+        }
+    }
+}
+
+/// One sample through a convolution, on slices: what generated
+/// `predict_one` calls. Allocates nothing; `col` is caller scratch (one
+/// buffer can serve every layer of a network).
+///
+/// # Shapes
+/// - `x`: `H·W·C_in`; `w`: `KH·KW·C_in·C_out`; `b`: `C_out`
+/// - `col`: at least [`Conv2d::col_len`]`(1)` elements
+/// - `y`: `OH·OW·C_out`
+///
+/// # Panics
+/// If a slice has the wrong length.
+pub fn forward_one(
+    c: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    act: Activation,
+    col: &mut [f32],
+    y: &mut [f32],
+) {
+    let x = ArrayView2::from_shape((1, c.in_width()), x).expect("conv2d: input length");
+    let w = ArrayView2::from_shape((c.col_width(), c.out_c), w).expect("conv2d: kernel length");
+    let b = b.map(ArrayView1::from);
+    let y = ArrayViewMut2::from_shape((1, c.out_width()), y).expect("conv2d: output length");
+    forward(c, x, w, b, act, col, None, y);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gradcheck::{check as gradcheck, dot, vec};
+    use ndarray::{Array1, Array2};
+
+    /// The definition, one output at a time.
+    fn naive(c: &Conv2d, n: usize, x: &[f32], w: &[f32], b: &[f32], act: Activation) -> Vec<f32> {
+        let (oh, ow) = (c.out_h(), c.out_w());
+        let mut y = vec![0.0; n * c.out_width()];
+        for i in 0..n {
+            for (p, q, co) in itertools(oh, ow, c.out_c) {
+                let mut s = b[co] as f64;
+                for kh in 0..c.k_h {
+                    for kw in 0..c.k_w {
+                        let ih = (p * c.stride_h + kh) as isize - c.pad_top as isize;
+                        let iw = (q * c.stride_w + kw) as isize - c.pad_left as isize;
+                        if ih < 0 || iw < 0 || ih >= c.in_h as isize || iw >= c.in_w as isize {
+                            continue;
+                        }
+                        for ci in 0..c.in_c {
+                            let xv = x[i * c.in_width()
+                                + (ih as usize * c.in_w + iw as usize) * c.in_c
+                                + ci];
+                            let wv = w[((kh * c.k_w + kw) * c.in_c + ci) * c.out_c + co];
+                            s += xv as f64 * wv as f64;
+                        }
+                    }
+                }
+                y[i * c.out_width() + (p * ow + q) * c.out_c + co] = s as f32;
+            }
+        }
+        if act.is_rowwise() {
+            for px in y.chunks_exact_mut(c.out_c) {
+                crate::kernels::act::forward_slice_inplace(act, px);
+            }
+        } else {
+            y.iter_mut().for_each(|v| *v = act.apply(*v));
+        }
+        y
+    }
+
+    fn itertools(a: usize, b: usize, c: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+        (0..a).flat_map(move |i| (0..b).flat_map(move |j| (0..c).map(move |k| (i, j, k))))
+    }
+
+    fn run(c: &Conv2d, n: usize, x: &[f32], w: &[f32], b: &[f32], act: Activation) -> Array2<f32> {
+        let mut y = Array2::zeros((n, c.out_width()));
+        let mut col = vec![f32::NAN; c.col_len(n)];
+        forward(
+            c,
+            ArrayView2::from_shape((n, c.in_width()), x).unwrap(),
+            ArrayView2::from_shape((c.col_width(), c.out_c), w).unwrap(),
+            Some(ArrayView1::from(b)),
+            act,
+            &mut col,
+            None,
+            y.view_mut(),
+        );
+        y
+    }
+
+    const ACTS: [Activation; 5] = [
+        Activation::Linear,
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::Softmax,
+        Activation::Sigmoid,
+    ];
+
+    /// Every kernel size 1..=5 (square and rectangular), strides 1..=3
+    /// (also larger than the kernel), valid / same / explicit padding,
+    /// one or several channels, batch 1 or 2, several fused activations.
+    fn family() -> Vec<(Conv2d, usize, Activation)> {
+        let mut out = Vec::new();
+        let mut i = 0usize;
+        for kh in 1..=5 {
+            let widths = if kh == 3 { vec![3] } else { vec![kh, 6 - kh] };
+            for kw in widths {
+                for stride in [[1, 1], [2, 3], [3, 1]] {
+                    for padding in [Padding::Valid, Padding::Same, Padding::Explicit(1)] {
+                        let in_c = [1, 3][i % 2];
+                        let filters = [2, 1, 3][i % 3];
+                        let n = [1, 2][(i / 2) % 2];
+                        let c = Conv2d::new([6, 7, in_c], filters, [kh, kw], stride, padding)
+                            .expect("valid configuration");
+                        out.push((c, n, ACTS[i % ACTS.len()]));
+                        i += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn family_covers_the_edge_cases() {
+        let f = family();
+        assert!(f.iter().any(|(c, _, _)| c.is_pointwise()));
+        assert!(f.iter().any(|(c, _, _)| c.stride_w > c.k_w));
+        assert!(f
+            .iter()
+            .any(|(c, _, _)| c.k_h % 2 == 0 && c.pad_top != c.pad_bottom));
+        assert!(f.iter().any(|(c, n, _)| c.in_c == 1 && *n == 1));
+        assert!(f.iter().any(|(c, n, _)| c.in_c > 1 && *n > 1));
+    }
+
+    #[test]
+    fn forward_matches_the_direct_definition() {
+        for (c, n, act) in family() {
+            let (x, w, b) = (
+                vec(n * c.in_width(), 1),
+                vec(c.col_width() * c.out_c, 2),
+                vec(c.out_c, 3),
+            );
+            let got = run(&c, n, &x, &w, &b, act);
+            let want = naive(&c, n, &x, &w, &b, act);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{c:?} {act}: {g} vs {w}");
+            }
+            // The single-sample path gives the same numbers.
+            let mut y1 = vec![0.0; c.out_width()];
+            let mut col = vec![0.0; c.col_len(1)];
+            forward_one(&c, &x[..c.in_width()], &w, Some(&b), act, &mut col, &mut y1);
+            assert_eq!(&y1[..], &got.as_slice().unwrap()[..c.out_width()]);
+        }
+    }
+
+    #[test]
+    fn backward_matches_finite_differences_for_x_w_b() {
+        for (c, n, act) in family() {
+            let (x, w, b, r) = (
+                vec(n * c.in_width(), 11),
+                vec(c.col_width() * c.out_c, 12),
+                vec(c.out_c, 13),
+                vec(n * c.out_width(), 14),
+            );
+            let xa = ArrayView2::from_shape((n, c.in_width()), &x[..]).unwrap();
+            let wa = ArrayView2::from_shape((c.col_width(), c.out_c), &w[..]).unwrap();
+            let mut col = vec![0.0; c.col_len(n)];
+            let mut pre = Array2::zeros((n, c.out_width()));
+            let mut y = Array2::zeros((n, c.out_width()));
+            forward(
+                &c,
+                xa,
+                wa,
+                Some(ArrayView1::from(&b[..])),
+                act,
+                &mut col,
+                Some(pre.view_mut()),
+                y.view_mut(),
+            );
+            let mut dy = Array2::from_shape_vec((n, c.out_width()), r.clone()).unwrap();
+            let mut dw = Array2::zeros((c.col_width(), c.out_c));
+            let mut db = Array1::zeros(c.out_c);
+            let mut dx = Array2::from_elem((n, c.in_width()), f32::NAN);
+            backward(
+                &c,
+                xa,
+                wa,
+                act,
+                y.view(),
+                act.backward_needs_input().then(|| pre.view()),
+                dy.view_mut(),
+                false,
+                &mut col,
+                Conv2dGrads {
+                    dw: Some(dw.view_mut()),
+                    db: Some(db.view_mut()),
+                    dx: Some(dx.view_mut()),
+                },
+            );
+            let name = format!("{c:?} n={n} {act}");
+            gradcheck(&format!("{name} dx"), &x, dx.as_slice().unwrap(), |x| {
+                dot(run(&c, n, x, &w, &b, act).as_slice().unwrap(), &r)
+            });
+            gradcheck(&format!("{name} dw"), &w, dw.as_slice().unwrap(), |w| {
+                dot(run(&c, n, &x, w, &b, act).as_slice().unwrap(), &r)
+            });
+            gradcheck(&format!("{name} db"), &b, db.as_slice().unwrap(), |b| {
+                dot(run(&c, n, &x, &w, b, act).as_slice().unwrap(), &r)
+            });
+        }
+    }
+
+    #[test]
+    fn frozen_first_layer_computes_no_gradient_and_keeps_col() {
+        let c = Conv2d::new([5, 5, 2], 3, [3, 3], [1, 1], Padding::Same).unwrap();
+        let n = 2;
+        let (x, w) = (vec(n * c.in_width(), 31), vec(c.col_width() * 3, 32));
+        let xa = ArrayView2::from_shape((n, c.in_width()), &x[..]).unwrap();
+        let wa = ArrayView2::from_shape((c.col_width(), 3), &w[..]).unwrap();
+        let mut col = vec![0.0; c.col_len(n)];
+        let mut y = Array2::zeros((n, c.out_width()));
+        forward(
+            &c,
+            xa,
+            wa,
+            None,
+            Activation::Relu,
+            &mut col,
+            None,
+            y.view_mut(),
+        );
+        let col0 = col.clone();
+        let mut dy = Array2::ones((n, c.out_width()));
+        backward(
+            &c,
+            xa,
+            wa,
+            Activation::Relu,
+            y.view(),
+            None,
+            dy.view_mut(),
+            false,
+            &mut col,
+            Conv2dGrads::default(),
+        );
+        assert_eq!(col, col0);
+        // dz = relu'(y) ⊙ 1.
+        assert!(dy
+            .iter()
+            .zip(&y)
+            .all(|(&d, &y)| d == if y > 0.0 { 1.0 } else { 0.0 }));
+    }
+
+    /// Forward and backward at a size where the gemm, im2col and col2im all
+    /// split over the helper thread give the same bits as on one thread.
+    #[test]
+    fn one_and_two_threads_agree_bitwise() {
+        let c = Conv2d::new([12, 12, 8], 16, [3, 3], [1, 1], Padding::Same).unwrap();
+        let n = 16;
+        let x = vec(n * c.in_width(), 41);
+        let w = vec(c.col_width() * c.out_c, 42);
+        let b = vec(c.out_c, 43);
+        let r = vec(n * c.out_width(), 44);
+        let step = || {
+            let xa = ArrayView2::from_shape((n, c.in_width()), &x[..]).unwrap();
+            let wa = ArrayView2::from_shape((c.col_width(), c.out_c), &w[..]).unwrap();
+            let mut col = vec![0.0; c.col_len(n)];
+            let mut y = Array2::zeros((n, c.out_width()));
+            let mut pre = Array2::zeros((n, c.out_width()));
+            forward(
+                &c,
+                xa,
+                wa,
+                Some(ArrayView1::from(&b[..])),
+                Activation::Gelu,
+                &mut col,
+                Some(pre.view_mut()),
+                y.view_mut(),
+            );
+            let mut dy = Array2::from_shape_vec((n, c.out_width()), r.clone()).unwrap();
+            let mut dw = Array2::zeros((c.col_width(), c.out_c));
+            let mut db = Array1::zeros(c.out_c);
+            let mut dx = Array2::zeros((n, c.in_width()));
+            backward(
+                &c,
+                xa,
+                wa,
+                Activation::Gelu,
+                y.view(),
+                Some(pre.view()),
+                dy.view_mut(),
+                false,
+                &mut col,
+                Conv2dGrads {
+                    dw: Some(dw.view_mut()),
+                    db: Some(db.view_mut()),
+                    dx: Some(dx.view_mut()),
+                },
+            );
+            (y, dw, db, dx)
+        };
+        assert!(
+            2 * n * c.macs() >= 1 << 20,
+            "big enough for the gemm to split"
+        );
+        assert!(
+            c.col_len(n) >= crate::kernels::PARALLEL_IMAGES,
+            "big enough for im2col to split"
+        );
+        let two = step();
+        let one = crate::pool::serially(step);
+        assert!(one == two, "one and two threads differ");
+    }
+}
