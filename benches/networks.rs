@@ -91,7 +91,7 @@ fn config(optimizer: Optimizer) -> TrainConfig {
     TrainConfig {
         loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
         optimizer,
-        verbose: false,
+        verbose: nnc::train::Verbosity::Silent,
         ..TrainConfig::default()
     }
 }

@@ -211,7 +211,7 @@ fn train_once(
     if let Some(e) = opts.epochs {
         cfg.epochs = e;
     }
-    cfg.verbose = false; // 300 short epochs: a bar per epoch would only scroll.
+    cfg.verbose = nnc::train::Verbosity::Silent; // 300 short epochs: a bar per epoch would only scroll.
     let score = |net: &mut Boston| -> Result<(f32, f32), Box<dyn std::error::Error>> {
         let pred = nnc::predict(net, test.x.view(), 128)?;
         Ok((

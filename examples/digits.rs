@@ -83,7 +83,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let mut cfg = Digits::train_config();
     for c in [&mut bcfg, &mut cfg] {
         c.seed = opts.seed;
-        c.verbose = !opts.quiet;
+        c.verbose = (!opts.quiet).into();
         if let Some(e) = opts.epochs {
             c.epochs = e;
         }

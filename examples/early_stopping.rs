@@ -163,7 +163,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
 
     let mut cfg = Overfit::train_config();
     cfg.seed = opts.seed;
-    cfg.verbose = false;
+    cfg.verbose = nnc::train::Verbosity::Silent;
     if let Some(e) = opts.epochs {
         cfg.epochs = e;
     }

@@ -95,7 +95,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         epochs: cfg.epochs,
         min_lr: 1e-5,
     };
-    cfg.verbose = !opts.quiet;
+    cfg.verbose = (!opts.quiet).into();
 
     let start = Instant::now();
     let history = match &opts.load {

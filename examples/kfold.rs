@@ -123,7 +123,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         let mut net = Cancer::new(seed);
         let mut cfg = Cancer::train_config();
         cfg.seed = seed;
-        cfg.verbose = false;
+        cfg.verbose = nnc::train::Verbosity::Silent;
         if let Some(e) = opts.epochs {
             cfg.epochs = e;
         }

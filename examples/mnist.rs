@@ -84,7 +84,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     if let Some(e) = opts.epochs {
         cfg.epochs = e;
     }
-    cfg.verbose = !opts.quiet;
+    cfg.verbose = (!opts.quiet).into();
     let name = net.name().to_lowercase();
     // std's error alone does not say which folder.
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;

@@ -108,7 +108,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let mut net = DigitProperties::new(opts.seed);
     let mut cfg = DigitProperties::train_config();
     cfg.seed = opts.seed;
-    cfg.verbose = !opts.quiet;
+    cfg.verbose = (!opts.quiet).into();
     // Per-element accuracy: `accuracy` would take the argmax of the three
     // outputs, as if exactly one answer could be yes.
     cfg.metrics = vec![Metric::BinaryAccuracy { threshold: 0.5 }];

@@ -159,7 +159,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let mut source = Source::new(opts.seed);
     let mut cfg = Source::train_config();
     cfg.seed = opts.seed;
-    cfg.verbose = false;
+    cfg.verbose = nnc::train::Verbosity::Silent;
     if let Some(e) = opts.source_epochs {
         cfg.epochs = e;
     }
@@ -188,7 +188,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
         let small = few_per_class(&tgt_pool, opts.per_class, seed);
         let mut tcfg = Target::train_config();
         tcfg.seed = seed;
-        tcfg.verbose = false;
+        tcfg.verbose = nnc::train::Verbosity::Silent;
         if let Some(e) = opts.epochs {
             tcfg.epochs = e;
         }

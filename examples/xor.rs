@@ -115,7 +115,7 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     let mut linear_cfg = XorLinear::train_config();
     for c in [&mut cfg, &mut linear_cfg] {
         c.seed = opts.seed;
-        c.verbose = false;
+        c.verbose = nnc::train::Verbosity::Silent;
         if let Some(e) = opts.epochs {
             c.epochs = e;
         }

@@ -15,7 +15,7 @@ fn train_evaluate_save_load_predict() -> Result<(), Box<dyn std::error::Error>> 
     assert!(Mnist::SUMMARY.contains("53,706"));
     let mut cfg = Mnist::train_config();
     cfg.epochs = 2;
-    cfg.verbose = false;
+    cfg.verbose = nnc::train::Verbosity::Silent;
     let history = nnc::fit(&mut net, &cfg, &train)?;
     let eval = nnc::evaluate(&mut net, cfg.loss, &cfg.metrics, &test, 1000)?;
     assert!(eval.metrics[0].1 > 0.6, "accuracy {:?}", eval.metrics);

@@ -18,7 +18,7 @@ for f in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
         if line.startswith("{"):
             rows.append(json.loads(line))
 
-FAMILY = ["nnc", "nnc-other", "jax", "torch", "candle"]
+FAMILY = ["nnc", "nnc-other", "jax", "jax-scan", "torch", "torch-cl", "candle"]
 
 
 def family(system):
@@ -37,12 +37,20 @@ SIZES = [784, 128, 64, 10]
 FWD = sum(a * b for a, b in zip(SIZES, SIZES[1:]))
 W1_FLOP_PER_SAMPLE = 2 * (3 * FWD - SIZES[0] * SIZES[1])
 
+# run.sh runs every system twice, interleaved: the rounds of one system,
+# workload and thread count are pooled.
 by = {}
 for r in rows:
-    by.setdefault((r["workload"], r["threads"]), {})[family(r["system"])] = r
+    cell = by.setdefault((r["workload"], r["threads"]), {})
+    fam = family(r["system"])
+    if fam in cell:
+        cell[fam] = dict(cell[fam], per_iter=cell[fam]["per_iter"] + r["per_iter"])
+    else:
+        cell[fam] = r
 threads = sorted({r["threads"] for r in rows})
 workloads = [w for w in ["W1_b64", "W1_b256", "W2_b64", "W3_predict1", "W3_sgd_b4",
-                         "W4_b1", "W4_b1_predict", "W4_b1024"]
+                         "W4_b1", "W4_b1_predict", "W4_b1024", "W6_b64", "W6_b256",
+                         "W7_predict1"]
              if any((w, t) in by for t in threads)]
 
 print(f"# Results in {d}\n")
@@ -53,9 +61,10 @@ print("Median samples/s (time per iteration in brackets) over the repetitions; "
       "peer's (above 1: nnc is faster). `W4_b1` for nnc is `predict_one`, "
       "`W4_b1_predict` the batch API at batch 1.\n")
 systems = [s for s in FAMILY if any(s in v for v in by.values())]
-hdr = "| workload | thr | " + " | ".join(systems) + " | " + " | ".join(f"nnc × {s}" for s in systems[1:]) + " |"
+hdr = ("| workload | thr | " + " | ".join(systems) + " | "
+       + " | ".join(f"nnc × {s}" for s in systems[1:]) + " | fastest peer | nnc × fastest |")
 print(hdr)
-print("|" + " --- |" * (2 + 2 * len(systems) - 1))
+print("|" + " --- |" * (2 + 2 * len(systems) - 1 + 2))
 
 
 def fmt_t(s):
@@ -93,6 +102,12 @@ for w in workloads:
                 peer = by.get(("W4_b1", t), {}).get(s)
                 peer = peer and peer["samples"] / stats(peer)[0]
             line += f" {nnc_rate / peer:.2f} |" if nnc_rate and peer else " – |"
+        peer_rates = {s: r for s, r in rate.items() if not s.startswith("nnc")}
+        if nnc_rate and peer_rates:
+            best = max(peer_rates, key=peer_rates.get)
+            line += f" {best} | **{nnc_rate / peer_rates[best]:.2f}** |"
+        else:
+            line += " – | – |"
         print(line)
 
 peers = [s for s in systems if not s.startswith("nnc")]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side comparison of nnc with PyTorch (eager), JAX (jit) and candle
-# on W1-W4, and the sgemm ceiling W5 (numpy/OpenBLAS, torch.mm, nnc's gemm).
+# Side-by-side comparison of nnc with PyTorch (eager), JAX (a jitted step, and
+# a whole epoch in one lax.scan) and candle on W1-W4 and the CNN W6-W7, and
+# the sgemm ceiling W5 (numpy/OpenBLAS, torch.mm, nnc's gemm).
 # About 5 minutes once built; not run by CI. See BENCHMARKS.md.
 #
 #   bench/compare/run.sh [--reps N] [--secs S] [--threads "1 2"] [--only W1,W4] [--out DIR]
@@ -54,20 +55,24 @@ for t in $threads; do
   fi
   run() { # name command...
     local name="$1"; shift
-    echo "== $name, $t thread(s), cpus $cpus, load $(cut -d' ' -f1 /proc/loadavg)" >&2
-    taskset -c "$cpus" "$@" "${common[@]}" | sed "s/}\$/, \"threads\": $t}/" > "$out/$name-t$t.jsonl" \
+    echo "== $name, $t thread(s), round $round, cpus $cpus, load $(cut -d' ' -f1 /proc/loadavg)" >&2
+    taskset -c "$cpus" "$@" "${common[@]}" | sed "s/}\$/, \"threads\": $t}/" > "$out/$name-t$t-r$round.jsonl" \
       || echo "!! $name failed at $t thread(s)" >&2
   }
-  run nnc "$target/release/nnc-compare-runner"
-  # Optionally a runner built from another tree (a branch under test), for
-  # an A/B in the same run: NNC_OTHER_RUNNER=/path/to/nnc-compare-runner.
-  if [ -n "${NNC_OTHER_RUNNER:-}" ]; then
-    NNC_SYSTEM=nnc-other run nnc-other "$NNC_OTHER_RUNNER"
-  fi
-  run torch "$py" "$here/peers.py" torch "$t"
-  run jax "$py" "$here/peers.py" jax "$t"
-  run candle "$target/release/candle-compare-runner"
-  run numpy "$py" "$here/peers.py" numpy "$t"
+  # Two rounds, the systems interleaved, so a slow minute of a shared
+  # machine falls on every system rather than on one; report.py pools them.
+  for round in 1 2; do
+    run nnc "$target/release/nnc-compare-runner"
+    # Optionally a runner built from another tree (a branch under test), for
+    # an A/B in the same run: NNC_OTHER_RUNNER=/path/to/nnc-compare-runner.
+    if [ -n "${NNC_OTHER_RUNNER:-}" ]; then
+      NNC_SYSTEM=nnc-other run nnc-other "$NNC_OTHER_RUNNER"
+    fi
+    run torch "$py" "$here/peers.py" torch "$t"
+    run jax "$py" "$here/peers.py" jax "$t"
+    run candle "$target/release/candle-compare-runner"
+    if [ "$round" = 1 ]; then run numpy "$py" "$here/peers.py" numpy "$t"; fi
+  done
 done
 uptime >> "$out/machine.txt"
 python3 "$here/report.py" "$out" | tee "$out/report.md"

@@ -79,8 +79,58 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Checkpointing, if any.
     pub checkpoint: Option<Checkpointing>,
-    /// Show a progress bar (only ever on a terminal).
-    pub verbose: bool,
+    /// Layers (by name, e.g. `dense1`) whose parameters this run leaves
+    /// unchanged: freeze a pretrained base for a first phase, then train
+    /// again with it empty to fine-tune. Unlike `trainable = false` in the
+    /// spec, backward still computes these layers' gradients.
+    pub frozen: Vec<String>,
+    /// What `fit` prints per epoch (Keras' `verbose`); [`Verbosity::Auto`]
+    /// by default: a progress bar on a terminal, one line per epoch in a
+    /// log or pipe.
+    pub verbose: Verbosity,
+}
+
+/// How much `fit` prints, as Keras' `verbose` argument: `0`, `1`, `2` or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// Nothing (Keras `verbose=0`).
+    Silent,
+    /// A progress bar per epoch on stderr, finished with the epoch's
+    /// metrics (Keras `verbose=1`). Drawn only when stderr is a terminal:
+    /// a bar redrawn into a log file is noise.
+    ProgressBar,
+    /// One line per epoch on stdout (Keras `verbose=2`), e.g.
+    /// `epoch 3/10 - 1.2s - loss 0.2345 - accuracy 0.9312`.
+    EpochLines,
+    /// [`Verbosity::ProgressBar`] when stdout and stderr are both
+    /// terminals, else [`Verbosity::EpochLines`], so output piped to a
+    /// file or a CI log still shows progress.
+    #[default]
+    Auto,
+}
+
+impl Verbosity {
+    /// Keras' numbering: 0 silent, 1 progress bar, 2 one line per epoch;
+    /// `None` for another number.
+    pub fn from_level(level: u8) -> Option<Verbosity> {
+        match level {
+            0 => Some(Verbosity::Silent),
+            1 => Some(Verbosity::ProgressBar),
+            2 => Some(Verbosity::EpochLines),
+            _ => None,
+        }
+    }
+}
+
+impl From<bool> for Verbosity {
+    /// `true` is [`Verbosity::Auto`], `false` [`Verbosity::Silent`].
+    fn from(on: bool) -> Verbosity {
+        if on {
+            Verbosity::Auto
+        } else {
+            Verbosity::Silent
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -98,7 +148,8 @@ impl Default for TrainConfig {
             clip_norm: None,
             schedule: Schedule::Constant,
             checkpoint: None,
-            verbose: true,
+            frozen: Vec::new(),
+            verbose: Verbosity::Auto,
         }
     }
 }

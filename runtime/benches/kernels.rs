@@ -150,7 +150,7 @@ fn bench_fused(c: &mut Criterion) {
         let cfg = TrainConfig {
             loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
             optimizer: Optimizer::rmsprop(1e-3),
-            verbose: false,
+            verbose: nnc_runtime::train::Verbosity::Silent,
             ..TrainConfig::default()
         };
         let mut trainer = Trainer::new(&cfg);
@@ -185,7 +185,7 @@ fn bench_optim(c: &mut Criterion) {
         .expect("valid network");
     let cfg = TrainConfig {
         loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
-        verbose: false,
+        verbose: nnc_runtime::train::Verbosity::Silent,
         ..TrainConfig::default()
     };
     let xb = random(64, 784, 3).mapv(|v| v.abs()).into_dyn();

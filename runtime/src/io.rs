@@ -15,8 +15,16 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+mod matching;
+mod preprocessing;
+
+pub use matching::{load_weights_matching, LoadOptions, LoadReport};
+pub use preprocessing::{load_preprocessing, save_weights_with, Preprocessing, Scaler};
+
 /// Prefix of optimizer-state tensors in checkpoints: `optimizer/<param>/<slot>`.
 const OPT_PREFIX: &str = "optimizer/";
+/// Prefix of saved scalers: `preprocessing/<inputs|targets>/<kind>/<field>`.
+const PREP_PREFIX: &str = "preprocessing/";
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed
 /// to disk, then renamed over `path`.
@@ -162,7 +170,11 @@ fn load_from(path: &Path, st: &SafeTensors<'_>, model: &mut dyn Model) -> Result
     let mut extra: Vec<String> = st
         .names()
         .into_iter()
-        .filter(|n| !n.starts_with(OPT_PREFIX) && !expected.iter().any(|(e, _)| e == n))
+        .filter(|n| {
+            !n.starts_with(OPT_PREFIX)
+                && !n.starts_with(PREP_PREFIX)
+                && !expected.iter().any(|(e, _)| e == n)
+        })
         .map(|n| format!("unexpected tensor `{n}` (not a parameter of this model)"))
         .collect();
     extra.sort();

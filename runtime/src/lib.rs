@@ -21,6 +21,7 @@
 pub mod activation;
 pub mod data;
 pub mod error;
+pub mod grad;
 pub mod history;
 pub mod init;
 pub mod io;
@@ -39,6 +40,7 @@ pub mod train;
 pub use activation::Activation;
 pub use data::Dataset;
 pub use error::{Error, Result};
+pub use grad::{gradients, Gradients};
 pub use history::History;
 pub use loss::{Loss, LossExt};
 pub use metrics::{Metric, MetricExt};

@@ -23,6 +23,8 @@ pub struct OptimizerState {
     clip_norm: Option<f32>,
     iterations: u64,
     slots: Vec<Slot>,
+    /// Layers frozen for this run (see [`OptimizerState::with_frozen`]).
+    frozen: Vec<String>,
 }
 
 impl OptimizerState {
@@ -34,7 +36,27 @@ impl OptimizerState {
             clip_norm: None,
             iterations: 0,
             slots: Vec::new(),
+            frozen: Vec::new(),
         }
+    }
+
+    /// Leaves the parameters of these layers (`<layer>.weight`,
+    /// `<layer>.bias`, ...) unchanged, as if they were declared
+    /// `trainable = false`, and out of the clipping norm. This is how a
+    /// layer is frozen for one phase of training and trained in the next
+    /// (fine-tuning) without recompiling: backward still computes their
+    /// gradients, the update skips them.
+    pub fn with_frozen(mut self, layers: Vec<String>) -> Self {
+        self.frozen = layers;
+        self
+    }
+
+    /// Whether parameter `name` belongs to a layer frozen by [`OptimizerState::with_frozen`].
+    fn is_frozen(frozen: &[String], name: &str) -> bool {
+        frozen.iter().any(|layer| {
+            name.strip_prefix(layer.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
     }
 
     /// Rescales gradients whose global L2 norm (over all trainable
@@ -77,8 +99,9 @@ impl OptimizerState {
     /// [`crate::train::fit`] reports it as [`crate::Error::NonFinite`].
     pub fn step(&mut self, model: &mut dyn Model) -> f32 {
         let mut sq = 0.0f64;
+        let frozen = &self.frozen;
         model.visit_params(&mut |p: Param<'_>| {
-            if p.trainable {
+            if p.trainable && !Self::is_frozen(frozen, p.name) {
                 sq += sum_sq_fast(p.grad);
             }
         });
@@ -96,7 +119,7 @@ impl OptimizerState {
         let opt = self.optimizer;
         let slots = &mut self.slots;
         model.visit_params(&mut |p: Param<'_>| {
-            if !p.trainable || p.value.len() != p.grad.len() {
+            if !p.trainable || p.value.len() != p.grad.len() || Self::is_frozen(frozen, p.name) {
                 return;
             }
             if slots.len() <= p.index {

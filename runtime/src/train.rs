@@ -20,7 +20,7 @@
 //!     optimizer: Optimizer::sgd(0.5),
 //!     epochs: 200,
 //!     batch_size: 16,
-//!     verbose: false,
+//!     verbose: train::Verbosity::Silent,
 //!     ..Default::default()
 //! };
 //! let history = train::fit(&mut model, &cfg, &data).unwrap();
@@ -36,7 +36,28 @@ use crate::{Error, Loss, Model, Param, Result, Rng};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Dimension, IxDyn, Slice};
 use std::io::IsTerminal;
 
-pub use nnc_core::train::{Checkpointing, EarlyStopping, TrainConfig};
+pub use nnc_core::train::{Checkpointing, EarlyStopping, TrainConfig, Verbosity};
+
+/// What [`Verbosity::Auto`] means here and now (the others are themselves).
+fn resolve(v: Verbosity) -> Verbosity {
+    match v {
+        Verbosity::Auto if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() => {
+            Verbosity::ProgressBar
+        }
+        Verbosity::Auto => Verbosity::EpochLines,
+        v => v,
+    }
+}
+
+/// The line [`Verbosity::EpochLines`] prints after an epoch: the epoch, its
+/// wall time and every history column of the row.
+fn epoch_line(epoch: usize, epochs: usize, secs: f64, columns: &[String], row: &[f32]) -> String {
+    let mut line = format!("epoch {epoch}/{epochs} - {secs:.2}s");
+    for (c, v) in columns.iter().zip(row) {
+        line.push_str(&format!(" - {c} {v:.4}"));
+    }
+    line
+}
 
 /// What a resumed run needs besides the weights: optimizer state, epochs
 /// completed and the history so far. Checkpoints store it
@@ -55,7 +76,9 @@ impl TrainState {
     /// A fresh start for `cfg`.
     pub fn new(cfg: &TrainConfig) -> Self {
         TrainState {
-            optimizer: OptimizerState::new(cfg.optimizer).with_clip_norm(cfg.clip_norm),
+            optimizer: OptimizerState::new(cfg.optimizer)
+                .with_clip_norm(cfg.clip_norm)
+                .with_frozen(cfg.frozen.clone()),
             epoch: 0,
             history: History::default(),
         }
@@ -212,6 +235,30 @@ pub fn predict(
 }
 
 /// Checks that a dataset fits the model (and the loss's target convention).
+/// Every layer named in `frozen` has parameters in `model`.
+fn check_frozen(model: &mut dyn Model, frozen: &[String]) -> Result<()> {
+    if frozen.is_empty() {
+        return Ok(());
+    }
+    let mut layers: Vec<String> = Vec::new();
+    model.visit_params(&mut |p: Param<'_>| {
+        let layer = p.name.split('.').next().unwrap_or(p.name).to_string();
+        if !layers.contains(&layer) {
+            layers.push(layer);
+        }
+    });
+    for f in frozen {
+        if !layers.contains(f) {
+            return Err(Error::Config(format!(
+                "cannot freeze `{f}`: model `{}` has no layer of that name with parameters (those are: {})",
+                model.name(),
+                layers.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_data(model: &dyn Model, loss: Loss, data: &Dataset, context: &str) -> Result<()> {
     if data.is_empty() || data.x.ndim() == 0 || data.y.ndim() == 0 {
         return Err(Error::Config(format!("{context}: the dataset is empty")));
@@ -385,6 +432,7 @@ impl Trainer {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
         check_data(model, cfg.loss, train, "fit")?;
+        check_frozen(model, &cfg.frozen)?;
         if let Some(v) = val {
             check_data(model, cfg.loss, v, "fit (validation data)")?;
         }
@@ -450,7 +498,8 @@ impl Trainer {
             .map(|e| (e.clone(), Best::new(&e.monitor, e.min_delta), 0usize));
         let mut ckpt_best = cfg.checkpoint.as_ref().map(|c| Best::new(&c.monitor, 0.0));
         let mut best_weights: Option<(usize, Vec<Vec<f32>>)> = None;
-        let show = cfg.verbose && std::io::stderr().is_terminal();
+        let verbosity = resolve(cfg.verbose);
+        let show = verbosity == Verbosity::ProgressBar && std::io::stderr().is_terminal();
         let base_lr = cfg.optimizer.lr();
         let n_batches = n.div_ceil(bs);
 
@@ -468,6 +517,7 @@ impl Trainer {
             }
             self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
             let bar = progress_bar(show, n_batches as u64, epoch + 1, cfg.epochs);
+            let started = std::time::Instant::now();
             for b in 0..n_batches {
                 self.batch = b + 1;
                 let idx = &self.buf.order[b * bs..((b + 1) * bs).min(n)];
@@ -540,6 +590,13 @@ impl Trainer {
                     .collect();
                 bar.finish_with_message(parts.join("  "));
             }
+            if verbosity == Verbosity::EpochLines {
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "{}",
+                    epoch_line(epoch + 1, cfg.epochs, secs, &columns, &row)
+                );
+            }
             let value = |col: &str| columns.iter().position(|c| c == col).map(|k| row[k]);
 
             if let (Some(c), Some(best)) = (&cfg.checkpoint, ckpt_best.as_mut()) {
@@ -560,6 +617,14 @@ impl Trainer {
                     *wait += 1;
                     if *wait >= es.patience {
                         self.state.history.stopped_epoch = Some(epoch + 1);
+                        if verbosity != Verbosity::Silent {
+                            println!(
+                                "early stopping after epoch {}: `{}` has not improved for {} epoch(s)",
+                                epoch + 1,
+                                es.monitor,
+                                *wait
+                            );
+                        }
                         break;
                     }
                 }
@@ -568,6 +633,9 @@ impl Trainer {
         if let Some((epoch, weights)) = &best_weights {
             restore(model, weights);
             self.state.history.restored_epoch = Some(*epoch);
+            if verbosity != Verbosity::Silent {
+                println!("restored the weights of epoch {epoch}, the best one");
+            }
         }
         Ok(self.state.history.clone())
     }
@@ -763,7 +831,7 @@ mod tests {
             epochs: 15,
             metrics: vec![Metric::Accuracy],
             validation_split: 0.2,
-            verbose: false,
+            verbose: Verbosity::Silent,
             ..TrainConfig::default()
         }
     }

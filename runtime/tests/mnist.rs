@@ -40,7 +40,7 @@ fn small_mlp_learns_mnist_digits() {
         batch_size: 32,
         epochs: 3,
         metrics: vec![Metric::Accuracy],
-        verbose: false,
+        verbose: nnc_runtime::train::Verbosity::Silent,
         ..TrainConfig::default()
     };
     let h = fit(&mut model, &cfg, &train).unwrap();

@@ -44,7 +44,7 @@ fn training_steps_and_gemm_allocate_nothing_after_the_first() {
         optimizer: Optimizer::adam(1e-3),
         clip_norm: Some(1.0),
         metrics: vec![nnc_runtime::Metric::Accuracy],
-        verbose: false,
+        verbose: nnc_runtime::train::Verbosity::Silent,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(&cfg);
@@ -377,7 +377,7 @@ fn cnn_training_steps_and_predict_one_allocate_nothing_after_the_first() {
     let cfg = TrainConfig {
         loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
         optimizer: Optimizer::adam(1e-2),
-        verbose: false,
+        verbose: nnc_runtime::train::Verbosity::Silent,
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(&cfg);

@@ -152,6 +152,23 @@ impl MinMaxScaler {
             }
         })
     }
+
+    /// Undoes [`MinMaxScaler::transform`] in place (a constant feature maps
+    /// back to its one value).
+    ///
+    /// # Errors
+    /// As [`MinMaxScaler::transform`].
+    pub fn inverse_transform(&self, x: &mut ArrayD<f32>) -> Result<()> {
+        let (lo, hi) = self.range;
+        apply(x, self.min.len(), "min-max scaling (inverse)", |k, v| {
+            let span = self.max[k] - self.min[k];
+            if span > 0.0 && hi != lo {
+                self.min[k] + (v - lo) / (hi - lo) * span
+            } else {
+                self.min[k]
+            }
+        })
+    }
 }
 
 /// One-hot encodes class indices (`[n]` or `[n, 1]`, stored as `f32`) into `[n, classes]`.

@@ -77,7 +77,7 @@ fn cfg(optimizer: Optimizer) -> TrainConfig {
     TrainConfig {
         loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
         optimizer,
-        verbose: false,
+        verbose: nnc::train::Verbosity::Silent,
         ..TrainConfig::default()
     }
 }
