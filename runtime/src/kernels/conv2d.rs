@@ -27,8 +27,33 @@
 //! two threads (`one_and_two_threads_agree_bitwise`).
 //!
 //! # Measured choice
-//! See `runtime/benches/kernels.rs` (`conv` group), which also times the
-//! alternative, a direct convolution that never materialises `col`.
+//! Against a direct convolution that never materialises `col` (in
+//! `runtime/benches/kernels.rs`: each output pixel's `C_out` sums held in
+//! registers, `C_out` a compile-time constant, AVX-512 code), on the
+//! tutorial CNN's layers. Median time and GFLOP/s (`2·macs`); "gemm" is the
+//! bare product of the lowering at the same shape, i.e. the ceiling of
+//! im2col + gemm; "fwd+bwd" also copies `dy` each iteration (it is
+//! overwritten). `cargo bench -p nnc-runtime --bench kernels -- conv
+//! --warm-up-time 1 --measurement-time 3`, two threads allowed, on the
+//! 2-core AVX-512 VM of `kernels::gemm` while other jobs kept it loaded
+//! (load average 5-7): the numbers are noisy, to perhaps ±30%.
+//!
+//! | layer (gemm shape), batch        | im2col+gemm fwd | direct fwd   | gemm fwd     | conv fwd+bwd | gemm fwd+bwd |
+//! | ---                              | ---             | ---          | ---          | ---          | ---          |
+//! | conv1 28²×1→32 4×4 (n·625×16×32), 1 | 33.6 µs, 19.1 | 26.4 µs, 24.3 | 11.5 µs, 55.5 | | |
+//! | conv1, 64                        | 4.56 ms, 9.0    | 1.86 ms, 22.1 | 1.60 ms, 25.5 | 10.8 ms, 7.6 | 4.60 ms, 17.8 |
+//! | conv1, 256                       | 11.4 ms, 14.4   | 7.94 ms, 20.6 | 8.18 ms, 20.0 | 46.9 ms, 7.0 | 19.5 ms, 16.8 |
+//! | conv2 8²×32→64 4×4 (n·25×512×64), 1 | 842 µs, 1.9  | 33.1 µs, 49.4 | 1087 µs, 1.5 | | |
+//! | conv2, 64                        | 3.78 ms, 27.8   | 5.09 ms, 20.6 | 2.68 ms, 39.2 | 10.5 ms, 30.1 | 4.55 ms, 69.1 |
+//! | conv2, 256                       | 9.64 ms, 43.5   | 16.3 ms, 25.7 | 7.71 ms, 54.4 | 26.7 ms, 47.1 | 16.5 ms, 76.1 |
+//!
+//! im2col + gemm is kept: it is faster on conv2, which has 72% of the
+//! network's FLOPs, at batch 64 and 256, and its `col` is what the kernel
+//! gradient needs anyway. The direct kernel wins where the gemm is poor:
+//! conv1, whose `C_in = 1` makes a 16-deep product, and batch 1, where the
+//! 1.6 MFLOP conv2 product is split over the helper thread and (on this
+//! loaded machine) waits about a millisecond for it. A direct forward for
+//! thin `col` widths and for `predict_one` is the next step.
 
 use crate::kernels::window::{Padding, WindowAxis, WindowError};
 use crate::kernels::{by_images, dense, gemm};
