@@ -153,9 +153,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, format } => {
             for path in &files {
-                if let Err((spec, diags)) = compile(path) {
-                    ok = false;
-                    report(&spec, &diags, format);
+                match compile(path) {
+                    // Warnings are printed but do not fail the check.
+                    Ok((spec, program)) => report(&spec, &program.warnings, format),
+                    Err((spec, diags)) => {
+                        ok = false;
+                        report(&spec, &diags, format);
+                    }
                 }
             }
         }
@@ -163,7 +167,8 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout().lock();
             for path in &files {
                 match compile(path) {
-                    Ok((_, program)) => {
+                    Ok((spec, program)) => {
+                        report(&spec, &program.warnings, Format::Human);
                         for net in &program.networks {
                             let _ = writeln!(out, "{}\n", nnc_dsl::summary::summary(net));
                         }
@@ -178,6 +183,7 @@ fn main() -> ExitCode {
         Command::Emit { file, output } => {
             match compile(&file) {
                 Ok((spec, program)) => {
+                    report(&spec, &program.warnings, Format::Human);
                     match nnc_dsl::emit::format(nnc_dsl::emit::emit_program(&program)) {
                         Ok(code) => {
                             let written = match &output {

@@ -11,7 +11,12 @@ use crate::span::Span;
 /// resolves names to these values, and generated code names the same ones.
 pub use nnc_core::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
 
-pub use crate::ops::{dense::Dense, dropout::Dropout};
+pub use crate::ops::{
+    conv2d::Conv2d,
+    dense::Dense,
+    dropout::Dropout,
+    pool2d::{Pool2d, PoolKind},
+};
 
 /// A per-sample tensor shape (no batch axis), e.g. `[28, 28]`.
 pub type Shape = Vec<usize>;
@@ -21,6 +26,9 @@ pub type Shape = Vec<usize>;
 pub struct Program {
     /// The networks.
     pub networks: Vec<Network>,
+    /// Warnings about the spec (severity [`crate::Severity::Warning`]),
+    /// sorted by position; they do not stop compilation.
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 /// One checked `network` with its optional `train` block.
@@ -87,6 +95,12 @@ pub enum Op {
     Reshape,
     /// Inverted dropout, active in training only.
     Dropout(Dropout),
+    /// 2-D convolution of an `[H, W, C]` image, channels last.
+    Conv2d(Conv2d),
+    /// Max or average pooling of an `[H, W, C]` image.
+    Pool2d(Pool2d),
+    /// The mean of each channel over an `[H, W, C]` image: `[C]`.
+    GlobalAvgPool2d,
 }
 
 /// A `train` block, defaults filled in.

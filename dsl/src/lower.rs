@@ -58,6 +58,8 @@ pub struct Buffer {
     pub width: usize,
     /// Whether backward needs a gradient buffer of the same size (`d_<ident>`).
     pub has_grad: bool,
+    /// Holds `u32` indices (a max-pooling argmax) instead of `f32` values.
+    pub indices: bool,
 }
 
 /// Scratch memory of `predict_one`, for one sample: an op asks for it with
@@ -117,6 +119,12 @@ pub enum StepOp {
     Activation(ops::activation::ActivationStep),
     /// Inverted dropout (training only).
     Dropout(ops::dropout::DropoutStep),
+    /// `out = act(conv(input, w) + b)`.
+    Conv2d(ops::conv2d::Conv2dStep),
+    /// Max or average pooling.
+    Pool2d(ops::pool2d::Pool2dStep),
+    /// Global average pooling.
+    GlobalAvgPool2d(ops::pool2d::GlobalPoolStep),
 }
 
 impl StepOp {
@@ -126,6 +134,9 @@ impl StepOp {
             StepOp::Dense(s) => s,
             StepOp::Activation(s) => s,
             StepOp::Dropout(s) => s,
+            StepOp::Conv2d(s) => s,
+            StepOp::Pool2d(s) => s,
+            StepOp::GlobalAvgPool2d(s) => s,
         }
     }
 }
@@ -187,8 +198,22 @@ impl Lowering<'_> {
             ident,
             width,
             has_grad: false,
+            indices: false,
         });
         self.buffers.len() - 1
+    }
+
+    /// A workspace buffer of `width` `u32` indices per sample, kept from
+    /// forward to backward (max pooling's winning cells).
+    pub fn index_buffer(&mut self, ident: String, width: usize) -> BufId {
+        let id = self.buffer(ident, width);
+        self.buffers[id].indices = true;
+        id
+    }
+
+    /// The checked layer.
+    pub fn layer(&self, layer: usize) -> &ir::Layer {
+        &self.net.layers[layer]
     }
 
     /// Declares the parameters `op` has for `layer` and returns their ids,

@@ -13,10 +13,13 @@
 //! `docs/architecture.md` has the checklist for adding an op.
 
 pub mod activation;
+pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod pool2d;
 pub mod reshape;
+pub mod window;
 
 use proc_macro2::TokenStream;
 
@@ -37,7 +40,24 @@ pub(crate) struct Checked {
 }
 
 /// Layer kinds other than activations (every activation name is a layer too).
-pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout"];
+pub const LAYERS: &[&str] = &[
+    "dense",
+    "flatten",
+    "reshape",
+    "dropout",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool2d",
+];
+
+/// Layers an activation written right after them is fused into
+/// (`dense(64) relu`, `conv2d(32, 3) relu`).
+pub const FUSES_ACTIVATION: &[&str] = &["dense", "conv2d"];
+
+/// Layer kinds that are planned but not built yet; the unknown-layer
+/// error says so.
+pub const PLANNED: &[&str] = &["batch_norm", "conv1d", "lstm", "embedding"];
 
 /// Checks one layer call against its input shape (`None`: unknown because of
 /// an earlier error). Returns `None` for a name that is no layer.
@@ -52,6 +72,10 @@ pub(crate) fn check_layer(
         "flatten" => flatten::check(cx, layer, input),
         "reshape" => reshape::check(cx, layer, input),
         "dropout" => dropout::check(cx, layer, input),
+        "conv2d" => conv2d::check(cx, layer, input),
+        "max_pool2d" => pool2d::check(cx, layer, input, pool2d::PoolKind::Max),
+        "avg_pool2d" => pool2d::check(cx, layer, input, pool2d::PoolKind::Avg),
+        "global_avg_pool2d" => pool2d::check_global(cx, layer, input),
         _ if Activation::named(kind).is_some() => activation::check(cx, layer, input),
         _ => return None,
     })
@@ -88,6 +112,17 @@ pub trait OpDef {
     /// the loss checks and the loss fusion look at the last one.
     fn output_activation(&self) -> Option<Activation>;
 
+    /// Multiply-adds per sample of the forward pass (summaries).
+    fn macs(&self, _layer: &ir::Layer) -> u64 {
+        0
+    }
+
+    /// How the output size follows from the input, for layers where that
+    /// takes arithmetic (summaries): `(28 - 4) / 1 + 1 = 25`.
+    fn arithmetic(&self, _layer: &ir::Layer) -> Option<String> {
+        None
+    }
+
     /// Lowers the layer: declares its parameters and buffers through `cx`,
     /// pushes its steps, and returns the value it outputs. `inputs` are the
     /// values the layer reads, in argument order.
@@ -103,6 +138,9 @@ impl Op {
             Op::Flatten => &flatten::Flatten,
             Op::Reshape => &reshape::Reshape,
             Op::Dropout(d) => d,
+            Op::Conv2d(c) => c,
+            Op::Pool2d(p) => p,
+            Op::GlobalAvgPool2d => &pool2d::GlobalAvgPool2d,
         }
     }
 }
