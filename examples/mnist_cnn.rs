@@ -51,7 +51,7 @@ pub struct Options {
     /// Where to write weights and history.
     #[arg(long, default_value = "target/nnc-examples/mnist_cnn")]
     pub out: PathBuf,
-    /// No progress output.
+    /// No progress lines (the result line is still printed).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -117,7 +117,8 @@ pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
     history.write_csv(opts.out.join(format!("{stem}.csv")))?;
 
     let test_accuracy = evaluate(net.as_mut(), &test)?;
-    if !opts.quiet {
+    // Printed even with `--quiet`, which silences only the progress lines.
+    {
         println!(
             "{} on {folder}{}: test accuracy {:.2}% (seed {seed}, {} epochs, {:.1} s of training)",
             net.name(),
