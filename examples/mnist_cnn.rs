@@ -11,7 +11,10 @@
 //! Trains on the bundled data (or `--data DIR` with the four IDX files),
 //! prints the test accuracy and the training time, and writes the weights
 //! (safetensors, kernels in Keras' `[KH, KW, C_in, C_out]` layout) and the
-//! history (CSV) to `--out`. The measured numbers are in `docs/examples.md`.
+//! history (CSV) to `--out`. Measured (`docs/examples.md` has the details):
+//! the course's CNN 98.28 / 97.87 / 98.00% for seeds 0 / 1 / 2 (mean
+//! 98.05%), 97.06 / 96.83 / 97.05% with `--unscaled`; `--model strong`
+//! 99.32%, with `--fashion` 92.59%.
 
 use clap::Parser;
 use nnc::{Dataset, Model, TrainConfig};
