@@ -5,7 +5,7 @@
 //!
 //! The pipeline reaches an op only through three exhaustive matches, so that
 //! adding a kind makes rustc point at every place to fill in:
-//! - [`check_layer`]: spelling → the op module's `check` function;
+//! - `check_layer`: spelling → the op module's `check` function;
 //! - [`ir::Op::def`]: checked op → its [`OpDef`] (parameters, output
 //!   activation, lowering);
 //! - [`crate::lower::StepOp::def`]: plan step → its [`StepDef`] (emitted code).
