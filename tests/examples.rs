@@ -28,6 +28,9 @@ mod kfold;
 #[path = "../examples/mnist.rs"]
 mod mnist;
 #[allow(dead_code)]
+#[path = "../examples/mnist_cnn.rs"]
+mod mnist_cnn;
+#[allow(dead_code)]
 #[path = "../examples/multilabel.rs"]
 mod multilabel;
 #[allow(dead_code)]
@@ -74,6 +77,36 @@ fn mnist_learns_from_a_subset() {
     assert!(r2.losses.is_empty());
     assert_eq!(r2.test_accuracy, r.test_accuracy);
     let _ = std::fs::remove_dir_all(out);
+}
+
+/// The CNN examples on a few hundred images, two epochs: well above the 10%
+/// of chance.
+#[test]
+fn mnist_cnn_learns_from_a_subset() {
+    for (args, floor) in [
+        (&["--model", "tutorial"][..], 0.6),
+        (&["--model", "tutorial", "--unscaled"][..], 0.5),
+        (&["--model", "strong"][..], 0.6),
+        (&["--model", "strong", "--fashion"][..], 0.5),
+    ] {
+        let out = out_dir("mnist_cnn");
+        let mut argv = vec![
+            "mnist_cnn",
+            "--quiet",
+            "--limit",
+            "1000",
+            "--test-limit",
+            "500",
+        ];
+        argv.extend_from_slice(&["--epochs", "2", "--out", &out]);
+        argv.extend_from_slice(args);
+        let r = mnist_cnn::run(&mnist_cnn::Options::parse_from(&argv)).unwrap();
+        assert!(
+            r.test_accuracy > floor,
+            "{args:?}: test accuracy {}",
+            r.test_accuracy
+        );
+    }
 }
 
 #[test]

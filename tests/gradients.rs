@@ -82,6 +82,29 @@ nnc::network! {
         dense(3)
     }
 
+    /// Convolution with `valid` padding and relu, max pooling, a strided
+    /// `same` convolution with an even kernel and gelu (which keeps its
+    /// pre-activation).
+    network ConvValid(x: [6, 6, 2]) -> [3] {
+        conv2d(3, 3) relu
+        max_pool2d(2)
+        conv2d(4, [2, 1], stride = 2, padding = same) gelu
+        flatten
+        dense(3)
+    }
+
+    /// A frozen first convolution, `same` padding, average pooling with
+    /// border windows, explicit padding with stride 2 and an L2 penalty,
+    /// global average pooling, and a 1x1 convolution.
+    network ConvSame(x: [5, 5, 1]) -> [2] {
+        conv2d(2, 3, padding = same, trainable = false) tanh
+        avg_pool2d(2, padding = same)
+        conv2d(3, 2, stride = 2, padding = 1, l1 = 0.001, l2 = 0.01) tanh
+        conv2d(2, 1, use_bias = false)
+        global_avg_pool2d
+        dense(2) softmax
+    }
+
     /// Softmax as its own layer at the end (not fused into the dense layer).
     network SoftmaxLayer(x: [3]) -> [3] {
         dense(3) relu
@@ -296,5 +319,30 @@ fn binary_cross_entropy_multi_label() {
         Loss::BinaryCrossentropy { from_logits: true },
         &x,
         &y3,
+    );
+}
+
+#[test]
+fn convolution_and_pooling() {
+    let mut rng = Rng::seed_from(21);
+    let mut net = ConvValid::new(22);
+    let x = random(&[3, 6, 6, 2], &mut rng, -1.0, 1.0);
+    let y = random(&[3, 3], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+
+    let mut net = ConvSame::new(23);
+    let x = random(&[2, 5, 5, 1], &mut rng, -1.0, 1.0);
+    let (onehot, sparse) = one_hot(2, 2, &mut rng);
+    check(
+        &mut net,
+        Loss::CategoricalCrossentropy { from_logits: false },
+        &x,
+        &onehot,
+    );
+    check(
+        &mut net,
+        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        &x,
+        &sparse,
     );
 }

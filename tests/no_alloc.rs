@@ -17,6 +17,20 @@ nnc::network! {
         dense(10) softmax
     }
 
+    /// The course's CNN, with a gelu convolution (pre-activation buffer),
+    /// `same` max pooling and average pooling besides.
+    network Cnn(image: [28, 28]) -> [10] {
+        reshape([28, 28, 1])
+        conv2d(8, 4) relu
+        max_pool2d(3)
+        conv2d(16, 3, padding = same) gelu
+        max_pool2d(2, padding = same)
+        avg_pool2d(2)
+        flatten
+        dense(16) relu
+        dense(10)
+    }
+
     network Tiny(x: [2]) -> [2] {
         dense(3) sigmoid
         dense(2) softmax
@@ -61,4 +75,36 @@ fn steady_state_training_and_inference_do_not_allocate() {
     });
     assert_eq!(n, 0, "predict_one allocated");
     assert!(acc > 0.0);
+}
+
+#[test]
+fn cnn_training_step_and_predict_one_do_not_allocate() {
+    let mut net = Cnn::new(0);
+    let cfg = TrainConfig {
+        loss: nnc::Loss::SparseCategoricalCrossentropy { from_logits: true },
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(&cfg);
+    let x = ArrayD::<f32>::from_shape_fn(vec![16, 28, 28], |i| {
+        ((i[0] + i[1] * i[2]) % 7) as f32 / 7.0
+    });
+    let y = ArrayD::<f32>::from_shape_fn(vec![16], |i| (i[0] % 10) as f32);
+    for _ in 0..2 {
+        trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
+    }
+    let steps = allocations_during(|| {
+        for _ in 0..3 {
+            trainer.train_batch(&mut net, x.view(), y.view()).unwrap();
+        }
+    });
+    assert_eq!(steps, 0, "3 CNN training steps allocated {steps} times");
+    let image = [[0.25f32; 28]; 28];
+    let mut acc = 0.0;
+    let n = allocations_during(|| {
+        for _ in 0..10 {
+            acc += net.predict_one(&image)[0];
+        }
+    });
+    assert_eq!(n, 0, "CNN predict_one allocated");
+    assert!(acc.is_finite());
 }

@@ -4,6 +4,7 @@
 
 nnc::include_network!("tests/specs/layers.nn");
 nnc::include_network!("tests/specs/losses.nn");
+nnc::include_network!("tests/specs/cnn.nn");
 
 use nnc::ndarray::ArrayD;
 use nnc::{Dataset, Model};

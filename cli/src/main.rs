@@ -155,6 +155,7 @@ fn main() -> ExitCode {
         Command::Check { files, format } => {
             for path in &files {
                 match compile(path) {
+                    // Warnings are printed but do not fail the check.
                     Ok((spec, program)) => report(&spec, &program.warnings, format),
                     Err((spec, diags)) => {
                         ok = false;

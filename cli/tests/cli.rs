@@ -263,3 +263,78 @@ fn graph_errors_and_the_unused_value_warning() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A spec for the convolution diagnostics: `conv` and `pool` are put in.
+fn cnn(conv: &str, pool: &str) -> String {
+    format!("network A(x: [28, 28, 1]) -> [10] {{\n    {conv}\n    {pool}\n    flatten\n    dense(10)\n}}\n")
+}
+
+#[test]
+fn check_convolution_errors() {
+    for (name, src, code, text) in [
+        (
+            "e0311.nn",
+            "network A(x: [28, 28]) -> [10] {\n    conv2d(8, 3) relu\n    flatten\n    dense(10)\n}\n".to_string(),
+            "error[E0311]",
+            "help: add `reshape([28, 28, 1])` before this layer for a 28x28 grayscale image",
+        ),
+        (
+            "e0312.nn",
+            cnn("conv2d(8, 29)", "max_pool2d(2)"),
+            "error[E0312]",
+            "the kernel of `conv2d` spans 29 rows, more than the 28 rows",
+        ),
+        (
+            "e0313.nn",
+            cnn("conv2d(8, 3)", "max_pool2d(2, padding = 3)"),
+            "error[E0313]",
+            "the padding of `max_pool2d` (3 rows) must be smaller than its window (2 rows)",
+        ),
+    ] {
+        let path = spec(name, src.as_bytes());
+        let out = nnc(&["check", &path]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(code) && err.contains(text), "{name}: {err}");
+    }
+}
+
+#[test]
+fn warnings_are_printed_but_do_not_fail() {
+    let path = spec(
+        "w0301.nn",
+        cnn("conv2d(32, 4) relu", "max_pool2d(3)").as_bytes(),
+    );
+    let out = nnc(&["check", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("warning[W0301]: `max_pool2d` never reads 1 of 25 rows and 1 of 25 columns of its input [25, 25, 32]"),
+        "{err}"
+    );
+    let out = nnc(&["check", "--format", "json", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(
+        (line["code"].as_str(), line["severity"].as_str()),
+        (Some("W0301"), Some("warning"))
+    );
+    // The summary shows the size arithmetic and the multiply-adds.
+    let out = nnc(&["summary", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("rows and columns (28 - 4) / 1 + 1 = 25"),
+        "{table}"
+    );
+    assert!(
+        table.contains("rows and columns (25 - 3) / 3 + 1 = 8; drops 1 rows, 1 columns"),
+        "{table}"
+    );
+    // conv: 25·25·32 outputs of 4·4·1 products; dense: 8·8·32·10.
+    assert!(
+        table.contains("320,000") && table.contains("20,480"),
+        "{table}"
+    );
+}

@@ -26,6 +26,7 @@ pub mod optim;
 #[cfg(feature = "tokens")]
 pub mod tokens;
 pub mod train;
+pub mod window;
 
 pub use activation::Activation;
 pub use init::Init;

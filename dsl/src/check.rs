@@ -104,15 +104,14 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
             net.train = cx.train(t, &info);
         }
     }
-    if cx.diags.iter().all(|d| d.severity == Severity::Warning) {
-        let mut warnings = cx.diags;
-        warnings.sort_by_key(|d| d.span.start);
+    let mut diags = cx.diags;
+    if diags.iter().all(|d| d.severity == Severity::Warning) {
+        diags.sort_by_key(|d| d.span.start);
         Ok(ir::Program {
             networks: networks.into_iter().map(|(n, _)| n).collect(),
-            warnings,
+            warnings: diags,
         })
     } else {
-        let mut diags = cx.diags;
         diags.sort_by_key(|d| d.span.start);
         if diags.len() > MAX_DIAGNOSTICS {
             // Rendering shows each error's source line; a machine-made spec
@@ -750,6 +749,14 @@ impl Checker {
         }
         let call = &layer.call;
         let kind = call.name.name.as_str();
+        let help = if crate::ops::PLANNED.contains(&kind) {
+            format!(
+                "`{kind}` is planned but not built yet; the layers nnc has: {}",
+                crate::ops::LAYERS.join(", ")
+            )
+        } else {
+            suggestion(kind, &names::layer_names())
+        };
         self.push(
             Diagnostic::error(
                 codes::UNKNOWN_LAYER,
@@ -757,7 +764,7 @@ impl Checker {
                 call.name.span,
                 "unknown layer",
             )
-            .with_help(suggestion(kind, &names::layer_names())),
+            .with_help(help),
         );
         (None, None, None)
     }

@@ -59,7 +59,8 @@ impl Diagnostic {
         }
     }
 
-    /// A warning: reported, but the spec still compiles.
+    /// A warning: the spec compiles, but probably not as meant. Warnings
+    /// never fail a compile; `nnc check` prints them.
     pub fn warning(
         code: &'static str,
         message: impl Into<String>,
@@ -156,6 +157,16 @@ pub mod codes {
     pub const INPUT_COUNT: &str = "E0306";
     /// Softmax over an axis of length 1, which is always 1.
     pub const SOFTMAX_ONE_UNIT: &str = "E0307";
+    /// A convolution or pooling layer whose input is not an image `[H, W, C]`.
+    pub const IMAGE_RANK: &str = "E0311";
+    /// A kernel or pooling window larger than its padded input: no output.
+    pub const WINDOW_TOO_LARGE: &str = "E0312";
+    /// A pooling padding not smaller than the window: a window could hold
+    /// padding only, which has no maximum or mean.
+    pub const POOL_PADDING: &str = "E0313";
+    /// Warning: a stride or pooling window leaves input rows or columns
+    /// that no window reads.
+    pub const DROPPED_CELLS: &str = "W0301";
 
     /// Two networks with one name.
     pub const DUPLICATE_NETWORK: &str = "E0401";
@@ -223,6 +234,10 @@ pub mod codes {
         ADD_SHAPE,
         CONCAT_SHAPE,
         CYCLE,
+        IMAGE_RANK,
+        WINDOW_TOO_LARGE,
+        POOL_PADDING,
+        DROPPED_CELLS,
         DUPLICATE_NETWORK,
         DUPLICATE_LAYER,
         DUPLICATE_TRAIN,

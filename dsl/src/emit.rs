@@ -257,9 +257,14 @@ fn workspace_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
         if buf.has_grad {
             names.push(format_ident!("d_{}", buf.ident));
         }
+        let elem = if buf.indices {
+            quote!(u32)
+        } else {
+            quote!(f32)
+        };
         for ident in names {
             let doc = format!(" `[rows, {}]`", buf.width);
-            fields.push(quote!(#[doc = #doc] #ident: ::nnc::ndarray::Array2<f32>));
+            fields.push(quote!(#[doc = #doc] #ident: ::nnc::ndarray::Array2<#elem>));
             inits.push(quote!(#ident: ::nnc::ndarray::Array2::zeros((rows, #width))));
         }
     }

@@ -14,7 +14,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
     match crate::compile(&spec.text) {
         Ok(program) => {
             let code = crate::emit::emit_program(&program);
-            let warnings = program.warnings.iter().map(|d| warning(&spec, d));
+            let warnings = program
+                .warnings
+                .iter()
+                .filter(|d| in_rustc(d))
+                .map(|d| warning(&spec, d));
             quote!(#code #(#warnings)*)
         }
         Err(diags) => {
@@ -46,6 +50,14 @@ fn raw_message(d: &Diagnostic) -> String {
         msg.push_str(&format!("\n  = help: {help}"));
     }
     msg
+}
+
+/// Whether a warning is also a rustc warning of the user's build. Rows a
+/// pooling window drops (W0301) are what Keras does silently, and the
+/// tutorial's own model does it: `nnc check` and `nnc summary` show them,
+/// the build stays quiet. A value never used (W0001) is a likely mistake.
+fn in_rustc(d: &Diagnostic) -> bool {
+    d.code != crate::diag::codes::DROPPED_CELLS
 }
 
 /// A warning on stable Rust, where a proc macro cannot emit one: the use of
@@ -151,7 +163,7 @@ pub fn expand_file(input: TokenStream) -> TokenStream {
     let code = match crate::compile(&src) {
         Ok(program) => {
             let code = crate::emit::emit_program(&program);
-            let warnings = program.warnings.iter().map(|d| {
+            let warnings = program.warnings.iter().filter(|d| in_rustc(d)).map(|d| {
                 let note = crate::render(std::slice::from_ref(d), &rel, &src);
                 deprecated_use(d.code, lit.span(), &note)
             });

@@ -11,7 +11,14 @@ use crate::span::Span;
 /// resolves names to these values, and generated code names the same ones.
 pub use nnc_core::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
 
-pub use crate::ops::{add::Add, concat::Concat, dense::Dense, dropout::Dropout};
+pub use crate::ops::{
+    add::Add,
+    concat::Concat,
+    conv2d::Conv2d,
+    dense::Dense,
+    dropout::Dropout,
+    pool2d::{Pool2d, PoolKind},
+};
 
 /// A per-sample tensor shape (no batch axis), e.g. `[28, 28]`.
 pub type Shape = Vec<usize>;
@@ -110,6 +117,12 @@ pub enum Op {
     Add(Add),
     /// Values joined along their last axis.
     Concat(Concat),
+    /// 2-D convolution of an `[H, W, C]` image, channels last.
+    Conv2d(Conv2d),
+    /// Max or average pooling of an `[H, W, C]` image.
+    Pool2d(Pool2d),
+    /// The mean of each channel over an `[H, W, C]` image: `[C]`.
+    GlobalAvgPool2d,
 }
 
 /// A `train` block, defaults filled in.

@@ -58,6 +58,8 @@ pub struct Buffer {
     pub width: usize,
     /// Whether backward needs a gradient buffer of the same size (`d_<ident>`).
     pub has_grad: bool,
+    /// Holds `u32` indices (a max-pooling argmax) instead of `f32` values.
+    pub indices: bool,
 }
 
 /// Scratch memory of `predict_one`, for one sample: an op asks for it with
@@ -121,6 +123,12 @@ pub enum StepOp {
     Add(ops::add::AddStep),
     /// The inputs joined along their last axis.
     Concat(ops::concat::ConcatStep),
+    /// `out = act(conv(input, w) + b)`.
+    Conv2d(ops::conv2d::Conv2dStep),
+    /// Max or average pooling.
+    Pool2d(ops::pool2d::Pool2dStep),
+    /// Global average pooling.
+    GlobalAvgPool2d(ops::pool2d::GlobalPoolStep),
 }
 
 impl StepOp {
@@ -132,6 +140,9 @@ impl StepOp {
             StepOp::Dropout(s) => s,
             StepOp::Add(s) => s,
             StepOp::Concat(s) => s,
+            StepOp::Conv2d(s) => s,
+            StepOp::Pool2d(s) => s,
+            StepOp::GlobalAvgPool2d(s) => s,
         }
     }
 }
@@ -209,8 +220,17 @@ impl Lowering<'_> {
             ident,
             width,
             has_grad: false,
+            indices: false,
         });
         self.buffers.len() - 1
+    }
+
+    /// A workspace buffer of `width` `u32` indices per sample, kept from
+    /// forward to backward (max pooling's winning cells).
+    pub fn index_buffer(&mut self, ident: String, width: usize) -> BufId {
+        let id = self.buffer(ident, width);
+        self.buffers[id].indices = true;
+        id
     }
 
     /// Declares the parameters `op` has for `layer` and returns their ids,
@@ -338,6 +358,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
                     ident: format!("{}_dgrad{k}", buffers[step.out].ident),
                     width: buffers[v.train].width,
                     has_grad: false,
+                    indices: false,
                 });
                 needs_grad.push(false);
                 dup_grads.push(((i, k), buffers.len() - 1));

@@ -480,7 +480,7 @@ fn layer(p: Pair<Rule>) -> RawLayer {
     }
 }
 
-/// Fuses `dense(..) act` into one layer. The text `dense(64) relu` reaches
+/// Fuses `dense(..) act` (and `conv2d(..) act`) into one layer. The text `dense(64) relu` reaches
 /// us the same way from a file and from macro tokens (newlines are lost in
 /// tokens), so fusion cannot depend on line breaks: an activation directly
 /// after a `dense` without an assertion or `;` belongs to it.
@@ -498,7 +498,7 @@ fn fuse(raw: Vec<RawLayer>) -> Vec<Layer> {
             fusable = false;
             continue;
         }
-        fusable = name == "dense" && layer.assertion.is_none() && !sep;
+        fusable = crate::ops::FUSES_ACTIVATION.contains(&name) && layer.assertion.is_none() && !sep;
         out.push(layer);
     }
     out

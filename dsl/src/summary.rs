@@ -1,5 +1,6 @@
 //! A table of a checked network, like Keras' `model.summary()`: each layer's
-//! name, source, output shape and parameter count, and the totals.
+//! name, source, output shape, parameter count and multiply-adds (with the
+//! size arithmetic of convolution and pooling layers), and the totals.
 
 use std::fmt;
 
@@ -16,6 +17,11 @@ pub struct Row {
     pub output: Shape,
     /// Number of parameters (weights and biases).
     pub params: u64,
+    /// Multiply-adds per sample of the forward pass.
+    pub macs: u64,
+    /// How the output size follows from the input (convolution and
+    /// pooling), e.g. `rows and columns (28 - 4) / 1 + 1 = 25`.
+    pub arithmetic: Option<String>,
     /// Whether its parameters are trained.
     pub trainable: bool,
 }
@@ -35,6 +41,8 @@ pub struct Summary {
     pub trainable: u64,
     /// Parameters of frozen (`trainable = false`) layers.
     pub frozen: u64,
+    /// Multiply-adds per sample of the forward pass.
+    pub macs: u64,
 }
 
 /// Summarises a checked network.
@@ -58,6 +66,8 @@ pub fn summary(net: &Network) -> Summary {
                 source: l.source.clone(),
                 output: l.output.clone(),
                 params,
+                macs: l.op.def().macs(l),
+                arithmetic: l.op.def().arithmetic(l),
                 trainable,
             }
         })
@@ -67,7 +77,9 @@ pub fn summary(net: &Network) -> Summary {
         .iter()
         .filter(|r| !r.trainable)
         .fold(0u64, |a, r| a.saturating_add(r.params));
+    let macs = rows.iter().fold(0u64, |a, r| a.saturating_add(r.macs));
     Summary {
+        macs,
         name: net.name.clone(),
         input: (net.input.name.clone(), net.input.shape.clone()),
         rows,
@@ -97,44 +109,57 @@ fn shape(s: &[usize]) -> String {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut table: Vec<[String; 3]> = vec![[
-            "Layer (source)".into(),
-            "Output shape".into(),
-            "Params".into(),
-        ]];
-        table.push([
-            format!("{} (input)", self.input.0),
-            shape(&self.input.1),
-            "0".into(),
-        ]);
+        // Each row, then its size arithmetic (if any) on a line of its own.
+        let mut table: Vec<([String; 4], Option<&str>)> = vec![(
+            [
+                "Layer (source)".into(),
+                "Output shape".into(),
+                "Params".into(),
+                "MACs".into(),
+            ],
+            None,
+        )];
+        table.push((
+            [
+                format!("{} (input)", self.input.0),
+                shape(&self.input.1),
+                "0".into(),
+                "0".into(),
+            ],
+            None,
+        ));
         for r in &self.rows {
             let frozen = if r.trainable { "" } else { ", frozen" };
-            table.push([
-                format!("{} ({}{frozen})", r.name, r.source),
-                shape(&r.output),
-                thousands(r.params),
-            ]);
+            table.push((
+                [
+                    format!("{} ({}{frozen})", r.name, r.source),
+                    shape(&r.output),
+                    thousands(r.params),
+                    thousands(r.macs),
+                ],
+                r.arithmetic.as_deref(),
+            ));
         }
-        let w0 = table
-            .iter()
-            .map(|r| r[0].chars().count())
-            .max()
-            .unwrap_or(0);
-        let w1 = table
-            .iter()
-            .map(|r| r[1].chars().count())
-            .max()
-            .unwrap_or(0);
-        let w2 = table
-            .iter()
-            .map(|r| r[2].chars().count())
-            .max()
-            .unwrap_or(0);
-        let width = w0 + w1 + w2 + 4;
+        let w = |i: usize| {
+            table
+                .iter()
+                .map(|r| r.0[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let (w0, w1, w2, w3) = (w(0), w(1), w(2), w(3));
+        let width = w0 + w1 + w2 + w3 + 6;
         writeln!(f, "Network: {}", self.name)?;
         writeln!(f, "{}", "_".repeat(width))?;
-        for (i, r) in table.iter().enumerate() {
-            writeln!(f, "{:<w0$}  {:<w1$}  {:>w2$}", r[0], r[1], r[2])?;
+        for (i, (r, arithmetic)) in table.iter().enumerate() {
+            writeln!(
+                f,
+                "{:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}",
+                r[0], r[1], r[2], r[3]
+            )?;
+            if let Some(a) = arithmetic {
+                writeln!(f, "    {a}")?;
+            }
             if i == 0 {
                 writeln!(f, "{}", "=".repeat(width))?;
             }
@@ -143,6 +168,7 @@ impl fmt::Display for Summary {
         writeln!(f, "Total params: {}", thousands(self.total))?;
         writeln!(f, "Trainable params: {}", thousands(self.trainable))?;
         writeln!(f, "Frozen params: {}", thousands(self.frozen))?;
+        writeln!(f, "Multiply-adds per sample: {}", thousands(self.macs))?;
         write!(f, "{}", "_".repeat(width))
     }
 }

@@ -2,7 +2,7 @@
 //! and column its primary span starts at. Most also assert that the mistake
 //! gives exactly one diagnostic (no cascade).
 
-use nnc_dsl::{codes, compile, line_col, Diagnostic};
+use nnc_dsl::{codes, compile, line_col, Diagnostic, Severity};
 
 /// Compiles `src`, expects exactly one diagnostic, and checks it.
 #[track_caller]
@@ -727,7 +727,7 @@ train B { loss mse }
 fn a_failed_layer_does_not_cascade() {
     // The unknown layer's output is unknown, so the shape checks after it
     // are skipped instead of failing against a guess.
-    let src = "network A(x: [4]) -> [3] {\n    conv2d(8)\n    relu\n    dropout(0.5)\n}\n";
+    let src = "network A(x: [4]) -> [3] {\n    lstm(8)\n    relu\n    dropout(0.5)\n}\n";
     let diags = compile(src).unwrap_err();
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].code, codes::UNKNOWN_LAYER);
@@ -823,4 +823,145 @@ fn e0205_activation_both_fused_and_named() {
         14,
     );
     assert_eq!(line_col(src, d.labels[0].span.start), (2, 33));
+}
+
+// ---------------------------------------------------------------- convolution
+
+#[test]
+fn e0308_conv_needs_an_image() {
+    let src =
+        "network A(x: [28, 28]) -> [10] {\n    conv2d(8, 3) relu\n    flatten\n    dense(10)\n}\n";
+    let d = one(
+        src,
+        codes::IMAGE_RANK,
+        "`conv2d` expects an image `[height, width, channels]` (rank 3), but its input is [28, 28] (rank 2)",
+        2,
+        5,
+    );
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap()
+            .contains("`reshape([28, 28, 1])` before this layer for a 28x28 grayscale image"),
+        "{d:#?}"
+    );
+    // A flat 784-vector is recognised as a 28x28 image.
+    let src = "network A(x: [784]) -> [2] {\n    max_pool2d(2)\n    flatten\n    dense(2)\n}\n";
+    let d = one(
+        src,
+        codes::IMAGE_RANK,
+        "`max_pool2d` expects an image `[height, width, channels]` (rank 3), but its input is [784] (rank 1)",
+        2,
+        5,
+    );
+    assert!(d.help.unwrap().contains("28x28 image"));
+}
+
+#[test]
+fn dense_after_an_image_asks_for_flatten() {
+    let src = "network A(x: [8, 8, 1]) -> [2] {\n    conv2d(4, 3)\n    dense(2)\n}\n";
+    let d = one(
+        src,
+        codes::RANK_MISMATCH,
+        "`dense` expects a vector input, but its input is [6, 6, 4]",
+        3,
+        5,
+    );
+    assert_eq!(d.help.as_deref(), Some("add `flatten` before this layer"));
+}
+
+#[test]
+fn e0309_kernel_larger_than_its_padded_input() {
+    let src = "network A(x: [4, 6, 1]) -> [2] {\n    conv2d(8, 5)\n    flatten\n    dense(2)\n}\n";
+    let d = one(
+        src,
+        codes::WINDOW_TOO_LARGE,
+        "the kernel of `conv2d` spans 5 rows, more than the 4 rows of its padded input [4, 6, 1]: the output would have no rows",
+        2,
+        5,
+    );
+    assert_eq!(d.label, "5 rows > 4 + 0 padding");
+    // Padding makes it fit.
+    assert!(compile("network A(x: [4, 6, 1]) -> [2] {\n    conv2d(8, 5, padding = 1)\n    flatten\n    dense(2)\n}\n").is_ok());
+    let src =
+        "network A(x: [8, 2, 3]) -> [3] {\n    max_pool2d([2, 3])\n    global_avg_pool2d\n}\n";
+    one(
+        src,
+        codes::WINDOW_TOO_LARGE,
+        "the pooling window of `max_pool2d` spans 3 columns, more than the 2 columns of its padded input [8, 2, 3]: the output would have no columns",
+        2,
+        5,
+    );
+}
+
+#[test]
+fn e0310_pool_padding_not_smaller_than_the_window() {
+    let src = "network A(x: [8, 8, 1]) -> [1] {\n    avg_pool2d(2, padding = 2)\n    global_avg_pool2d\n}\n";
+    one(
+        src,
+        codes::POOL_PADDING,
+        "the padding of `avg_pool2d` (2 rows) must be smaller than its window (2 rows): a window over padding only has no value",
+        2,
+        5,
+    );
+}
+
+#[test]
+fn w0301_dropped_rows_are_a_warning_not_an_error() {
+    let src = "network A(x: [25, 24, 2]) -> [2] {\n    max_pool2d(3)\n    conv2d(4, 1, stride = 3)\n    flatten\n    dense(2)\n}\n";
+    let program = compile(src).expect("warnings do not fail a compile");
+    let w = &program.warnings;
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert!(w
+        .iter()
+        .all(|d| d.severity == Severity::Warning && d.code == codes::DROPPED_CELLS));
+    check(
+        src,
+        &w[0],
+        codes::DROPPED_CELLS,
+        "`max_pool2d` never reads 1 of 25 rows of its input [25, 24, 2]: no window covers them",
+        2,
+        5,
+    );
+    // 8x8 through a 1x1 kernel with stride 3: cells 1, 2, 4, 5 and 7 of each axis.
+    check(
+        src,
+        &w[1],
+        codes::DROPPED_CELLS,
+        "`conv2d` never reads 5 of 8 rows and 5 of 8 columns of its input [8, 8, 2]: no window covers them",
+        3,
+        5,
+    );
+    // With an error elsewhere, warnings come along in the error list.
+    let bad = src.replace("dense(2)", "dense(2, units = 3)");
+    let diags = compile(&bad).unwrap_err();
+    assert!(diags.iter().any(|d| d.code == codes::DROPPED_CELLS));
+}
+
+#[test]
+fn bad_window_arguments() {
+    let src = "network A(x: [8, 8, 1]) -> [2] {\n    conv2d(4, [3, 3, 3], padding = full)\n    flatten\n    dense(2)\n}\n";
+    let diags = compile(src).unwrap_err();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [codes::WRONG_TYPE, codes::WRONG_TYPE]);
+    assert_eq!(
+        diags[1].message,
+        "the `padding` of `conv2d` expects `valid`, `same` or a number of zero cells, found `full`"
+    );
+}
+
+#[test]
+fn planned_layers_say_so() {
+    let src = "network A(x: [8, 8, 1]) -> [8, 8, 1] {\n    batch_norm\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_LAYER,
+        "unknown layer `batch_norm`: expected a layer such as `dense`, `flatten` or an activation",
+        2,
+        5,
+    );
+    assert!(d
+        .help
+        .unwrap()
+        .starts_with("`batch_norm` is planned but not built yet"));
 }

@@ -161,6 +161,14 @@ impl OpDef for Dense {
         Some(self.activation)
     }
 
+    fn macs(&self, layer: &ir::Layer) -> u64 {
+        let fan_in = layer
+            .input
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d as u64));
+        fan_in.saturating_mul(self.units as u64)
+    }
+
     fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
         let mut params = cx.params(layer, self).into_iter();
         let w = params.next().expect("dense declares its weight first");

@@ -15,10 +15,13 @@
 pub mod activation;
 pub mod add;
 pub mod concat;
+pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod pool2d;
 pub mod reshape;
+pub mod window;
 
 use proc_macro2::TokenStream;
 
@@ -39,7 +42,26 @@ pub(crate) struct Checked {
 }
 
 /// Layer kinds other than activations (every activation name is a layer too).
-pub const LAYERS: &[&str] = &["dense", "flatten", "reshape", "dropout", "add", "concat"];
+pub const LAYERS: &[&str] = &[
+    "dense",
+    "flatten",
+    "reshape",
+    "dropout",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool2d",
+    "add",
+    "concat",
+];
+
+/// Layers an activation written right after them is fused into
+/// (`dense(64) relu`, `conv2d(32, 3) relu`).
+pub const FUSES_ACTIVATION: &[&str] = &["dense", "conv2d"];
+
+/// Layer kinds that are planned but not built yet; the unknown-layer
+/// error says so.
+pub const PLANNED: &[&str] = &["batch_norm", "conv1d", "lstm", "embedding"];
 
 /// Whether a layer kind joins several values named as its arguments
 /// (`add(h, x)`) rather than reading the previous layer's output.
@@ -104,6 +126,10 @@ pub(crate) fn check_layer(
         "flatten" => flatten::check(cx, layer, input),
         "reshape" => reshape::check(cx, layer, input),
         "dropout" => dropout::check(cx, layer, input),
+        "conv2d" => conv2d::check(cx, layer, input),
+        "max_pool2d" => pool2d::check(cx, layer, input, pool2d::PoolKind::Max),
+        "avg_pool2d" => pool2d::check(cx, layer, input, pool2d::PoolKind::Avg),
+        "global_avg_pool2d" => pool2d::check_global(cx, layer, input),
         _ if Activation::named(kind).is_some() => activation::check(cx, layer, input),
         _ => return None,
     })
@@ -140,6 +166,17 @@ pub trait OpDef {
     /// the loss checks and the loss fusion look at the last one.
     fn output_activation(&self) -> Option<Activation>;
 
+    /// Multiply-adds per sample of the forward pass (summaries).
+    fn macs(&self, _layer: &ir::Layer) -> u64 {
+        0
+    }
+
+    /// How the output size follows from the input, for layers where that
+    /// takes arithmetic (summaries): `(28 - 4) / 1 + 1 = 25`.
+    fn arithmetic(&self, _layer: &ir::Layer) -> Option<String> {
+        None
+    }
+
     /// Lowers the layer: declares its parameters and buffers through `cx`,
     /// pushes its steps, and returns the value it outputs. `inputs` are the
     /// values the layer reads, in argument order.
@@ -157,6 +194,9 @@ impl Op {
             Op::Dropout(d) => d,
             Op::Add(a) => a,
             Op::Concat(c) => c,
+            Op::Conv2d(c) => c,
+            Op::Pool2d(p) => p,
+            Op::GlobalAvgPool2d => &pool2d::GlobalAvgPool2d,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Runs W1-W5 through nnc-generated code and prints one JSON object per
+//! Runs W1-W7 through nnc-generated code and prints one JSON object per
 //! line: `{"system", "workload", "unit", "per_iter": [seconds per iteration,
 //! one per repetition], "samples": samples per iteration}`.
 //!
@@ -25,6 +25,26 @@ nnc::network! {
     network W3(x: [2]) -> [2] {
         dense(3) sigmoid
         dense(2) softmax
+    }
+    /// The convolution tutorial's CNN, trained from logits (W6).
+    network W6(image: [28, 28, 1]) -> [10] {
+        conv2d(32, 4) relu
+        max_pool2d(3)
+        conv2d(64, 4) relu
+        max_pool2d(3)
+        flatten
+        dense(64) relu
+        dense(10)
+    }
+    /// The same CNN ending in softmax, as the peers' W7 calls it.
+    network W7(image: [28, 28, 1]) -> [10] {
+        conv2d(32, 4) relu
+        max_pool2d(3)
+        conv2d(64, 4) relu
+        max_pool2d(3)
+        flatten
+        dense(64) relu
+        dense(10) softmax
     }
 }
 
@@ -201,6 +221,32 @@ fn main() {
             black_box(net.predict(black_box(xb.view())).unwrap()[[0, 0]]);
         });
         emit("W4_b1024", 1024.0, "call", &res);
+    }
+    if want("W6") {
+        for n in [64, 256] {
+            let mut r = Rng::seed_from(7);
+            let x = ArrayD::from_shape_fn(IxDyn(&[n, 28, 28, 1]), |_| r.normal());
+            let y = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (i[0] % 10) as f32);
+            let mut t = Trainer::new(&TrainConfig {
+                loss: Loss::SparseCategoricalCrossentropy { from_logits: true },
+                ..cfg(Optimizer::adam(1e-3))
+            });
+            let mut net = W6::new(0);
+            let res = measure(&o, || {
+                black_box(t.train_batch(&mut net, black_box(x.view()), y.view()).unwrap());
+            });
+            emit(&format!("W6_b{n}"), n as f64, "step", &res);
+        }
+    }
+    if want("W7") {
+        let net = W7::new(0);
+        let mut r = Rng::seed_from(7);
+        let one: [[[f32; 1]; 28]; 28] =
+            std::array::from_fn(|_| std::array::from_fn(|_| [r.normal()]));
+        let res = measure(&o, || {
+            black_box(net.predict_one(black_box(&one)));
+        });
+        emit("W7_predict1", 1.0, "call", &res);
     }
     if want("W5") {
         for (m, k, n) in [(64, 784, 128), (256, 784, 128), (1024, 1024, 1024)] {

@@ -1,0 +1,398 @@
+//! `max_pool2d(size, stride = size, padding = valid)`,
+//! `avg_pool2d(size, stride = size, padding = valid)` and
+//! `global_avg_pool2d`: pooling of a channels-last image `[H, W, C]`, each
+//! channel on its own, through the runtime's `kernels::pool2d`. Max pooling
+//! keeps the winning cell of each window (an index buffer) from forward to
+//! backward.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::window::{self, Padding, WindowAxis};
+use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
+use crate::ast;
+use crate::check::{Checker, Param};
+use crate::emit::{grad_view, grad_view_mut, one_scratch, usize_lit, value_view, view_mut};
+use crate::ir::{self, Activation, Op};
+use crate::lower::{BufId, Lowering, OneId, ParamId, Plan, Step, StepOp, Value};
+
+/// Which reduction a window pooling layer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The largest value (`max_pool2d`).
+    Max,
+    /// The mean of the real (unpadded) cells (`avg_pool2d`).
+    Avg,
+}
+
+/// A max or average pooling layer's settings, defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool2d {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// Window `[rows, columns]`.
+    pub size: [usize; 2],
+    /// Stride (default: the window size, as Keras).
+    pub strides: [usize; 2],
+    /// Padding (default `valid`).
+    pub padding: Padding,
+}
+
+/// `global_avg_pool2d`: the mean of each channel over the image, `[H, W, C]`
+/// → `[C]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalAvgPool2d;
+
+/// The argument schema; `size` may be given by position.
+const PARAMS: &[Param] = &[
+    ("size", &["pool_size"]),
+    ("stride", &["strides"]),
+    ("padding", &[]),
+    ("name", &[]),
+];
+
+/// Checks `max_pool2d(..)` or `avg_pool2d(..)`.
+pub(crate) fn check(
+    cx: &mut Checker,
+    layer: &ast::Layer,
+    input: Option<&[usize]>,
+    kind: PoolKind,
+) -> Checked {
+    let call = &layer.call;
+    let what = format!("`{}`", call.name.name);
+    let b = cx.bind(&what, &call.args, PARAMS, 1);
+    let size = match b.value("size") {
+        Some(v) => window::pair(cx, v, &format!("the `size` of {what}")),
+        None => cx.missing(call, "size", "`max_pool2d(2)` or `max_pool2d([2, 3])`"),
+    };
+    let strides = match b.value("stride") {
+        Some(v) => window::pair(cx, v, &format!("the `stride` of {what}")),
+        None => size,
+    };
+    let padding = b.value("padding").map_or(Some(Padding::Valid), |v| {
+        window::padding(cx, v, &format!("the `padding` of {what}"))
+    });
+    let name = cx.layer_name(b.value("name"));
+    let image = window::image(cx, call, input);
+    let output = (|| {
+        let (image, size, strides, padding) = (image?, size?, strides?, padding?);
+        let [rows, cols] = window::axes(cx, call, image, size, strides, padding, true)?;
+        Some(vec![rows.output(), cols.output(), image[2]])
+    })();
+    let op = (|| {
+        Some(Op::Pool2d(Pool2d {
+            kind,
+            size: size?,
+            strides: strides?,
+            padding: padding?,
+        }))
+    })();
+    Checked { op, output, name }
+}
+
+/// Checks `global_avg_pool2d`.
+pub(crate) fn check_global(
+    cx: &mut Checker,
+    layer: &ast::Layer,
+    input: Option<&[usize]>,
+) -> Checked {
+    let call = &layer.call;
+    let b = cx.bind("`global_avg_pool2d`", &call.args, &[("name", &[])], 0);
+    let name = cx.layer_name(b.value("name"));
+    let output = window::image(cx, call, input).map(|[_, _, c]| vec![c]);
+    Checked {
+        op: Some(Op::GlobalAvgPool2d),
+        output,
+        name,
+    }
+}
+
+impl Pool2d {
+    /// The two spatial axes for the layer's `[H, W, C]` input.
+    pub fn axes(&self, input: &[usize]) -> [WindowAxis; 2] {
+        window::resolve(input, self.size, self.strides, self.padding)
+    }
+}
+
+impl OpDef for Pool2d {
+    fn params(&self, _layer: &ir::Layer) -> Vec<ParamDecl> {
+        Vec::new()
+    }
+
+    fn output_activation(&self) -> Option<Activation> {
+        None
+    }
+
+    fn arithmetic(&self, layer: &ir::Layer) -> Option<String> {
+        let [rows, cols] = self.axes(&layer.input);
+        Some(window::summary_line(&rows, &cols))
+    }
+
+    fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
+        let l = cx.layer(layer);
+        let [rows, cols] = self.axes(&l.input);
+        let c = l.input[2];
+        let name = cx.layer_name(layer).to_string();
+        let width = rows.output() * cols.output() * c;
+        let argmax =
+            (self.kind == PoolKind::Max).then(|| cx.index_buffer(format!("{name}_argmax"), width));
+        let one_out = cx.scratch_one(format!("one_{name}_out"), width);
+        let out = cx.buffer(name, width);
+        cx.push(Step {
+            layer,
+            inputs: inputs.to_vec(),
+            out,
+            op: StepOp::Pool2d(Pool2dStep {
+                kind: self.kind,
+                rows,
+                cols,
+                c,
+                argmax,
+                one_out,
+            }),
+        });
+        Value::both(out)
+    }
+}
+
+impl OpDef for GlobalAvgPool2d {
+    fn params(&self, _layer: &ir::Layer) -> Vec<ParamDecl> {
+        Vec::new()
+    }
+
+    fn output_activation(&self) -> Option<Activation> {
+        None
+    }
+
+    fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
+        let l = cx.layer(layer);
+        let [h, w, c] = [l.input[0], l.input[1], l.input[2]];
+        let name = cx.layer_name(layer).to_string();
+        let one_out = cx.scratch_one(format!("one_{name}_out"), c);
+        let out = cx.buffer(name, c);
+        cx.push(Step {
+            layer,
+            inputs: inputs.to_vec(),
+            out,
+            op: StepOp::GlobalAvgPool2d(GlobalPoolStep { h, w, c, one_out }),
+        });
+        Value::both(out)
+    }
+}
+
+/// The plan step of a max or average pooling layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool2dStep {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// The vertical axis.
+    pub rows: WindowAxis,
+    /// The horizontal axis.
+    pub cols: WindowAxis,
+    /// Channels.
+    pub c: usize,
+    /// Max pooling: each output's winning input pixel, kept for backward.
+    pub argmax: Option<BufId>,
+    /// `predict_one`'s output.
+    pub one_out: OneId,
+}
+
+impl Pool2dStep {
+    /// `&kernels::pool2d::Pool2d { .. }`.
+    fn tokens(&self) -> TokenStream {
+        let fields = window::geometry_fields(&self.rows, &self.cols);
+        let c = usize_lit(self.c);
+        quote!(&kernels::pool2d::Pool2d { #fields c: #c })
+    }
+
+    fn out_width(&self) -> usize {
+        self.rows.output() * self.cols.output() * self.c
+    }
+}
+
+/// `predict_one`'s output local: a heap scratch slice, or an array when it
+/// is the network's output (returned by value).
+fn one_output(
+    plan: &Plan<'_>,
+    step: &Step,
+    scratch: OneId,
+    width: usize,
+    output: &syn::Ident,
+) -> TokenStream {
+    let out = one_scratch(plan, scratch);
+    if step.out == plan.output.infer {
+        let width = usize_lit(width);
+        quote!(let _ = #out; let mut #output = [0.0f32; #width];)
+    } else {
+        quote!(let #output: &mut [f32] = #out;)
+    }
+}
+
+/// `ws.<argmax>` as the `&mut [u32]` the max-pooling kernels take.
+fn index_slice(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+    let ident = format_ident!("{}", plan.buffers[buf].ident);
+    quote!(ws.#ident.as_slice_mut().expect("workspace buffers are contiguous"))
+}
+
+impl StepDef for Pool2dStep {
+    fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
+        // The geometry is written into each call (see `forward`).
+        None
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+
+    fn activation(&self) -> Option<Activation> {
+        None
+    }
+
+    fn uses_rng(&self) -> bool {
+        false
+    }
+
+    fn penalty(&self, _plan: &Plan<'_>) -> Option<TokenStream> {
+        None
+    }
+
+    fn forward(&self, plan: &Plan<'_>, step: &Step) -> TokenStream {
+        let geom = self.tokens();
+        let input = value_view(plan, step.inputs[0]);
+        let outv = view_mut(plan, step.out);
+        match (self.kind, self.argmax) {
+            (PoolKind::Max, Some(argmax)) => {
+                let a = index_slice(plan, argmax);
+                // Only backward reads the winners.
+                quote!(kernels::pool2d::max_forward(#geom, #input, if training { Some(#a) } else { None }, #outv);)
+            }
+            (PoolKind::Max, None) => {
+                quote!(kernels::pool2d::max_forward(#geom, #input, None, #outv);)
+            }
+            (PoolKind::Avg, _) => quote!(kernels::pool2d::avg_forward(#geom, #input, #outv);),
+        }
+    }
+
+    fn backward(&self, plan: &Plan<'_>, step: &Step, bw: &Backward) -> TokenStream {
+        let Some(t) = bw.input_grads[0] else {
+            return quote!();
+        };
+        assert!(
+            !t.accumulate,
+            "pool2d: accumulating input gradients needs kernel support"
+        );
+        let geom = self.tokens();
+        let dy = grad_view(plan, step.out);
+        let dx = grad_view_mut(plan, t.buf);
+        match self.kind {
+            PoolKind::Max => {
+                let argmax = self.argmax.expect("max pooling has an argmax buffer");
+                let ident = format_ident!("{}", plan.buffers[argmax].ident);
+                quote! {
+                    kernels::pool2d::max_backward(#geom, ws.#ident.as_slice().expect("workspace buffers are contiguous"), #dy, #dx);
+                }
+            }
+            PoolKind::Avg => quote!(kernels::pool2d::avg_backward(#geom, #dy, #dx);),
+        }
+    }
+
+    fn predict_one(
+        &self,
+        plan: &Plan<'_>,
+        step: &Step,
+        inputs: &[TokenStream],
+        output: &syn::Ident,
+    ) -> Option<TokenStream> {
+        let input = &inputs[0];
+        let geom = self.tokens();
+        let decl = one_output(plan, step, self.one_out, self.out_width(), output);
+        let f = match self.kind {
+            PoolKind::Max => quote!(max_forward_one),
+            PoolKind::Avg => quote!(avg_forward_one),
+        };
+        Some(quote! {
+            #decl
+            kernels::pool2d::#f(#geom, #input, &mut #output[..]);
+        })
+    }
+}
+
+/// The plan step of `global_avg_pool2d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalPoolStep {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// `predict_one`'s output.
+    pub one_out: OneId,
+}
+
+impl GlobalPoolStep {
+    fn tokens(&self) -> TokenStream {
+        let (h, w, c) = (usize_lit(self.h), usize_lit(self.w), usize_lit(self.c));
+        quote!(&kernels::pool2d::GlobalAvgPool2d { in_h: #h, in_w: #w, c: #c })
+    }
+}
+
+impl StepDef for GlobalPoolStep {
+    fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
+        // The geometry is written into each call (see `forward`).
+        None
+    }
+
+    fn params(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+
+    fn activation(&self) -> Option<Activation> {
+        None
+    }
+
+    fn uses_rng(&self) -> bool {
+        false
+    }
+
+    fn penalty(&self, _plan: &Plan<'_>) -> Option<TokenStream> {
+        None
+    }
+
+    fn forward(&self, plan: &Plan<'_>, step: &Step) -> TokenStream {
+        let geom = self.tokens();
+        let input = value_view(plan, step.inputs[0]);
+        let outv = view_mut(plan, step.out);
+        quote!(kernels::pool2d::global_avg_forward(#geom, #input, #outv);)
+    }
+
+    fn backward(&self, plan: &Plan<'_>, step: &Step, bw: &Backward) -> TokenStream {
+        let Some(t) = bw.input_grads[0] else {
+            return quote!();
+        };
+        assert!(
+            !t.accumulate,
+            "global_avg_pool2d: accumulating input gradients needs kernel support"
+        );
+        let geom = self.tokens();
+        let dy = grad_view(plan, step.out);
+        let dx = grad_view_mut(plan, t.buf);
+        quote!(kernels::pool2d::global_avg_backward(#geom, #dy, #dx);)
+    }
+
+    fn predict_one(
+        &self,
+        plan: &Plan<'_>,
+        step: &Step,
+        inputs: &[TokenStream],
+        output: &syn::Ident,
+    ) -> Option<TokenStream> {
+        let input = &inputs[0];
+        let geom = self.tokens();
+        let decl = one_output(plan, step, self.one_out, self.c, output);
+        Some(quote! {
+            #decl
+            kernels::pool2d::global_avg_forward_one(#geom, #input, &mut #output[..]);
+        })
+    }
+}
