@@ -105,6 +105,21 @@ nnc::network! {
         dense(2) softmax
     }
 
+    /// A feature map read by a convolution, `add`, max pooling and global
+    /// pooling: the convolution and pool kernels overwrite their input
+    /// gradient, so lowering gives them scratch and adds it in.
+    network ConvGraph(x: [6, 6, 2]) -> [3] {
+        let h = conv2d(2, 3, padding = same) tanh
+        let a = h >> conv2d(2, 3, padding = same) tanh
+        let r = add(a, h)
+        let m = h >> max_pool2d(2)
+        let g = h >> global_avg_pool2d
+        let f = r >> flatten
+        let mf = m >> flatten
+        concat(f, mf, g)
+        dense(3)
+    }
+
     /// Softmax as its own layer at the end (not fused into the dense layer).
     network SoftmaxLayer(x: [3]) -> [3] {
         dense(3) relu
@@ -345,4 +360,8 @@ fn convolution_and_pooling() {
         &x,
         &sparse,
     );
+    let mut net = ConvGraph::new(24);
+    let x = random(&[2, 6, 6, 2], &mut rng, -1.0, 1.0);
+    let y = random(&[2, 3], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
 }

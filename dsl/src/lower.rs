@@ -365,6 +365,32 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
             }
         }
     }
+    // A kernel that cannot add into an input gradient (convolution,
+    // pooling) gets scratch where backward would have it add: the same walk
+    // as `Plan::backward_steps`, which then adds the scratch in after it.
+    let mut written = vec![false; buffers.len()];
+    for (i, step) in steps.iter().enumerate().rev() {
+        if !needs_grad[step.out] {
+            continue;
+        }
+        for (k, v) in step.inputs.iter().enumerate() {
+            if !needs_grad[v.train] || dup_grads.iter().any(|(at, _)| *at == (i, k)) {
+                continue;
+            }
+            if written[v.train] && !step.op.def().adds_input_grads() {
+                buffers.push(Buffer {
+                    ident: format!("{}_dgrad{k}", buffers[step.out].ident),
+                    width: buffers[v.train].width,
+                    has_grad: false,
+                    indices: false,
+                });
+                needs_grad.push(false);
+                written.push(false);
+                dup_grads.push(((i, k), buffers.len() - 1));
+            }
+            written[v.train] = true;
+        }
+    }
     Plan {
         net,
         input_width: buffers[0].width,

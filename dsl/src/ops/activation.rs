@@ -101,6 +101,10 @@ impl StepDef for ActivationStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
         // The activation value is the whole description.
         None

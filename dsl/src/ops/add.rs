@@ -95,6 +95,10 @@ impl StepDef for AddStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
         None
     }

@@ -112,6 +112,10 @@ impl StepDef for ConcatStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
         let n = usize_lit(self.widths.len());
         let outer = usize_lit(self.outer);

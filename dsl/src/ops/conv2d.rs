@@ -352,6 +352,12 @@ impl StepDef for Conv2dStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        // The kernel overwrites its input gradient (col2im and the pools
+        // scatter into a zeroed buffer).
+        false
+    }
+
     fn penalty(&self, plan: &Plan<'_>) -> Option<TokenStream> {
         if self.l1 == 0.0 && self.l2 == 0.0 {
             return None;
@@ -423,11 +429,12 @@ impl StepDef for Conv2dStep {
         };
         let dx = match bw.input_grads[0] {
             Some(t) => {
-                assert!(
-                    !t.accumulate,
-                    "conv2d: accumulating input gradients needs kernel support"
-                );
-                let v = grad_view_mut(plan, t.buf);
+                // Never adds: lowering gives this step scratch instead (`adds_input_grads`).
+                let v = if t.scratch {
+                    view_mut(plan, t.buf)
+                } else {
+                    grad_view_mut(plan, t.buf)
+                };
                 quote!(Some(#v))
             }
             None => quote!(None),

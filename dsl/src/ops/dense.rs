@@ -230,6 +230,10 @@ impl StepDef for DenseStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self, plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
         let shape = &plan.params[self.w].shape;
         let inputs = usize_lit(shape[..shape.len() - 1].iter().product());

@@ -91,6 +91,10 @@ impl StepDef for DropoutStep {
         true
     }
 
+    fn adds_input_grads(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self, _plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)> {
         let rate = f32_lit(self.rate);
         Some((

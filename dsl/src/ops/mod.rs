@@ -241,6 +241,12 @@ pub trait StepDef {
     /// Whether the step draws random numbers (training only).
     fn uses_rng(&self) -> bool;
 
+    /// Whether the step's kernel can add an input gradient into a buffer
+    /// (`kernels::Grad::Add`). Lowering gives a step that cannot a scratch
+    /// gradient and adds it in afterwards when another reader of the same
+    /// value already wrote that value's gradient.
+    fn adds_input_grads(&self) -> bool;
+
     /// The kernel's descriptor (shapes and options) as `(type, value)`, if
     /// the kernel takes one. The network gets it as an associated constant
     /// named after the layer (`const DENSE1_KERNEL: kernels::dense::Dense = ...`),

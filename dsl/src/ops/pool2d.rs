@@ -252,6 +252,12 @@ impl StepDef for Pool2dStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        // The kernel overwrites its input gradient (col2im and the pools
+        // scatter into a zeroed buffer).
+        false
+    }
+
     fn penalty(&self, _plan: &Plan<'_>) -> Option<TokenStream> {
         None
     }
@@ -277,13 +283,14 @@ impl StepDef for Pool2dStep {
         let Some(t) = bw.input_grads[0] else {
             return quote!();
         };
-        assert!(
-            !t.accumulate,
-            "pool2d: accumulating input gradients needs kernel support"
-        );
+        // Never adds: lowering gives this step scratch instead (`adds_input_grads`).
         let geom = self.tokens();
         let dy = grad_view(plan, step.out);
-        let dx = grad_view_mut(plan, t.buf);
+        let dx = if t.scratch {
+            view_mut(plan, t.buf)
+        } else {
+            grad_view_mut(plan, t.buf)
+        };
         match self.kind {
             PoolKind::Max => {
                 let argmax = self.argmax.expect("max pooling has an argmax buffer");
@@ -355,6 +362,12 @@ impl StepDef for GlobalPoolStep {
         false
     }
 
+    fn adds_input_grads(&self) -> bool {
+        // The kernel overwrites its input gradient (col2im and the pools
+        // scatter into a zeroed buffer).
+        false
+    }
+
     fn penalty(&self, _plan: &Plan<'_>) -> Option<TokenStream> {
         None
     }
@@ -370,13 +383,14 @@ impl StepDef for GlobalPoolStep {
         let Some(t) = bw.input_grads[0] else {
             return quote!();
         };
-        assert!(
-            !t.accumulate,
-            "global_avg_pool2d: accumulating input gradients needs kernel support"
-        );
+        // Never adds: lowering gives this step scratch instead (`adds_input_grads`).
         let geom = self.tokens();
         let dy = grad_view(plan, step.out);
-        let dx = grad_view_mut(plan, t.buf);
+        let dx = if t.scratch {
+            view_mut(plan, t.buf)
+        } else {
+            grad_view_mut(plan, t.buf)
+        };
         quote!(kernels::pool2d::global_avg_backward(#geom, #dy, #dx);)
     }
 
