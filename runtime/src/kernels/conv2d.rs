@@ -15,7 +15,7 @@
 //! under its window (zeros for padding) as one row of a caller-provided
 //! workspace `col`, `[n·OH·OW, KH·KW·C_in]`, in the kernel's row order.
 //! The convolution is then exactly a dense layer on `col`:
-//! `y = act(col·w + b)` ([`dense::forward`], bias and activation fused), and
+//! `y = act(col·w + b)` ([`dense::Dense::forward`], bias and activation fused), and
 //! its backward is the dense backward (`dw = colᵀ·dz`, `db = Σ dz`) plus
 //! `dcol = dz·wᵀ` folded back onto the image by col2im. Backward reuses the
 //! `col` that forward filled instead of recomputing it, then writes `dcol`
