@@ -17,7 +17,7 @@ use crate::span::Span;
 pub(crate) mod args;
 mod train;
 
-pub(crate) use args::{describe, Param, Range, ANY, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
+pub(crate) use args::{describe, Bound, Param, Range, ANY, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
 
 /// Largest accepted dimension or `dense` width.
 pub const MAX_DIM: usize = 1 << 24;

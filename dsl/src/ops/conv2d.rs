@@ -11,8 +11,7 @@ use quote::{format_ident, quote};
 use super::window::{self, Padding, WindowAxis};
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
-use crate::check::{Checker, Param, MAX_DIM, NON_NEGATIVE};
-use crate::diag::{codes, Diagnostic};
+use crate::check::{Checker, Param, MAX_DIM};
 use crate::emit::{
     activation, f32_lit, grad_param_view_mut, grad_view_mut, one_scratch, param_view,
     param_view_in, usize_lit, value_view, view, view_mut,
@@ -82,51 +81,17 @@ pub(crate) fn check(cx: &mut Checker, layer: &ast::Layer, input: Option<&[usize]
     let padding = b.value("padding").map_or(Some(Padding::Valid), |v| {
         window::padding(cx, v, "the `padding` of `conv2d`")
     });
-    let kernel_init = b
-        .value("kernel_init")
-        .map_or(Some(Init::GlorotUniform), |v| cx.init(v));
-    let bias_init = b
-        .value("bias_init")
-        .map_or(Some(Init::Zeros), |v| cx.init(v));
-    let use_bias = b
-        .value("use_bias")
-        .map_or(Some(true), |v| cx.boolean(v, "`use_bias`"));
-    let l1 = b
-        .value("l1")
-        .map_or(Some(0.0), |v| cx.float(v, "the `l1` penalty", NON_NEGATIVE));
-    let l2 = b
-        .value("l2")
-        .map_or(Some(0.0), |v| cx.float(v, "the `l2` penalty", NON_NEGATIVE));
-    let trainable = b
-        .value("trainable")
-        .map_or(Some(true), |v| cx.boolean(v, "`trainable`"));
-    let name = cx.layer_name(b.value("name"));
-    let act_arg = b.arg("activation");
-    let activation = match (&layer.activation, act_arg) {
-        (Some(fused), Some(arg)) => {
-            cx.push(
-                Diagnostic::error(
-                    codes::DUPLICATE_ARGUMENT,
-                    "the activation of `conv2d` is given twice; expected it at most once",
-                    arg.span,
-                    "given as an argument",
-                )
-                .with_label(fused.span, "and written after the layer")
-                .with_help("keep one of them"),
-            );
-            None
-        }
-        (Some(a), None) => cx.activation(a, false).0,
-        (None, Some(arg)) => cx
-            .callee(&arg.value, "an activation such as `relu`", "`activation`")
-            .and_then(|c| cx.activation(c, false).0),
-        (None, None) => Some(Activation::Linear),
-    };
-    let act_span = layer
-        .activation
-        .as_ref()
-        .map(|a| a.span)
-        .or(act_arg.map(|a| a.value.span));
+    let super::KernelArgs {
+        kernel_init,
+        bias_init,
+        use_bias,
+        l1,
+        l2,
+        trainable,
+        name,
+        activation,
+        act_span,
+    } = super::kernel_args(cx, &b, layer, "conv2d");
     let image = window::image(cx, call, input);
     let output = (|| {
         let (image, kernel, strides, padding, filters) =

@@ -5,7 +5,7 @@ use quote::quote;
 
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
-use crate::check::{fmt_shape, Checker, Param, MAX_DIM, NON_NEGATIVE};
+use crate::check::{fmt_shape, Checker, Param, MAX_DIM};
 use crate::diag::{codes, Diagnostic};
 use crate::emit::{
     activation, descriptor, f32_lit, grad_param_view_mut, grad_target, grad_view_mut, param_view,
@@ -56,52 +56,17 @@ pub(crate) fn check(cx: &mut Checker, layer: &ast::Layer, input: Option<&[usize]
         Some(v) => cx.usize(v, "the `units` of `dense`", 1, MAX_DIM),
         None => cx.missing(call, "units", "`dense(64)`"),
     };
-    let kernel_init = b
-        .value("kernel_init")
-        .map_or(Some(Init::GlorotUniform), |v| cx.init(v));
-    let bias_init = b
-        .value("bias_init")
-        .map_or(Some(Init::Zeros), |v| cx.init(v));
-    let use_bias = b
-        .value("use_bias")
-        .map_or(Some(true), |v| cx.boolean(v, "`use_bias`"));
-    let l1 = b
-        .value("l1")
-        .map_or(Some(0.0), |v| cx.float(v, "the `l1` penalty", NON_NEGATIVE));
-    let l2 = b
-        .value("l2")
-        .map_or(Some(0.0), |v| cx.float(v, "the `l2` penalty", NON_NEGATIVE));
-    let trainable = b
-        .value("trainable")
-        .map_or(Some(true), |v| cx.boolean(v, "`trainable`"));
-    let name = cx.layer_name(b.value("name"));
-    // `dense(64) relu` and `dense(64, activation = relu)` are the same.
-    let act_arg = b.arg("activation");
-    let activation = match (&layer.activation, act_arg) {
-        (Some(fused), Some(arg)) => {
-            cx.push(
-                Diagnostic::error(
-                    codes::DUPLICATE_ARGUMENT,
-                    "the activation of `dense` is given twice; expected it at most once",
-                    arg.span,
-                    "given as an argument",
-                )
-                .with_label(fused.span, "and written after the layer")
-                .with_help("keep one of them"),
-            );
-            None
-        }
-        (Some(a), None) => cx.activation(a, false).0,
-        (None, Some(arg)) => cx
-            .callee(&arg.value, "an activation such as `relu`", "`activation`")
-            .and_then(|c| cx.activation(c, false).0),
-        (None, None) => Some(Activation::Linear),
-    };
-    let act_span = layer
-        .activation
-        .as_ref()
-        .map(|a| a.span)
-        .or(act_arg.map(|a| a.value.span));
+    let super::KernelArgs {
+        kernel_init,
+        bias_init,
+        use_bias,
+        l1,
+        l2,
+        trainable,
+        name,
+        activation,
+        act_span,
+    } = super::kernel_args(cx, &b, layer, "dense");
     if let Some(s) = input {
         if s.len() != 1 {
             cx.push(

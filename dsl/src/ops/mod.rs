@@ -113,6 +113,99 @@ pub(crate) fn merge_args<'a>(
     (positional, name)
 }
 
+/// The arguments every layer with a kernel takes (`dense`, `conv2d`), with
+/// one set of defaults; each is `None` when it was wrong (already reported).
+pub(crate) struct KernelArgs {
+    /// `kernel_init` (default `glorot_uniform`).
+    pub kernel_init: Option<Init>,
+    /// `bias_init` (default `zeros`).
+    pub bias_init: Option<Init>,
+    /// `use_bias` (default `true`).
+    pub use_bias: Option<bool>,
+    /// `l1` penalty (default 0).
+    pub l1: Option<f32>,
+    /// `l2` penalty (default 0).
+    pub l2: Option<f32>,
+    /// `trainable` (default `true`).
+    pub trainable: Option<bool>,
+    /// `name = "..."`.
+    pub name: Option<String>,
+    /// The activation written after the layer or given as `activation =`
+    /// (default `linear`).
+    pub activation: Option<Activation>,
+    /// Where the activation is written, if it is.
+    pub act_span: Option<crate::span::Span>,
+}
+
+/// Reads [`KernelArgs`] from a kernel layer's bound arguments; `kind` names
+/// the layer in messages.
+pub(crate) fn kernel_args(
+    cx: &mut Checker,
+    b: &crate::check::Bound<'_>,
+    layer: &ast::Layer,
+    kind: &str,
+) -> KernelArgs {
+    use crate::check::NON_NEGATIVE;
+    use crate::diag::{codes, Diagnostic};
+    let kernel_init = b
+        .value("kernel_init")
+        .map_or(Some(Init::GlorotUniform), |v| cx.init(v));
+    let bias_init = b
+        .value("bias_init")
+        .map_or(Some(Init::Zeros), |v| cx.init(v));
+    let use_bias = b
+        .value("use_bias")
+        .map_or(Some(true), |v| cx.boolean(v, "`use_bias`"));
+    let l1 = b
+        .value("l1")
+        .map_or(Some(0.0), |v| cx.float(v, "the `l1` penalty", NON_NEGATIVE));
+    let l2 = b
+        .value("l2")
+        .map_or(Some(0.0), |v| cx.float(v, "the `l2` penalty", NON_NEGATIVE));
+    let trainable = b
+        .value("trainable")
+        .map_or(Some(true), |v| cx.boolean(v, "`trainable`"));
+    let name = cx.layer_name(b.value("name"));
+    // `dense(64) relu` and `dense(64, activation = relu)` are the same.
+    let act_arg = b.arg("activation");
+    let activation = match (&layer.activation, act_arg) {
+        (Some(fused), Some(arg)) => {
+            cx.push(
+                Diagnostic::error(
+                    codes::DUPLICATE_ARGUMENT,
+                    format!("the activation of `{kind}` is given twice; expected it at most once"),
+                    arg.span,
+                    "given as an argument",
+                )
+                .with_label(fused.span, "and written after the layer")
+                .with_help("keep one of them"),
+            );
+            None
+        }
+        (Some(a), None) => cx.activation(a, false).0,
+        (None, Some(arg)) => cx
+            .callee(&arg.value, "an activation such as `relu`", "`activation`")
+            .and_then(|c| cx.activation(c, false).0),
+        (None, None) => Some(Activation::Linear),
+    };
+    let act_span = layer
+        .activation
+        .as_ref()
+        .map(|a| a.span)
+        .or(act_arg.map(|a| a.value.span));
+    KernelArgs {
+        kernel_init,
+        bias_init,
+        use_bias,
+        l1,
+        l2,
+        trainable,
+        name,
+        activation,
+        act_span,
+    }
+}
+
 /// Checks one layer call against its input shape (`None`: unknown because of
 /// an earlier error). Returns `None` for a name that is no layer.
 pub(crate) fn check_layer(
