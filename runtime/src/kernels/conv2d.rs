@@ -557,7 +557,8 @@ pub fn forward_one(
     let w = ArrayView2::from_shape((c.col_width(), c.out_c), w).expect("conv2d: kernel length");
     let b = b.map(ArrayView1::from);
     let y = ArrayViewMut2::from_shape((1, c.out_width()), y).expect("conv2d: output length");
-    forward(c, x, w, b, act, col, None, y);
+    // One image: the helper thread costs more to wake than it saves.
+    crate::pool::serially(|| forward(c, x, w, b, act, col, None, y));
 }
 
 #[cfg(test)]
