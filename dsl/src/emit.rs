@@ -569,8 +569,9 @@ fn inherent_impl(
 }
 
 fn train_config(t: &ir::Train) -> TokenStream {
-    let ir::Train {
-        span: _,
+    // Every field named, so a new one must be decided on here: the spec
+    // has no checkpointing, frozen layers or verbosity (run-time choices).
+    let ir::TrainConfig {
         loss,
         optimizer,
         batch_size,
@@ -582,7 +583,10 @@ fn train_config(t: &ir::Train) -> TokenStream {
         early_stopping,
         clip_norm,
         schedule,
-    } = t;
+        checkpoint: _,
+        frozen: _,
+        verbose: _,
+    } = &t.config;
     let (batch, epochs, seed, split) = (
         usize_lit(*batch_size),
         usize_lit(*epochs),

@@ -9,7 +9,9 @@ use crate::span::Span;
 
 /// The vocabulary shared with the runtime (`nnc-core`): the checker
 /// resolves names to these values, and generated code names the same ones.
-pub use nnc_core::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
+pub use nnc_core::{
+    Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule, TrainConfig,
+};
 
 pub use crate::ops::{
     add::Add,
@@ -125,33 +127,26 @@ pub enum Op {
     GlobalAvgPool2d,
 }
 
-/// A `train` block, defaults filled in.
+/// A `train` block: the settings `nnc::fit` takes, each default filled in
+/// by nnc-core, so the compiler has no copy of them. Reads as its
+/// [`TrainConfig`] (`train.loss`, `train.epochs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Train {
     /// The block in the source.
     pub span: Span,
-    /// The loss.
-    pub loss: Loss,
-    /// The optimizer and its hyper-parameters.
-    pub optimizer: Optimizer,
-    /// Mini-batch size (default 32).
-    pub batch_size: usize,
-    /// Passes over the training data (default 1).
-    pub epochs: usize,
-    /// Shuffle the training set every epoch (default `true`).
-    pub shuffle: bool,
-    /// Seed of initialisation, shuffling and dropout (default 0).
-    pub seed: u64,
-    /// Fraction of the training set held out for validation, taken from the
-    /// end as Keras does (default 0).
-    pub validation_split: f32,
-    /// Metrics reported per epoch besides the loss, e.g. `accuracy`, `mae`;
-    /// `accuracy` is already resolved for the loss ([`Metric::for_loss`]).
-    pub metrics: Vec<Metric>,
-    /// Early stopping, if asked for.
-    pub early_stopping: Option<EarlyStopping>,
-    /// Clip gradients to this global L2 norm, if set.
-    pub clip_norm: Option<f32>,
-    /// How the learning rate changes over the epochs (default constant).
-    pub schedule: Schedule,
+    /// The settings.
+    pub config: TrainConfig,
+}
+
+impl std::ops::Deref for Train {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Train {
+    fn deref_mut(&mut self) -> &mut TrainConfig {
+        &mut self.config
+    }
 }

@@ -560,7 +560,7 @@ fn aliases() {
         }
     );
     assert_eq!(t.metrics, [Metric::Accuracy]);
-    let es = t.early_stopping.unwrap();
+    let es = t.early_stopping.clone().unwrap();
     assert_eq!(
         (es.monitor.as_str(), es.restore_best_weights),
         ("val_accuracy", false)

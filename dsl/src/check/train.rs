@@ -135,17 +135,20 @@ impl Checker {
         }
         Some(ir::Train {
             span: t.span,
-            loss: loss?,
-            optimizer: optimizer?,
-            batch_size: batch_size?,
-            epochs: epochs?,
-            shuffle: shuffle?,
-            seed: seed?,
-            validation_split: validation_split?,
-            metrics: metrics?,
-            early_stopping: early_stopping?,
-            clip_norm: clip_norm?,
-            schedule: schedule?,
+            config: ir::TrainConfig {
+                loss: loss?,
+                optimizer: optimizer?,
+                batch_size: batch_size?,
+                epochs: epochs?,
+                shuffle: shuffle?,
+                seed: seed?,
+                validation_split: validation_split?,
+                metrics: metrics?,
+                early_stopping: early_stopping?,
+                clip_norm: clip_norm?,
+                schedule: schedule?,
+                ..ir::TrainConfig::default()
+            },
         })
     }
 
