@@ -148,6 +148,32 @@ fn json(spec: &Spec, d: &Diagnostic) -> serde_json::Value {
     })
 }
 
+/// `good.nn: ok, 1 network (Tiny: [2] -> [2], 17 parameters)`.
+fn sound_line(path: &str, program: &ir::Program) -> String {
+    let nets: Vec<String> = program
+        .networks
+        .iter()
+        .map(|n| {
+            let params = nnc_dsl::lower::lower(n).param_count();
+            format!(
+                "{}: {:?} -> {:?}, {params} parameters",
+                n.name, n.input.shape, n.output
+            )
+        })
+        .collect();
+    let count = program.networks.len();
+    let plural = if count == 1 { "" } else { "s" };
+    let warnings = match program.warnings.len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        w => format!(", {w} warnings"),
+    };
+    format!(
+        "{path}: ok, {count} network{plural}{warnings} ({})",
+        nets.join("; ")
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut ok = true;
@@ -156,7 +182,13 @@ fn main() -> ExitCode {
             for path in &files {
                 match compile(path) {
                     // Warnings are printed but do not fail the check.
-                    Ok((spec, program)) => report(&spec, &program.warnings, format),
+                    Ok((spec, program)) => {
+                        report(&spec, &program.warnings, format);
+                        if format == Format::Human {
+                            // One line, so a sound spec says so instead of nothing.
+                            println!("{}", sound_line(&spec.path, &program));
+                        }
+                    }
                     Err((spec, diags)) => {
                         ok = false;
                         report(&spec, &diags, format);

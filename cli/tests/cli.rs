@@ -25,9 +25,15 @@ const BAD: &str =
 
 #[test]
 fn check_sound_spec_exits_0() {
-    let out = nnc(&["check", &spec("good.nn", GOOD.as_bytes())]);
+    let path = spec("good.nn", GOOD.as_bytes());
+    let out = nnc(&["check", &path]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stderr.is_empty());
+    // One line says the spec is sound, with what it declares.
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{path}: ok, 1 network (Tiny: [2] -> [2], 17 parameters)\n")
+    );
 }
 
 #[test]
