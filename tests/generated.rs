@@ -15,6 +15,20 @@ nnc::network! {
         dense(3, init = ones) sigmoid
         dense(2, init = ones) softmax
     }
+
+    train Ones {
+        loss    categorical_crossentropy
+        verbose 2
+    }
+}
+
+/// The spec's `verbose` reaches the training settings.
+#[test]
+fn verbose_from_the_spec() {
+    assert_eq!(
+        Ones::train_config().verbose,
+        nnc::train::Verbosity::EpochLines
+    );
 }
 
 /// Sets a parameter by name through `visit_params`.

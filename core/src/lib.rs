@@ -33,4 +33,4 @@ pub use init::Init;
 pub use loss::Loss;
 pub use metrics::Metric;
 pub use optim::{Optimizer, Schedule};
-pub use train::{Checkpointing, EarlyStopping, TrainConfig};
+pub use train::{Checkpointing, EarlyStopping, TrainConfig, Verbosity};

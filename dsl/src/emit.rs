@@ -570,7 +570,7 @@ fn inherent_impl(
 
 fn train_config(t: &ir::Train) -> TokenStream {
     // Every field named, so a new one must be decided on here: the spec
-    // has no checkpointing, frozen layers or verbosity (run-time choices).
+    // has no checkpointing or frozen layers (run-time choices).
     let ir::TrainConfig {
         loss,
         optimizer,
@@ -585,8 +585,17 @@ fn train_config(t: &ir::Train) -> TokenStream {
         schedule,
         checkpoint: _,
         frozen: _,
-        verbose: _,
+        verbose,
     } = &t.config;
+    // Only a `verbose` the spec sets is written out (the default is `Auto`).
+    let verbose = match verbose {
+        nnc_core::Verbosity::Auto => quote!(),
+        nnc_core::Verbosity::Silent => quote!(verbose: ::nnc::train::Verbosity::Silent,),
+        nnc_core::Verbosity::ProgressBar => {
+            quote!(verbose: ::nnc::train::Verbosity::ProgressBar,)
+        }
+        nnc_core::Verbosity::EpochLines => quote!(verbose: ::nnc::train::Verbosity::EpochLines,),
+    };
     let (batch, epochs, seed, split) = (
         usize_lit(*batch_size),
         usize_lit(*epochs),
@@ -617,6 +626,7 @@ fn train_config(t: &ir::Train) -> TokenStream {
             early_stopping: #early,
             clip_norm: #clip,
             schedule: #schedule,
+            #verbose
             ..::core::default::Default::default()
         }
     }

@@ -41,6 +41,7 @@ pub const SETTINGS: &[&str] = &[
     "early_stopping",
     "clip_norm",
     "schedule",
+    "verbose",
 ];
 
 /// Whether a layer call written right after `dense(..)` is meant as its

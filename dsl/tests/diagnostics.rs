@@ -200,7 +200,7 @@ fn e0107_unknown_setting() {
     let d = one(
         &src,
         codes::UNKNOWN_SETTING,
-        "unknown train setting `epoch`: expected one of loss, optimizer, batch, epochs, shuffle, seed, validation_split, metrics, early_stopping, clip_norm, schedule",
+        "unknown train setting `epoch`: expected one of loss, optimizer, batch, epochs, shuffle, seed, validation_split, metrics, early_stopping, clip_norm, schedule, verbose",
         7,
         5,
     );

@@ -149,6 +149,31 @@ fn defaults_are_filled_in() {
         (32, 1, true, 0, 0.0)
     );
     assert!(t.metrics.is_empty() && t.early_stopping.is_none() && t.clip_norm.is_none());
+    assert_eq!(t.verbose, nnc_core::Verbosity::Auto);
+}
+
+#[test]
+fn verbose_takes_keras_levels() {
+    for (level, want) in [
+        (0, nnc_core::Verbosity::Silent),
+        (1, nnc_core::Verbosity::ProgressBar),
+        (2, nnc_core::Verbosity::EpochLines),
+    ] {
+        let n = net(&format!(
+            "network A(x: [3]) -> [2] {{ dense(2) }} train A {{ loss mse verbose {level} }}"
+        ));
+        assert_eq!(n.train.unwrap().verbose, want, "verbose {level}");
+    }
+    for bad in ["3", "-1", "true", "1.5"] {
+        let errs = compile(&format!(
+            "network A(x: [3]) -> [2] {{ dense(2) }} train A {{ loss mse verbose {bad} }}"
+        ))
+        .unwrap_err();
+        assert!(
+            errs.iter().any(|d| d.code == "E0202" || d.code == "E0201"),
+            "verbose {bad}: {errs:?}"
+        );
+    }
 }
 
 #[test]

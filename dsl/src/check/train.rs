@@ -111,6 +111,11 @@ impl Checker {
             .map_or(Some(d.validation_split), |v| {
                 self.float(v, "`validation_split`", UNIT_OPEN)
             });
+        // Keras' numbering: 0 silent, 1 progress bar, 2 a line per epoch.
+        let verbose = value(self, "verbose").map_or(Some(d.verbose), |v| {
+            self.int(v, "`verbose`", 0, 2)
+                .and_then(|x| nnc_core::Verbosity::from_level(x as u8))
+        });
         let clip_norm = match value(self, "clip_norm") {
             Some(v) => self.float(v, "`clip_norm`", POSITIVE).map(Some),
             None => Some(d.clip_norm),
@@ -147,6 +152,7 @@ impl Checker {
                 early_stopping: early_stopping?,
                 clip_norm: clip_norm?,
                 schedule: schedule?,
+                verbose: verbose?,
                 ..ir::TrainConfig::default()
             },
         })
