@@ -81,8 +81,11 @@ type Job = dyn Fn(usize, &mut Scratch) + Sync;
 struct Posted {
     /// The job, type-erased; its caller keeps it alive until it returns.
     job: Option<*const Job>,
-    /// The helper's scratch, sized by the caller before each job.
+    /// The helper's scratch, which the helper grows to `need` (once per
+    /// size: on its own thread, so a caller's step never allocates for it).
     scratch: Scratch,
+    /// The scratch lengths the posted job's parts use.
+    need: (usize, usize),
 }
 
 /// [`Posted`], shared.
@@ -186,6 +189,7 @@ impl Pool {
             slot: Slot(UnsafeCell::new(Posted {
                 job: None,
                 scratch: (Vec::new(), Vec::new()),
+                need: (0, 0),
             })),
             claims: AtomicU64::new(0),
             helper_done: AtomicU32::new(0),
@@ -216,14 +220,10 @@ impl Pool {
     /// The helper for the next job, or `None` if the caller should do it
     /// alone: another thread is using the helper, or the helper did not keep
     /// up lately. `need` is the scratch the job's parts use (lengths of the
-    /// two buffers): the helper's is grown to it now, even for a job the
-    /// caller does alone, so that a job of the same size allocates nothing
-    /// later, whoever runs it.
+    /// two buffers); the helper grows its own to it on its thread, so the
+    /// calling thread never allocates for the helper.
     pub(crate) fn share(&self, need: (usize, usize)) -> Option<Share<'_>> {
         let mut progress = self.progress.try_lock().ok()?;
-        // SAFETY: holding `progress` with no job posted, the helper cannot
-        // claim a part, so it does not use its scratch (see `Slot`).
-        grow(unsafe { &mut (*self.slot.0.get()).scratch }, need);
         if let Some(until) = progress.solo_until {
             if Instant::now() < until {
                 return None;
@@ -254,8 +254,6 @@ impl Pool {
     pub(crate) fn share_now(&self, need: (usize, usize)) -> Share<'_> {
         let mut progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         progress.solo_until = None;
-        // SAFETY: as in `share`.
-        grow(unsafe { &mut (*self.slot.0.get()).scratch }, need);
         Share {
             pool: self,
             progress,
@@ -314,6 +312,9 @@ impl Pool {
                 // writes the slot (see `Slot`).
                 let posted = unsafe { &mut *self.slot.0.get() };
                 if let Some(job) = posted.job {
+                    // Grown here, not by the caller: a caller that found the
+                    // pool busy during its warm-up must still not allocate later.
+                    grow(&mut posted.scratch, posted.need);
                     // SAFETY: the caller keeps the job alive until this part is done.
                     let job = unsafe { &*job };
                     let run = || job(part, &mut posted.scratch);
@@ -381,8 +382,8 @@ impl Share<'_> {
     /// Runs `f(part, scratch)` for each of `parts` (at most [`MAX_PARTS`];
     /// more panics), on this thread and the helper, and returns when all are
     /// done. Each thread passes its own scratch: the caller `mine`, the
-    /// helper its own, both grown first to the `need` given to
-    /// [`Pool::share`], so that no part allocates.
+    /// helper its own, each grown (on its own thread, once per size) to the
+    /// `need` given to [`Pool::share`] before the parts run.
     ///
     /// # Panics
     /// If a part panics, here or on the helper.
@@ -420,6 +421,7 @@ impl Share<'_> {
         unsafe {
             let posted = &mut *pool.slot.0.get();
             let job: *const (dyn Fn(usize, &mut Scratch) + Sync + '_) = &job;
+            posted.need = self.need;
             posted.job = Some(std::mem::transmute::<
                 *const (dyn Fn(usize, &mut Scratch) + Sync + '_),
                 *const Job,
