@@ -6,6 +6,111 @@ use crate::kernels::Grad;
 use crate::Activation;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
+/// Activations whose variant is part of their type. A closure that
+/// captured an `Activation` value kept the per-element `match` of
+/// `apply`/`derivative` inside the loop (relu's backward took 17% of a CNN
+/// training step); with the variant in the type each loop is compiled for
+/// one activation and vectorises. Each element's arithmetic is the same as
+/// `Activation`'s, so results are the same bits.
+mod known {
+    use crate::Activation;
+
+    /// An activation known at compile time.
+    pub(super) trait Known: Copy {
+        fn apply(self, x: f32) -> f32;
+        fn derivative(self, x: f32, y: f32) -> f32;
+    }
+
+    macro_rules! unit {
+        ($($v:ident),*) => {$(
+            #[derive(Clone, Copy)]
+            pub(super) struct $v;
+            impl Known for $v {
+                #[inline(always)]
+                fn apply(self, x: f32) -> f32 {
+                    Activation::$v.apply(x)
+                }
+                #[inline(always)]
+                fn derivative(self, x: f32, y: f32) -> f32 {
+                    Activation::$v.derivative(x, y)
+                }
+            }
+        )*};
+    }
+    unit!(Relu, Linear, Sigmoid, Tanh);
+
+    macro_rules! with_alpha {
+        ($($v:ident),*) => {$(
+            #[derive(Clone, Copy)]
+            pub(super) struct $v(pub(super) f32);
+            impl Known for $v {
+                #[inline(always)]
+                fn apply(self, x: f32) -> f32 {
+                    Activation::$v { alpha: self.0 }.apply(x)
+                }
+                #[inline(always)]
+                fn derivative(self, x: f32, y: f32) -> f32 {
+                    Activation::$v { alpha: self.0 }.derivative(x, y)
+                }
+            }
+        )*};
+    }
+    with_alpha!(LeakyRelu, Elu);
+
+    /// Any other activation, matched per element.
+    #[derive(Clone, Copy)]
+    pub(super) struct Any(pub(super) Activation);
+    impl Known for Any {
+        #[inline(always)]
+        fn apply(self, x: f32) -> f32 {
+            self.0.apply(x)
+        }
+        #[inline(always)]
+        fn derivative(self, x: f32, y: f32) -> f32 {
+            self.0.derivative(x, y)
+        }
+    }
+}
+
+/// Runs `$body` with `$a` bound to `$act` as a [`known::Known`] type: one
+/// copy of `$body` per common activation.
+macro_rules! specialized {
+    ($act:expr, |$a:ident| $body:expr) => {{
+        #[allow(unused_imports)]
+        use known::Known as _;
+        match $act {
+            Activation::Relu => {
+                let $a = known::Relu;
+                $body
+            }
+            Activation::Linear => {
+                let $a = known::Linear;
+                $body
+            }
+            Activation::Sigmoid => {
+                let $a = known::Sigmoid;
+                $body
+            }
+            Activation::Tanh => {
+                let $a = known::Tanh;
+                $body
+            }
+            Activation::LeakyRelu { alpha } => {
+                let $a = known::LeakyRelu(alpha);
+                $body
+            }
+            Activation::Elu { alpha } => {
+                let $a = known::Elu(alpha);
+                $body
+            }
+            other => {
+                let $a = known::Any(other);
+                $body
+            }
+        }
+    }};
+}
+
 /// `y = act(x)`.
 ///
 /// # Shapes
@@ -18,9 +123,17 @@ pub fn forward<D: Dimension>(
     if act.is_rowwise() {
         softmax::forward(x, y);
     } else {
-        Zip::from(&mut y)
-            .and(&x)
-            .for_each(|y, &x| *y = act.apply(x));
+        if let (true, Some(xs)) = (y.is_standard_layout(), x.to_slice()) {
+            let ys = y.as_slice_mut().expect("standard layout");
+            specialized!(act, |a| ys
+                .iter_mut()
+                .zip(xs)
+                .for_each(|(y, &x)| *y = a.apply(x)));
+        } else {
+            Zip::from(&mut y)
+                .and(&x)
+                .for_each(|y, &x| *y = act.apply(x));
+        }
     }
 }
 
@@ -34,7 +147,10 @@ pub fn forward_inplace<D: Dimension>(act: Activation, mut z: ArrayViewMut<'_, f3
                 softmax::softmax_row_inplace(row);
             }
         }
-        _ => z.map_inplace(|v| *v = act.apply(*v)),
+        _ => match z.as_slice_memory_order_mut() {
+            Some(s) => forward_slice_inplace(act, s),
+            None => z.map_inplace(|v| *v = act.apply(*v)),
+        },
     }
 }
 
@@ -124,18 +240,34 @@ pub fn backward_inplace<D: Dimension>(
                         .for_each(|d, &y| *d = y * (*d - dot));
                 });
         }
-        (_, Some(x)) => Zip::from(&mut dz)
-            .and(&x)
-            .and(&y)
-            .for_each(|d, &x, &y| *d *= act.derivative(x, y)),
+        (_, Some(x)) => {
+            if let (Some(d), Some(x), Some(y)) = (dz.as_slice_mut(), x.to_slice(), y.to_slice()) {
+                specialized!(act, |a| d
+                    .iter_mut()
+                    .zip(x.iter().zip(y))
+                    .for_each(|(d, (&x, &y))| *d *= a.derivative(x, y)));
+            } else {
+                Zip::from(&mut dz)
+                    .and(&x)
+                    .and(&y)
+                    .for_each(|d, &x, &y| *d *= act.derivative(x, y));
+            }
+        }
         (_, None) => {
             assert!(
                 !act.backward_needs_input(),
                 "{act} backward needs the pre-activation input"
             );
-            Zip::from(&mut dz)
-                .and(&y)
-                .for_each(|d, &y| *d *= act.derivative(f32::NAN, y));
+            if let (Some(d), Some(y)) = (dz.as_slice_mut(), y.to_slice()) {
+                specialized!(act, |a| d
+                    .iter_mut()
+                    .zip(y)
+                    .for_each(|(d, &y)| *d *= a.derivative(f32::NAN, y)));
+            } else {
+                Zip::from(&mut dz)
+                    .and(&y)
+                    .for_each(|d, &y| *d *= act.derivative(f32::NAN, y));
+            }
         }
     }
 }
@@ -156,7 +288,7 @@ pub fn forward_slice_inplace(act: Activation, y: &mut [f32]) {
     match act {
         Activation::Linear => {}
         Activation::Softmax => softmax::softmax_row_inplace(ndarray::ArrayViewMut1::from(y)),
-        _ => y.iter_mut().for_each(|v| *v = act.apply(*v)),
+        _ => specialized!(act, |a| y.iter_mut().for_each(|v| *v = a.apply(*v))),
     }
 }
 

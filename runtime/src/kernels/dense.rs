@@ -85,6 +85,21 @@ impl Dense {
         let act = self.act;
         gemm(1.0, x, w, 0.0, y.view_mut());
         // One pass over y: bias, keep z, activate; the data is still in cache.
+        if let Some(ys) = y.as_slice_mut() {
+            // Contiguous (always, from generated code): whole-slice loops.
+            // Per-row ndarray `+=` cost more than the adds for a
+            // convolution's 32-wide pixel rows.
+            let pre = pre.map(|p| {
+                assert_eq!(
+                    p.dim(),
+                    (x.nrows(), self.units),
+                    "dense: pre-activation buffer"
+                );
+                p
+            });
+            bias_act_slice(self.units, b, act, ys, pre);
+            return;
+        }
         match pre {
             Some(mut pre) => {
                 assert_eq!(pre.dim(), y.dim(), "dense: pre-activation buffer");
@@ -189,6 +204,39 @@ pub fn forward_one<const IN: usize, const OUT: usize>(
     }
     axpy_rows::<IN, OUT, false>(x, w, y);
     act::forward_slice_inplace(act, y);
+}
+
+/// `y = act(y + b)` over a contiguous `[n, units]` buffer, copying
+/// `y + b` into `pre` when given: the same per-element arithmetic as the
+/// row-by-row form, in whole-slice loops.
+fn bias_act_slice(
+    units: usize,
+    b: Option<ArrayView1<'_, f32>>,
+    act: Activation,
+    ys: &mut [f32],
+    pre: Option<ArrayViewMut2<'_, f32>>,
+) {
+    if let Some(b) = b {
+        for row in ys.chunks_exact_mut(units) {
+            match b.as_slice() {
+                Some(bs) => row.iter_mut().zip(bs).for_each(|(v, &bv)| *v += bv),
+                None => row.iter_mut().zip(b.iter()).for_each(|(v, &bv)| *v += bv),
+            }
+        }
+    }
+    if let Some(mut pre) = pre {
+        match pre.as_slice_mut() {
+            Some(p) => p.copy_from_slice(ys),
+            None => pre.iter_mut().zip(ys.iter()).for_each(|(p, &v)| *p = v),
+        }
+    }
+    if act.is_rowwise() {
+        for row in ys.chunks_exact_mut(units) {
+            act::forward_slice_inplace(act, row);
+        }
+    } else {
+        act::forward_slice_inplace(act, ys);
+    }
 }
 
 /// `y += x·w` for row-major `w`: one axpy per input keeps the inner loop contiguous.
