@@ -272,6 +272,58 @@ pub fn backward_inplace<D: Dimension>(
     }
 }
 
+/// [`backward_inplace`] on a contiguous `[rows, width]` buffer that also
+/// sums the resulting `dz` over rows into `sum` (`[width]`, overwritten),
+/// in one pass: a convolution's bias gradient, without reading `dz` twice.
+/// The sum runs row by row in order, as a separate pass would.
+///
+/// # Panics
+/// If softmax is given (row-wise: use [`backward_inplace`]), if the lengths
+/// disagree, or if the activation needs `x` and it is `None`.
+pub(crate) fn backward_rows_summed(
+    act: Activation,
+    x: Option<&[f32]>,
+    y: &[f32],
+    dz: &mut [f32],
+    sum: &mut [f32],
+) {
+    assert!(!act.is_rowwise(), "backward_rows_summed: {act} is row-wise");
+    assert_eq!(y.len(), dz.len(), "backward_rows_summed: y");
+    let width = sum.len();
+    sum.fill(0.0);
+    match x {
+        Some(x) => {
+            assert_eq!(x.len(), dz.len(), "backward_rows_summed: x");
+            specialized!(act, |a| {
+                for ((d, x), y) in dz
+                    .chunks_exact_mut(width)
+                    .zip(x.chunks_exact(width))
+                    .zip(y.chunks_exact(width))
+                {
+                    for (((d, &x), &y), s) in d.iter_mut().zip(x).zip(y).zip(sum.iter_mut()) {
+                        *d *= a.derivative(x, y);
+                        *s += *d;
+                    }
+                }
+            })
+        }
+        None => {
+            assert!(
+                !act.backward_needs_input(),
+                "{act} backward needs the pre-activation input"
+            );
+            specialized!(act, |a| {
+                for (d, y) in dz.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
+                    for ((d, &y), s) in d.iter_mut().zip(y).zip(sum.iter_mut()) {
+                        *d *= a.derivative(f32::NAN, y);
+                        *s += *d;
+                    }
+                }
+            })
+        }
+    }
+}
+
 /// `y = act(x)` on one sample held in slices (softmax over all of it).
 ///
 /// # Shapes

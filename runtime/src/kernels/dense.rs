@@ -85,18 +85,18 @@ impl Dense {
         let act = self.act;
         gemm(1.0, x, w, 0.0, y.view_mut());
         // One pass over y: bias, keep z, activate; the data is still in cache.
-        if let Some(ys) = y.as_slice_mut() {
+        let mut pre = pre;
+        if let Some(p) = &pre {
+            assert_eq!(p.dim(), y.dim(), "dense: pre-activation buffer");
+        }
+        let pre_contiguous = pre.as_ref().is_none_or(|p| p.is_standard_layout());
+        if let (Some(ys), true) = (y.as_slice_mut(), pre_contiguous) {
             // Contiguous (always, from generated code): whole-slice loops.
             // Per-row ndarray `+=` cost more than the adds for a
             // convolution's 32-wide pixel rows.
-            let pre = pre.map(|p| {
-                assert_eq!(
-                    p.dim(),
-                    (x.nrows(), self.units),
-                    "dense: pre-activation buffer"
-                );
-                p
-            });
+            let pre = pre
+                .as_mut()
+                .map(|p| p.as_slice_mut().expect("standard layout"));
             bias_act_slice(self.units, b, act, ys, pre);
             return;
         }
@@ -209,12 +209,12 @@ pub fn forward_one<const IN: usize, const OUT: usize>(
 /// `y = act(y + b)` over a contiguous `[n, units]` buffer, copying
 /// `y + b` into `pre` when given: the same per-element arithmetic as the
 /// row-by-row form, in whole-slice loops.
-fn bias_act_slice(
+pub(crate) fn bias_act_slice(
     units: usize,
     b: Option<ArrayView1<'_, f32>>,
     act: Activation,
     ys: &mut [f32],
-    pre: Option<ArrayViewMut2<'_, f32>>,
+    pre: Option<&mut [f32]>,
 ) {
     if let Some(b) = b {
         for row in ys.chunks_exact_mut(units) {
@@ -224,11 +224,8 @@ fn bias_act_slice(
             }
         }
     }
-    if let Some(mut pre) = pre {
-        match pre.as_slice_mut() {
-            Some(p) => p.copy_from_slice(ys),
-            None => pre.iter_mut().zip(ys.iter()).for_each(|(p, &v)| *p = v),
-        }
+    if let Some(pre) = pre {
+        pre.copy_from_slice(ys);
     }
     if act.is_rowwise() {
         for row in ys.chunks_exact_mut(units) {

@@ -323,12 +323,13 @@ pub fn max_backward(
             ((a0, d0, x0), (a1, d1, x1))
         },
         |(a, d, x)| {
-            x.fill(0.0);
             for ((img, a), d) in x
                 .chunks_exact_mut(iw)
                 .zip(a.chunks_exact(ow))
                 .zip(d.chunks_exact(ow))
             {
+                // Zeroed per image, so the scatter finds it in cache.
+                img.fill(0.0);
                 for (a, d) in a.chunks_exact(c).zip(d.chunks_exact(c)) {
                     for (k, (&px, &g)) in a.iter().zip(d).enumerate() {
                         img[px as usize * c + k] += g;

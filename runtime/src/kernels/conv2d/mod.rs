@@ -22,6 +22,13 @@
 //! over it when `dx` is wanted. A 1×1 kernel with stride 1 and no padding
 //! needs no im2col: `x` already is the col matrix.
 //!
+//! A shallow layer (`KH·KW·C_in` at most 64, e.g. a
+//! first layer on grey or RGB images) on an AVX-512 CPU skips `col`
+//! altogether: `conv2d/direct.rs` computes the forward sums and the kernel
+//! gradient from `x` in registers, with the same operations in the same
+//! order as the gemm (`direct_and_im2col_agree_bitwise`). Its `col`
+//! workspace then only serves `dx`, if that is wanted.
+//!
 //! im2col, col2im and the gemm each give every output element to one thread
 //! and compute it in a fixed order, so results are bit-identical with one or
 //! two threads (`one_and_two_threads_agree_bitwise`).
@@ -55,10 +62,18 @@
 //! loaded machine) waits about a millisecond for it. A direct forward for
 //! thin `col` widths and for `predict_one` is the next step.
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
+
 use crate::kernels::window::{Padding, WindowAxis, WindowError};
-use crate::kernels::{by_images, dense, gemm, Grad};
+use crate::kernels::{act, by_images, dense, gemm, Grad};
 use crate::Activation;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+thread_local! {
+    /// Test hook: run im2col + gemm even where the direct kernel would.
+    static FORCE_IM2COL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// The geometry of one convolution layer. [`Conv2d::new`] resolves Keras
 /// padding; the fields may also be set directly (any padding per side).
@@ -220,6 +235,20 @@ impl Conv2d {
             && self.stride_h == 1
             && self.stride_w == 1
             && self.pad_top + self.pad_left + self.pad_bottom + self.pad_right == 0
+    }
+
+    /// Whether forward runs the direct kernel (shallow input, AVX-512)
+    /// instead of im2col + gemm.
+    fn is_direct(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            !self.is_pointwise()
+                && self.col_width() <= direct::MAX_TAPS
+                && gemm::has_avx512()
+                && !FORCE_IM2COL.with(|f| f.get())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
 
     /// Length of the `col` workspace for a batch of `n`:
@@ -414,6 +443,13 @@ pub fn forward(
         return c.dense(act).forward(dense::Forward { x, w, b, pre, y });
     }
     let xs = x.to_slice().expect("conv2d: x must be in standard layout");
+    #[cfg(target_arch = "x86_64")]
+    if c.is_direct() {
+        if let (Some(ws), Some(bs)) = (w.to_slice(), b.map(|b| b.to_slice()).unwrap_or(Some(&[]))) {
+            let bs = b.is_some().then_some(bs);
+            return forward_direct(c, xs, ws, bs, act, pre, y);
+        }
+    }
     let col = &mut col[..c.col_len(x.nrows())];
     im2col(c, xs, col);
     let col = ArrayView2::from_shape((y.nrows(), c.col_width()), &*col).expect("col size");
@@ -424,6 +460,55 @@ pub fn forward(
         pre,
         y,
     });
+}
+
+/// [`forward`] through `direct.rs`: no `col` (the kernel gradient does not
+/// need it), bias and activation applied image by image while the output
+/// is in cache. Split by images over the helper thread when large.
+#[cfg(target_arch = "x86_64")]
+fn forward_direct(
+    c: &Conv2d,
+    xs: &[f32],
+    ws: &[f32],
+    bs: Option<&[f32]>,
+    act: Activation,
+    pre: Option<ArrayViewMut2<'_, f32>>,
+    mut y: ArrayViewMut2<'_, f32>,
+) {
+    let mut pre = pre;
+    let ys = y
+        .as_slice_mut()
+        .expect("conv2d: y must be in standard layout");
+    let pre_s = pre.as_mut().map(|p| {
+        p.as_slice_mut()
+            .expect("conv2d: pre must be in standard layout")
+    });
+    let (iw, ow) = (c.in_width(), c.out_width());
+    by_images(
+        xs.len() / iw,
+        c.macs() * (xs.len() / iw) / 16,
+        (xs, ys, pre_s),
+        |(x, y, p), mid| {
+            let (x0, x1) = x.split_at(mid * iw);
+            let (y0, y1) = y.split_at_mut(mid * ow);
+            let (p0, p1) = match p {
+                Some(p) => {
+                    let (p0, p1) = p.split_at_mut(mid * ow);
+                    (Some(p0), Some(p1))
+                }
+                None => (None, None),
+            };
+            ((x0, y0, p0), (x1, y1, p1))
+        },
+        |(x, y, mut p)| {
+            for (i, (img, out)) in x.chunks_exact(iw).zip(y.chunks_exact_mut(ow)).enumerate() {
+                // SAFETY: `is_direct` checked the CPU; `check` the shapes.
+                unsafe { direct::forward_images(c, img, ws, bs, out) };
+                let p = p.as_deref_mut().map(|p| &mut p[i * ow..(i + 1) * ow]);
+                dense::bias_act_slice(c.out_c, None, act, out, p);
+            }
+        },
+    );
 }
 
 /// Backward of [`forward`], which must have run on the same `x` and `col`.
@@ -487,6 +572,42 @@ pub fn backward(
         return;
     }
     let col = &mut col[..c.col_len(n)];
+    // Activation backward and bias gradient in one pass over dz (the first
+    // layer's dz is the largest buffer of a CNN step).
+    let mut at_logits = skip_activation;
+    let db = match db {
+        Some(mut db) if !skip_activation && !act.is_rowwise() && db.is_standard_layout() => {
+            act::backward_rows_summed(
+                act,
+                pre.as_ref()
+                    .map(|p| p.to_slice().expect("conv2d: pre is contiguous")),
+                y.to_slice().expect("conv2d: y is contiguous"),
+                dz.as_slice_mut().expect("conv2d: dz is contiguous"),
+                db.as_slice_mut().expect("standard layout"),
+            );
+            at_logits = true;
+            None
+        }
+        db => db,
+    };
+    #[cfg(target_arch = "x86_64")]
+    let dw = match dw {
+        Some(mut dw) if c.is_direct() && dw.is_standard_layout() => {
+            // The direct forward left `col` unfilled: the kernel gradient
+            // comes from `x` and `dz` directly, after the activation's backward.
+            if !at_logits {
+                act::backward_inplace(act, pre, y, dz.view_mut());
+                at_logits = true;
+            }
+            let xs = x.to_slice().expect("conv2d: x must be in standard layout");
+            let dzs = dz.as_slice().expect("conv2d: dz is contiguous");
+            let dws = dw.as_slice_mut().expect("standard layout");
+            // SAFETY: `is_direct` checked the CPU; `check` the shapes.
+            unsafe { direct::kernel_grad(c, xs, dzs, dws) };
+            None
+        }
+        dw => dw,
+    };
     {
         let colv = ArrayView2::from_shape((m, c.col_width()), &*col).expect("col size");
         c.dense(act).backward(
@@ -496,7 +617,7 @@ pub fn backward(
                 y,
                 pre,
                 dy: dz.view_mut(),
-                at_logits: skip_activation,
+                at_logits,
             },
             dense::Grads {
                 dw,
@@ -788,11 +909,19 @@ mod tests {
     }
 
     /// Forward and backward at a size where the gemm, im2col and col2im all
-    /// split over the helper thread give the same bits as on one thread.
+    /// split over the helper thread give the same bits as on one thread:
+    /// through im2col + gemm, and through the direct kernel (one channel).
     #[test]
     fn one_and_two_threads_agree_bitwise() {
-        let c = Conv2d::new([12, 12, 8], 16, [3, 3], [1, 1], Padding::Same).unwrap();
-        let n = 16;
+        let deep = Conv2d::new([12, 12, 8], 16, [3, 3], [1, 1], Padding::Same).unwrap();
+        let shallow = Conv2d::new([28, 28, 1], 32, [4, 4], [1, 1], Padding::Valid).unwrap();
+        assert!(!deep.is_direct());
+        for (c, n) in [(deep, 16), (shallow, 8)] {
+            one_and_two_threads(c, n);
+        }
+    }
+
+    fn one_and_two_threads(c: Conv2d, n: usize) {
         let x = vec(n * c.in_width(), 41);
         let w = vec(c.col_width() * c.out_c, 42);
         let b = vec(c.out_c, 43);
@@ -846,5 +975,93 @@ mod tests {
         let two = step();
         let one = crate::pool::serially(step);
         assert!(one == two, "one and two threads differ");
+    }
+
+    /// The direct kernels and im2col + gemm give the same bits, forward and
+    /// backward, over the edge-case family and channel counts that fill
+    /// one, part of one, and several 16-lane registers and 64-channel groups.
+    /// (The kernel gradient's sums match while they are shorter than the
+    /// gemm's depth block, as here; longer ones differ by rounding.)
+    #[test]
+    fn direct_and_im2col_agree_bitwise() {
+        if !Conv2d::new([4, 4, 1], 1, [2, 2], [1, 1], Padding::Valid)
+            .unwrap()
+            .is_direct()
+        {
+            eprintln!("no AVX-512 here: the direct kernel does not run");
+            return;
+        }
+        let mut cases = family();
+        for (i, filters) in [1, 15, 16, 17, 32, 40, 64, 65, 100, 130]
+            .into_iter()
+            .enumerate()
+        {
+            let pads = [Padding::Valid, Padding::Same, Padding::Explicit(2)];
+            let c = Conv2d::new([9, 11, 1 + i % 3], filters, [4, 3], [1, 2], pads[i % 3]).unwrap();
+            cases.push((c, 3, ACTS[i % ACTS.len()]));
+        }
+        let mut direct_cases = 0;
+        for (c, n, act) in cases {
+            if !c.is_direct() {
+                continue;
+            }
+            direct_cases += 1;
+            let (x, w, b, r) = (
+                vec(n * c.in_width(), 51),
+                vec(c.col_width() * c.out_c, 52),
+                vec(c.out_c, 53),
+                vec(n * c.out_width(), 54),
+            );
+            let step = || {
+                let xa = ArrayView2::from_shape((n, c.in_width()), &x[..]).unwrap();
+                let wa = ArrayView2::from_shape((c.col_width(), c.out_c), &w[..]).unwrap();
+                let mut col = vec![0.0; c.col_len(n)];
+                let mut y = Array2::zeros((n, c.out_width()));
+                let mut pre = Array2::zeros((n, c.out_width()));
+                let keep = act.backward_needs_input();
+                forward(
+                    &c,
+                    xa,
+                    wa,
+                    Some(ArrayView1::from(&b[..])),
+                    act,
+                    &mut col,
+                    keep.then(|| pre.view_mut()),
+                    y.view_mut(),
+                );
+                let mut dy = Array2::from_shape_vec((n, c.out_width()), r.clone()).unwrap();
+                let mut dw = Array2::zeros((c.col_width(), c.out_c));
+                let mut db = Array1::zeros(c.out_c);
+                let mut dx = Array2::zeros((n, c.in_width()));
+                backward(
+                    &c,
+                    xa,
+                    wa,
+                    act,
+                    y.view(),
+                    keep.then(|| pre.view()),
+                    dy.view_mut(),
+                    false,
+                    &mut col,
+                    Conv2dGrads {
+                        dw: Some(dw.view_mut()),
+                        db: Some(db.view_mut()),
+                        dx: Some(dx.view_mut()),
+                    },
+                );
+                (y, dw, db, dx)
+            };
+            let direct = step();
+            FORCE_IM2COL.with(|f| f.set(true));
+            let im2col = step();
+            FORCE_IM2COL.with(|f| f.set(false));
+            // `==` on floats: -0 and +0 count as equal (a padding tap adds
+            // 0·w to the sum in both paths, but signs of zero may differ).
+            assert!(direct == im2col, "{c:?} {act}: direct and im2col differ");
+        }
+        assert!(
+            direct_cases > 50,
+            "only {direct_cases} cases ran the direct kernel"
+        );
     }
 }
