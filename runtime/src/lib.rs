@@ -39,6 +39,9 @@ pub mod train;
 
 pub use activation::Activation;
 pub use data::Dataset;
+/// A network's inference graph as plain data (from `nnc-core`): what
+/// [`Model::graph`] returns and exporters read.
+pub use nnc_core::graph;
 pub use error::{Error, Result};
 pub use grad::{gradients, Gradients};
 pub use history::History;
