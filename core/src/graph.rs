@@ -184,7 +184,9 @@ impl Op {
     pub fn params(&self) -> Vec<&str> {
         match self {
             Op::Dense { weight, bias, .. } | Op::Conv2d { weight, bias, .. } => {
-                std::iter::once(weight.as_str()).chain(bias.as_deref()).collect()
+                std::iter::once(weight.as_str())
+                    .chain(bias.as_deref())
+                    .collect()
             }
             Op::Activation(_)
             | Op::Dropout { .. }

@@ -7,7 +7,8 @@
 //! Parameter names are the ones lowering gives (`<layer>.<suffix>`, in the
 //! op's order, kernel before bias), which `visit_params` and weight files use.
 
-use nnc_core::graph::{self, Graph, Node};
+pub use nnc_core::graph::Graph;
+use nnc_core::graph::{self, Node};
 
 use crate::ir::{self, Op, PoolKind};
 
@@ -97,10 +98,16 @@ mod tests {
         let plan = crate::lower::lower(net);
         let planned: Vec<&str> = plan.params.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(g.params(), planned);
-        assert_eq!(g.params(), ["conv2d1.weight", "conv2d1.bias", "dense1.weight"]);
+        assert_eq!(
+            g.params(),
+            ["conv2d1.weight", "conv2d1.bias", "dense1.weight"]
+        );
         assert_eq!(g.input_name, "x");
         assert_eq!(g.output_shape(), &[3]);
-        assert_eq!(g.nodes[5].inputs, [graph::Source::Node(3), graph::Source::Node(3)]);
+        assert_eq!(
+            g.nodes[5].inputs,
+            [graph::Source::Node(3), graph::Source::Node(3)]
+        );
         assert_eq!(
             g.spec,
             "/// Doc.\nnetwork N(x: [4, 4, 1]) -> [3] {\n    let c = conv2d(2, 3, padding = same) relu\n    max_pool2d(2)\n    flatten\n    let h = dense(3, use_bias = false)\n    dropout(0.5)\n    let s = add(h, h)\n    s >> softmax\n}\n\ntrain N {\n    loss sparse_categorical_crossentropy\n    optimizer adam(lr = 1e-3)\n}"
