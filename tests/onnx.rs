@@ -27,7 +27,6 @@ use nnc::ndarray::{ArrayD, Axis, IxDyn, Slice};
 use nnc::train::{TrainConfig, Verbosity};
 use nnc::{Dataset, Model};
 
-#[allow(dead_code)]
 #[path = "../examples/common/mod.rs"]
 mod common;
 #[allow(dead_code)]
