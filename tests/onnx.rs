@@ -131,10 +131,7 @@ struct Case<'a> {
 
 /// Exports and checks every case; returns each case's largest difference
 /// relative to its output scale.
-fn check(test: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)> {
-    let Some(py) = python(test) else {
-        return Vec::new();
-    };
+fn check(test: &str, py: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)> {
     let base = std::env::temp_dir().join(format!("nnc-onnx-{}-{test}", std::process::id()));
     let mut prepared = Vec::new();
     for case in cases {
@@ -152,7 +149,7 @@ fn check(test: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)> {
         prepared.push((case.name, dir, x.into_owned(), expected, graph));
     }
     let script = root().join("tests/onnx/check.py");
-    let out = Command::new(&py)
+    let out = Command::new(py)
         .arg(&script)
         .args(prepared.iter().map(|p| &p.1))
         .output()
@@ -266,6 +263,9 @@ fn mnist() -> (Dataset, Dataset) {
 
 #[test]
 fn mlp_examples_match_onnxruntime() {
+    let Some(py) = python("mlp_examples") else {
+        return;
+    };
     let d = digits();
     let train = Dataset::new(rows(&d.x, 0, 1500), rows(&d.y, 0, 1500)).unwrap();
     // Held-out digits, 200 of them.
@@ -325,6 +325,7 @@ fn mlp_examples_match_onnxruntime() {
 
     let report = check(
         "mlp_examples",
+        &py,
         vec![
             Case {
                 name: "mnist",
@@ -368,6 +369,9 @@ fn mlp_examples_match_onnxruntime() {
 
 #[test]
 fn cnn_examples_match_onnxruntime() {
+    let Some(py) = python("cnn_examples") else {
+        return;
+    };
     let (train, test) = mnist();
     let sub = Dataset::new(rows(&train.x, 0, 256), rows(&train.y, 0, 256)).unwrap();
     let mut net = mnist_cnn::MnistCnn::new(0);
@@ -378,6 +382,7 @@ fn cnn_examples_match_onnxruntime() {
     let x = rows(&test.x, 0, 128);
     check(
         "cnn_examples",
+        &py,
         vec![
             Case {
                 name: "mnist_cnn",
@@ -395,6 +400,9 @@ fn cnn_examples_match_onnxruntime() {
 
 #[test]
 fn every_layer_and_activation_matches_onnxruntime() {
+    let Some(py) = python("every_layer") else {
+        return;
+    };
     let (_, test) = mnist();
     let images = rows(&test.x, 0, 128);
     let mut rng = nnc::Rng::seed_from(9);
@@ -432,6 +440,7 @@ fn every_layer_and_activation_matches_onnxruntime() {
     }
     check(
         "every_layer",
+        &py,
         nets.iter_mut()
             .map(|(name, net, x)| Case {
                 name,
