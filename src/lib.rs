@@ -77,6 +77,7 @@
 //! - weights: [`io::save_weights`], [`io::load_weights`],
 //!   [`io::load_weights_matching`] (transfer learning),
 //!   [`io::save_weights_with`] (with the scalers);
+//! - deployment elsewhere: [`onnx::export`] writes an ONNX model;
 //! - every error code of the checker: `docs/errors.md`.
 //!
 //! # Debugging generated code
@@ -87,3 +88,5 @@
 
 pub use nnc_macros::{include_network, network};
 pub use nnc_runtime::*;
+
+pub mod onnx;

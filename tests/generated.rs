@@ -77,3 +77,35 @@ fn ones_and_zeros_give_an_even_split() {
     let bad = Array2::<f32>::zeros((4, 3));
     assert!(net.predict(bad.view()).is_err());
 }
+
+nnc::network! {
+    /// A standalone softmax on a matrix value: over its last axis.
+    network LastAxis(x: [2, 3]) -> [2, 3] {
+        softmax
+    }
+}
+
+/// Softmax after a layer of rank 2 or more acts on the last axis (each
+/// row of 3 here), as documented and as `conv2d`'s fused softmax does per
+/// pixel, not over the whole sample; `predict_one` agrees with `predict`.
+#[test]
+fn standalone_softmax_acts_on_the_last_axis() {
+    let mut net = LastAxis::new(0);
+    let x = [[1.0f32, 2.0, 3.0], [0.0, 0.0, 10.0]];
+    let one = net.predict_one(&x);
+    let batch = nnc::ndarray::Array3::from_shape_fn((1, 2, 3), |(_, i, j)| x[i][j]);
+    let y = net.predict(batch.view()).unwrap();
+    for i in 0..2 {
+        let row = &x[i];
+        let z: f32 = row.iter().map(|v| v.exp()).sum();
+        for j in 0..3 {
+            let want = row[j].exp() / z;
+            assert!(
+                (y[[0, i, j]] - want).abs() < 1e-6,
+                "{i} {j}: {}",
+                y[[0, i, j]]
+            );
+            assert_eq!(one[3 * i + j], y[[0, i, j]]);
+        }
+    }
+}

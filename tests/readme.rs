@@ -20,6 +20,9 @@ fn train_evaluate_save_load_predict() -> Result<(), Box<dyn std::error::Error>> 
     let eval = nnc::evaluate(&mut net, cfg.loss, &cfg.metrics, &test, 1000)?;
     assert!(eval.metrics[0].1 > 0.6, "accuracy {:?}", eval.metrics);
     nnc::io::save_weights(dir.join("mnist.safetensors"), &mut net)?;
+    // Deploy anywhere (tests/onnx.rs runs such files in onnxruntime).
+    nnc::onnx::export(&mut net, dir.join("mnist.onnx"))?;
+    assert!(std::fs::metadata(dir.join("mnist.onnx"))?.len() > 4 * 53_706);
     nnc::plot::learning_curves(&history, dir.join("mnist.png"))?;
 
     let mut again = Mnist::new(0);

@@ -1,7 +1,8 @@
-//! `nnc`: check, summarise and emit network specs from the command line.
+//! `nnc`: check, summarise and emit network specs, and export trained
+//! networks to ONNX, from the command line.
 //!
-//! Each subcommand is a thin front over `nnc-dsl`: read the files, call the
-//! library, print. Exit status: 0 when every spec is sound, 1 when any has an
+//! Each subcommand is a thin front over `nnc-dsl` (and `nnc-onnx`): read
+//! the files, call the library, print. Exit status: 0 when every spec is sound, 1 when any has an
 //! error (or cannot be read), 2 for a usage error (from clap).
 
 use std::io::Write as _;
@@ -44,6 +45,21 @@ enum Command {
         /// Write the code to this file instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Write a trained network as an ONNX model (opset 17), from its spec
+    /// and its weights (safetensors, as `nnc::io::save_weights` writes them).
+    ExportOnnx {
+        /// Spec file (`.nn`).
+        spec: PathBuf,
+        /// Weights file (`.safetensors`); tensors other than the network's
+        /// parameters (optimizer state, scalers) are ignored.
+        weights: PathBuf,
+        /// The ONNX file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Which network of the spec (needed when it has several).
+        #[arg(long)]
+        network: Option<String>,
     },
 }
 
@@ -174,6 +190,108 @@ fn sound_line(path: &str, program: &ir::Program) -> String {
     )
 }
 
+/// The parameters `graph` reads, from a safetensors file.
+fn read_weights(path: &Path, graph: &nnc_dsl::graph::Graph) -> Result<nnc_onnx::Weights, String> {
+    let file = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| format!("{file}: not a safetensors file ({e})"))?;
+    let mut weights = nnc_onnx::Weights::new();
+    let mut missing = Vec::new();
+    for name in graph.params() {
+        let Ok(t) = st.tensor(name) else {
+            missing.push(format!("`{name}`"));
+            continue;
+        };
+        if t.dtype() != safetensors::Dtype::F32 {
+            return Err(format!(
+                "{file}: tensor `{name}` has dtype {:?}, expected F32",
+                t.dtype()
+            ));
+        }
+        let data = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        weights.insert(
+            name.to_string(),
+            nnc_onnx::Tensor::new(t.shape().to_vec(), data),
+        );
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "{file} does not have the parameters {} of network `{}`",
+            missing.join(", "),
+            graph.name
+        ));
+    }
+    Ok(weights)
+}
+
+/// `nnc export-onnx`: compiles the spec (no Rust code is generated),
+/// reads the weights and writes the model.
+fn export_onnx(
+    spec_path: &Path,
+    weights_path: &Path,
+    output: &Path,
+    network: Option<&str>,
+) -> bool {
+    let (spec, program) = match compile(spec_path) {
+        Ok(c) => c,
+        Err((spec, diags)) => {
+            report(&spec, &diags, Format::Human);
+            return false;
+        }
+    };
+    report(&spec, &program.warnings, Format::Human);
+    let names: Vec<&str> = program.networks.iter().map(|n| n.name.as_str()).collect();
+    let net = match (network, program.networks.as_slice()) {
+        (None, [only]) => only,
+        (None, _) => {
+            eprintln!(
+                "error: {} has {} networks ({}); choose one with --network",
+                spec.path,
+                names.len(),
+                names.join(", ")
+            );
+            return false;
+        }
+        (Some(want), nets) => match nets.iter().find(|n| n.name == want) {
+            Some(n) => n,
+            None => {
+                eprintln!(
+                    "error: {} has no network `{want}`; it has {}",
+                    spec.path,
+                    names.join(", ")
+                );
+                return false;
+            }
+        },
+    };
+    let graph = nnc_dsl::graph::graph(net);
+    let written = read_weights(weights_path, &graph)
+        .and_then(|w| nnc_onnx::to_bytes(&graph, &w).map_err(|e| e.to_string()))
+        .and_then(|bytes| {
+            std::fs::write(output, bytes).map_err(|e| format!("{}: {e}", output.display()))
+        });
+    match written {
+        Ok(()) => {
+            println!(
+                "{}: network `{}` written as ONNX (opset {})",
+                output.display(),
+                net.name,
+                nnc_onnx::OPSET
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut ok = true;
@@ -240,6 +358,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::ExportOnnx {
+            spec,
+            weights,
+            output,
+            network,
+        } => ok = export_onnx(&spec, &weights, &output, network.as_deref()),
     }
     if ok {
         ExitCode::SUCCESS

@@ -344,3 +344,127 @@ fn warnings_are_printed_but_do_not_fail() {
         "{table}"
     );
 }
+
+/// A safetensors file holding `tensors` (name, shape, values).
+fn weights_file(name: &str, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> String {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors.iter().zip(&bytes).map(|((n, s, _), b)| {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap();
+        (n.to_string(), view)
+    });
+    let file = safetensors::tensor::serialize(views, None).unwrap();
+    spec(name, &file)
+}
+
+#[test]
+fn export_onnx_writes_the_model_of_the_spec_and_weights() {
+    let path = spec("export.nn", GOOD.as_bytes());
+    let tensors = [
+        (
+            "dense1.weight",
+            vec![2, 3],
+            vec![0.1, -0.2, 0.3, 0.4, 0.5, -0.6],
+        ),
+        ("dense1.bias", vec![3], vec![0.01, 0.02, 0.03]),
+        (
+            "dense2.weight",
+            vec![3, 2],
+            vec![1.0, -1.0, 0.5, 0.25, -0.5, 2.0],
+        ),
+        ("dense2.bias", vec![2], vec![0.0, 0.1]),
+        // Optimizer state in a checkpoint is not the network's: ignored.
+        ("optimizer/dense1.weight/m", vec![2, 3], vec![0.0; 6]),
+    ];
+    let weights = weights_file("export.safetensors", &tensors);
+    let out_path = spec("export.onnx", b"");
+    let out = nnc(&["export-onnx", &path, &weights, "-o", &out_path]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("network `Tiny` written as ONNX (opset 17)")
+    );
+    // The same bytes as the library makes from the compiler's graph.
+    let program = nnc_dsl::compile(GOOD).unwrap();
+    let graph = nnc_dsl::graph::graph(&program.networks[0]);
+    let mut w = nnc_onnx::Weights::new();
+    for (name, shape, values) in &tensors[..4] {
+        w.insert(
+            name.to_string(),
+            nnc_onnx::Tensor::new(shape.clone(), values.clone()),
+        );
+    }
+    let want = nnc_onnx::to_bytes(&graph, &w).unwrap();
+    assert_eq!(std::fs::read(&out_path).unwrap(), want);
+}
+
+#[test]
+fn export_onnx_errors_name_what_is_wrong() {
+    let path = spec("export_err.nn", GOOD.as_bytes());
+    let partial = weights_file(
+        "partial.safetensors",
+        &[("dense1.weight", vec![2, 3], vec![0.0; 6])],
+    );
+    let out_path = spec("export_err.onnx", b"");
+    let out = nnc(&["export-onnx", &path, &partial, "-o", &out_path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("does not have the parameters `dense1.bias`, `dense2.weight`, `dense2.bias` of network `Tiny`"),
+        "{err}"
+    );
+    // A tensor of the wrong shape names the layer.
+    let wrong = weights_file(
+        "wrong.safetensors",
+        &[
+            ("dense1.weight", vec![3, 2], vec![0.0; 6]),
+            ("dense1.bias", vec![3], vec![0.0; 3]),
+            ("dense2.weight", vec![3, 2], vec![0.0; 6]),
+            ("dense2.bias", vec![2], vec![0.0; 2]),
+        ],
+    );
+    let out = nnc(&["export-onnx", &path, &wrong, "-o", &out_path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("cannot export layer `dense1` to ONNX: its parameter `dense1.weight` has shape [3, 2], expected [2, 3]"),
+        "{err}"
+    );
+    // Several networks: which one must be said.
+    let two = spec(
+        "two.nn",
+        format!("{GOOD}\nnetwork Other(x: [2]) -> [1] {{ dense(1) }}\n").as_bytes(),
+    );
+    let out = nnc(&["export-onnx", &two, &wrong, "-o", &out_path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("has 2 networks (Tiny, Other); choose one with --network"),
+        "{err}"
+    );
+    let out = nnc(&[
+        "export-onnx",
+        &two,
+        &wrong,
+        "-o",
+        &out_path,
+        "--network",
+        "Nope",
+    ]);
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("has no network `Nope`"));
+    // Not a weights file.
+    let out = nnc(&["export-onnx", &path, &path, "-o", &out_path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("not a safetensors file"));
+}

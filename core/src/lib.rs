@@ -1,6 +1,8 @@
 //! The vocabulary nnc's compiler and runtime share: activations,
 //! initialisers, losses, optimizers, learning-rate schedules, metrics and
-//! training settings, each with its defaults, decided here once.
+//! training settings, each with its defaults, decided here once; and a
+//! network's inference graph as plain data ([`graph::Graph`]), which
+//! exporters read.
 //!
 //! The compiler (`nnc-dsl`) resolves a spec's names to these values and
 //! emits them into generated code (feature `tokens`); the runtime
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod graph;
 pub mod init;
 pub mod loss;
 pub mod metrics;

@@ -9,6 +9,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{quote, ToTokens};
 
+use crate::graph::{Graph, Node, Op, Padding, PoolKind, Source};
 use crate::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
 
 fn f32_lit(v: f32) -> Literal {
@@ -216,6 +217,158 @@ impl ToTokens for EarlyStopping {
             patience: #patience,
             min_delta: #min_delta,
             restore_best_weights: #restore_best_weights,
+        }));
+    }
+}
+
+fn pair(v: [usize; 2]) -> TokenStream {
+    let (a, b) = (usize_lit(v[0]), usize_lit(v[1]));
+    quote!([#a, #b])
+}
+
+fn opt_string(v: &Option<String>) -> TokenStream {
+    match v {
+        Some(s) => quote!(::core::option::Option::Some(#s.to_string())),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+impl ToTokens for Padding {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match *self {
+            Padding::Valid => quote!(::nnc::graph::Padding::Valid),
+            Padding::Same => quote!(::nnc::graph::Padding::Same),
+            Padding::Explicit(n) => {
+                let n = usize_lit(n);
+                quote!(::nnc::graph::Padding::Explicit(#n))
+            }
+        });
+    }
+}
+
+impl ToTokens for Source {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match *self {
+            Source::Input => quote!(::nnc::graph::Source::Input),
+            Source::Node(i) => {
+                let i = usize_lit(i);
+                quote!(::nnc::graph::Source::Node(#i))
+            }
+        });
+    }
+}
+
+impl ToTokens for Op {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match self {
+            Op::Dense {
+                units,
+                weight,
+                bias,
+                activation,
+            } => {
+                let (units, bias) = (usize_lit(*units), opt_string(bias));
+                quote!(::nnc::graph::Op::Dense {
+                    units: #units,
+                    weight: #weight.to_string(),
+                    bias: #bias,
+                    activation: #activation,
+                })
+            }
+            Op::Activation(a) => quote!(::nnc::graph::Op::Activation(#a)),
+            Op::Dropout { rate } => {
+                let rate = f32_lit(*rate);
+                quote!(::nnc::graph::Op::Dropout { rate: #rate })
+            }
+            Op::Flatten => quote!(::nnc::graph::Op::Flatten),
+            Op::Reshape => quote!(::nnc::graph::Op::Reshape),
+            Op::Conv2d {
+                filters,
+                kernel,
+                strides,
+                padding,
+                weight,
+                bias,
+                activation,
+            } => {
+                let (filters, kernel, strides, bias) = (
+                    usize_lit(*filters),
+                    pair(*kernel),
+                    pair(*strides),
+                    opt_string(bias),
+                );
+                quote!(::nnc::graph::Op::Conv2d {
+                    filters: #filters,
+                    kernel: #kernel,
+                    strides: #strides,
+                    padding: #padding,
+                    weight: #weight.to_string(),
+                    bias: #bias,
+                    activation: #activation,
+                })
+            }
+            Op::Pool2d {
+                kind,
+                size,
+                strides,
+                padding,
+            } => {
+                let kind = match kind {
+                    PoolKind::Max => quote!(::nnc::graph::PoolKind::Max),
+                    PoolKind::Avg => quote!(::nnc::graph::PoolKind::Avg),
+                };
+                let (size, strides) = (pair(*size), pair(*strides));
+                quote!(::nnc::graph::Op::Pool2d {
+                    kind: #kind,
+                    size: #size,
+                    strides: #strides,
+                    padding: #padding,
+                })
+            }
+            Op::GlobalAvgPool2d => quote!(::nnc::graph::Op::GlobalAvgPool2d),
+            Op::Add => quote!(::nnc::graph::Op::Add),
+            Op::Concat => quote!(::nnc::graph::Op::Concat),
+        });
+    }
+}
+
+impl ToTokens for Graph {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let Graph {
+            name,
+            spec,
+            input_name,
+            input_shape,
+            nodes,
+            result,
+        } = self;
+        let dims = |s: &[usize]| {
+            let d = s.iter().map(|&d| usize_lit(d));
+            quote!(vec![#(#d),*])
+        };
+        let input_shape = dims(input_shape);
+        let nodes = nodes.iter().map(|n| {
+            let Node {
+                name,
+                op,
+                inputs,
+                output,
+            } = n;
+            let output = dims(output);
+            quote!(::nnc::graph::Node {
+                name: #name.to_string(),
+                op: #op,
+                inputs: vec![#(#inputs),*],
+                output: #output,
+            })
+        });
+        tokens.extend(quote!(::nnc::graph::Graph {
+            name: #name.to_string(),
+            spec: #spec.to_string(),
+            input_name: #input_name.to_string(),
+            input_shape: #input_shape,
+            nodes: vec![#(#nodes),*],
+            result: #result,
         }));
     }
 }

@@ -243,3 +243,98 @@ impl std::fmt::Display for Value {
         }
     }
 }
+
+// Canonical text of whole definitions: what `ir::Network::text` holds and
+// exporters record (ONNX metadata), the same for every front.
+
+fn write_docs(f: &mut std::fmt::Formatter<'_>, docs: &[String], indent: &str) -> std::fmt::Result {
+    for line in docs {
+        let sep = if line.is_empty() || line.starts_with(' ') {
+            ""
+        } else {
+            " "
+        };
+        writeln!(f, "{indent}///{sep}{line}")?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for ShapeLit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.dims.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&d.text)?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(b) = &self.binding {
+            write!(f, "let {} = ", b.name)?;
+        }
+        if let Some(s) = &self.source {
+            write!(f, "{} >> ", s.name)?;
+        }
+        write!(f, "{}", self.call)?;
+        if let Some(a) = &self.activation {
+            write!(f, " {a}")?;
+        }
+        if let Some(s) = &self.assertion {
+            write!(f, " : {s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Network {
+    /// The definition with its doc comments, one layer per line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_docs(f, &self.docs, "")?;
+        write!(f, "network {}(", self.name.name)?;
+        for (i, input) in self.inputs.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}: {}", input.name.name, input.shape)?;
+        }
+        writeln!(f, ") -> {} {{", self.output)?;
+        for layer in &self.layers {
+            write_docs(f, &layer.docs, "    ")?;
+            writeln!(f, "    {layer}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl std::fmt::Display for Train {
+    /// The block with its doc comments, one setting per line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_docs(f, &self.docs, "")?;
+        writeln!(f, "train {} {{", self.network.name)?;
+        for s in &self.settings {
+            write!(f, "    {}", s.key.name)?;
+            match &s.value {
+                SettingValue::Value(v) => writeln!(f, " {v}")?,
+                SettingValue::Args(args) => {
+                    f.write_str("(")?;
+                    for (i, a) in args.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        if let Some(n) = &a.name {
+                            write!(f, "{} = ", n.name)?;
+                        }
+                        write!(f, "{}", a.value)?;
+                    }
+                    writeln!(f, ")")?;
+                }
+            }
+        }
+        f.write_str("}")
+    }
+}

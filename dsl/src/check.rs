@@ -102,6 +102,7 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
             let (net, info) = &mut networks[idx];
             let info = info.clone();
             net.train = cx.train(t, &info);
+            net.text = format!("{}\n\n{t}", net.text);
         }
     }
     let mut diags = cx.diags;
@@ -635,6 +636,7 @@ impl Checker {
             layers,
             result: result.unwrap_or(ir::Source::Input),
             train: None,
+            text: n.to_string(),
         };
         let info = NetInfo {
             output: cur,

@@ -716,6 +716,8 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
         })
     });
 
+    let graph = crate::graph::graph(net);
+
     let prelude = prelude();
     let unused_skip = if bwd.is_empty() {
         quote!(let _ = skip;)
@@ -788,6 +790,10 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
 
             fn layers(&self) -> Vec<::nnc::LayerInfo> {
                 vec![#(#layer_infos),*]
+            }
+
+            fn graph(&self) -> Option<::nnc::graph::Graph> {
+                Some(#graph)
             }
         }
     }

@@ -64,6 +64,11 @@ pub struct Network {
     pub result: Source,
     /// The `train` block for this network, if the spec has one.
     pub train: Option<Train>,
+    /// The definition and its `train` block as spec text, printed from the
+    /// syntax tree (comments other than `///` dropped, one layer or setting
+    /// per line), so that every front gets the same text; exporters record
+    /// it ([`crate::graph`]).
+    pub text: String,
 }
 
 /// A named, shaped input of a network signature.

@@ -31,6 +31,7 @@ pub mod check;
 pub mod diag;
 pub mod emit;
 pub mod expand;
+pub mod graph;
 pub mod ir;
 pub mod lower;
 pub mod names;

@@ -101,6 +101,19 @@ pub enum Error {
         /// What the drawing library said.
         message: String,
     },
+    /// A network that cannot be written in an exchange format (ONNX):
+    /// which layer and why.
+    #[error("cannot export {} to {format}: {message}", match layer { Some(l) => format!("layer `{l}` of `{model}`"), None => format!("`{model}`") })]
+    Export {
+        /// The format, e.g. `ONNX`.
+        format: &'static str,
+        /// The model's name.
+        model: String,
+        /// The layer at fault, if one is.
+        layer: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl Error {

@@ -48,6 +48,9 @@ pub use model::{GradAt, LayerInfo, Model, Param};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
 pub use ndarray;
+/// A network's inference graph as plain data (from `nnc-core`): what
+/// [`Model::graph`] returns and exporters read.
+pub use nnc_core::graph;
 pub use optim::{Optimizer, OptimizerState, Schedule};
 pub use rng::Rng;
 pub use train::{evaluate, fit, fit_with_validation, predict, TrainConfig};

@@ -112,4 +112,12 @@ pub trait Model {
 
     /// One row per layer, for summaries.
     fn layers(&self) -> Vec<LayerInfo>;
+
+    /// The inference graph (layers, settings and parameter names), which
+    /// exporters such as `nnc::onnx` read. Generated networks return the
+    /// graph of their spec; the default, for networks assembled otherwise,
+    /// is `None`.
+    fn graph(&self) -> Option<crate::graph::Graph> {
+        None
+    }
 }

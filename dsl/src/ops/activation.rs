@@ -88,6 +88,49 @@ pub struct ActivationStep {
     pub act: Activation,
 }
 
+/// How a step's `[n, width]` buffers are viewed for its kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    /// As they are: element-wise activations, and softmax over a vector.
+    Rows,
+    /// As `[n * outer, last]`: softmax over the last axis of a value of
+    /// rank 2 or more (per pixel over the channels of an image, as the
+    /// fused softmax of `conv2d`), not over the whole sample.
+    Last {
+        /// Lanes per sample.
+        outer: usize,
+        /// The last axis.
+        last: usize,
+    },
+}
+
+impl Lanes {
+    /// `view` (a `[n, width]` view expression) as the kernel sees it.
+    fn view(self, view: TokenStream) -> TokenStream {
+        match self {
+            Lanes::Rows => view,
+            Lanes::Last { outer, last } => {
+                let (outer, last) = (usize_lit(outer), usize_lit(last));
+                // Workspace rows `..n` of a standard-layout buffer are contiguous.
+                quote!((#view).into_shape_with_order((n * #outer, #last)).expect("contiguous rows"))
+            }
+        }
+    }
+}
+
+impl ActivationStep {
+    fn lanes(&self, plan: &Plan<'_>, step: &Step) -> Lanes {
+        let shape = &plan.net.layers[step.layer].output;
+        match (self.act.is_rowwise(), shape.last()) {
+            (true, Some(&last)) if shape.len() > 1 && last > 0 => Lanes::Last {
+                outer: shape.iter().product::<usize>() / last,
+                last,
+            },
+            _ => Lanes::Rows,
+        }
+    }
+}
+
 impl StepDef for ActivationStep {
     fn params(&self) -> Vec<ParamId> {
         Vec::new()
@@ -115,9 +158,10 @@ impl StepDef for ActivationStep {
     }
 
     fn forward(&self, plan: &Plan<'_>, step: &Step) -> TokenStream {
-        let input = value_view(plan, step.inputs[0]);
+        let lanes = self.lanes(plan, step);
+        let input = lanes.view(value_view(plan, step.inputs[0]));
         let act = activation(self.act);
-        let outv = view_mut(plan, step.out);
+        let outv = lanes.view(view_mut(plan, step.out));
         quote!(kernels::act::forward(#act, #input, #outv);)
     }
 
@@ -129,8 +173,28 @@ impl StepDef for ActivationStep {
         let input = step.inputs[0].train;
         let out = step.out;
         let act = activation(self.act);
-        let (xv, yv, dy) = (view(plan, input), view(plan, out), grad_view(plan, out));
-        let dx = grad_target(plan, target);
+        let lanes = self.lanes(plan, step);
+        let (xv, yv, dy) = (
+            lanes.view(view(plan, input)),
+            lanes.view(view(plan, out)),
+            lanes.view(grad_view(plan, out)),
+        );
+        let dx = match lanes {
+            Lanes::Rows => grad_target(plan, target),
+            Lanes::Last { .. } => {
+                let v = if target.scratch {
+                    view_mut(plan, target.buf)
+                } else {
+                    grad_view_mut(plan, target.buf)
+                };
+                let v = lanes.view(v);
+                if target.accumulate {
+                    quote!(kernels::Grad::Add(#v))
+                } else {
+                    quote!(kernels::Grad::Write(#v))
+                }
+            }
+        };
         let call = quote! {
             kernels::act::backward(#act, kernels::act::Backward { x: Some(#xv), y: #yv, dy: #dy }, #dx);
         };
@@ -164,9 +228,20 @@ impl StepDef for ActivationStep {
         let input = &inputs[0];
         let width = usize_lit(plan.buffers[step.out].width);
         let act = activation(self.act);
-        Some(quote! {
-            let mut #output = [0.0f32; #width];
-            kernels::act::forward_slice(#act, #input, &mut #output);
+        Some(match self.lanes(plan, step) {
+            Lanes::Rows => quote! {
+                let mut #output = [0.0f32; #width];
+                kernels::act::forward_slice(#act, #input, &mut #output);
+            },
+            Lanes::Last { last, .. } => {
+                let last = usize_lit(last);
+                quote! {
+                    let mut #output = [0.0f32; #width];
+                    for (x, y) in (#input).chunks_exact(#last).zip(#output.chunks_exact_mut(#last)) {
+                        kernels::act::forward_slice(#act, x, y);
+                    }
+                }
+            }
         })
     }
 }
