@@ -158,6 +158,17 @@ fn read_header(r: &mut dyn Read, path: &Path) -> Result<(Kind, Vec<usize>)> {
     Ok((kind, dims))
 }
 
+/// The shape an IDX file's header declares, read without the data: how
+/// many rows there are to split across ranks before [`read_idx_rows`].
+///
+/// # Errors
+/// [`Error::Io`], or [`Error::Format`] for a bad header.
+pub fn idx_shape(path: impl AsRef<Path>) -> Result<Vec<usize>> {
+    let path = path.as_ref();
+    let mut r = open_maybe_gz(path)?;
+    Ok(read_header(&mut r, path)?.1)
+}
+
 /// Reads rows `rows` (along the first axis) of an IDX file, and nothing
 /// else into memory: one rank's part of a data set too large for each
 /// machine to hold whole (see [`crate::dist::DataLayout::Sharded`] and
@@ -495,6 +506,7 @@ mod tests {
         let zipped = tmp("rows-gz", &gz.finish().unwrap());
         let whole = read_idx(&plain).unwrap();
         for path in [&plain, &zipped] {
+            assert_eq!(idx_shape(path).unwrap(), [5, 2, 3]);
             for rows in [0..5, 1..3, 4..5, 2..2] {
                 let part = read_idx_rows(path, rows.clone()).unwrap();
                 assert_eq!(part.shape(), &[rows.len(), 2, 3]);
