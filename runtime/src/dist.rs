@@ -692,4 +692,64 @@ mod tests {
             "{errors:?}"
         );
     }
+
+    /// A checkpoint written during a 2-rank run resumes on 3 ranks and ends
+    /// where an uninterrupted single process does.
+    #[test]
+    fn checkpoints_resume_on_another_number_of_ranks() {
+        let dir = std::env::temp_dir().join(format!("nnc-dist-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.safetensors");
+        let d = data(200);
+        let full = TrainConfig {
+            epochs: 4,
+            validation_split: 0.2,
+            optimizer: Optimizer::adam(0.01),
+            ..cfg(30)
+        };
+        let mut single = model(4);
+        let want_h = crate::fit(&mut single, &full, &d).unwrap();
+        let want = params(&mut single);
+
+        let half = TrainConfig {
+            epochs: 2,
+            checkpoint: Some(crate::train::Checkpointing {
+                path: path.clone(),
+                every: 1,
+                save_best_only: false,
+                monitor: "val_loss".into(),
+            }),
+            ..full.clone()
+        };
+        on_ranks(2, |_, sync| {
+            let mut m = model(4);
+            fit_distributed(&mut m, &half, &d, DataLayout::Replicated, sync).unwrap();
+        });
+        let (tr, va) = d.validation_split(0.2).unwrap();
+        let runs = on_ranks(3, |_, sync| {
+            let mut m = model(9);
+            let state = crate::io::load_checkpoint(&path, &mut m, &full).unwrap();
+            let h = resume_distributed(
+                &mut m,
+                &full,
+                &tr,
+                Some(&va),
+                state,
+                DataLayout::Replicated,
+                sync,
+            )
+            .unwrap();
+            (params(&mut m), h)
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        for (got, h) in &runs {
+            assert_eq!(h.epochs, [1, 2, 3, 4]);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            for (a, b) in h.rows.iter().flatten().zip(want_h.rows.iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{h:?} vs {want_h:?}");
+            }
+        }
+    }
 }
