@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-5}
 MPIRUN_ARGS=${MPIRUN_ARGS:-}
-cargo build --release --manifest-path mpi/Cargo.toml --example w1_speed >&2
+cargo build --release --manifest-path mpi/Cargo.toml --target-dir target --example w1_speed >&2
 B=target/release/examples/w1_speed
 export NNC_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp)

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo build --release --manifest-path mpi/Cargo.toml --example distributed_mnist
-//! mpirun -np 2 target/release/examples/distributed_mnist
-//! mpirun -np 2 target/release/examples/distributed_mnist --layout sharded
+//! mpirun -np 2 mpi/target/release/examples/distributed_mnist
+//! mpirun -np 2 mpi/target/release/examples/distributed_mnist --layout sharded
 //! ```
 //!
 //! Every rank builds the same network (784 → 128 → 64 → 10, Adam); rank

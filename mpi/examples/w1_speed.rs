@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! cargo build --release --manifest-path mpi/Cargo.toml --example w1_speed
-//! NNC_NUM_THREADS=1 target/release/examples/w1_speed --batch 256                # 1 process, no MPI
-//! NNC_NUM_THREADS=1 mpirun -np 2 target/release/examples/w1_speed --batch 256 --mpi
+//! NNC_NUM_THREADS=1 mpi/target/release/examples/w1_speed --batch 256                # 1 process, no MPI
+//! NNC_NUM_THREADS=1 mpirun -np 2 mpi/target/release/examples/w1_speed --batch 256 --mpi
 //! ```
 //!
 //! Each run trains `--epochs` epochs on the first `--rows` MNIST training
