@@ -3,7 +3,8 @@
 # one process of one thread against 2 ranks of one thread each, at global
 # batches 256 and 1024, interleaved, REPS times; then the allreduce of W1's
 # gradient alone, and one-process step times at the per-rank batches of the
-# cluster estimate in BENCHMARKS.md. Prints the raw lines and the medians.
+# cluster estimate in BENCHMARKS.md. Prints the raw lines, the medians and
+# the fastest runs (the least disturbed by other load).
 #
 #   bench/mpi-speed.sh            # REPS=5 by default
 #   MPIRUN_ARGS="--mca mpi_yield_when_idle 1" bench/mpi-speed.sh
@@ -27,13 +28,18 @@ for rep in $(seq "$REPS"); do
 done
 # shellcheck disable=SC2086
 mpirun -np 2 $MPIRUN_ARGS $B --allreduce-only 1000
-for batch in 16 128; do
+for batch in 16 128 512; do
   $B --batch "$batch" --epochs 1 | tee -a "$out"
 done
 echo "load after: $(uptime)"
 # Medians per (ranks, batch): step time, allreduce time; then the ratios.
 awk '
   { key = $2 " " $4; step[key] = step[key] " " $8; ar[key] = ar[key] " " $10 }
+  function least(list,   a, n, i, m) {
+    n = split(list, a, " "); m = a[1]
+    for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]
+    return m
+  }
   function median(list,   a, n, i, j, t) {
     n = split(list, a, " ")
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -48,6 +54,8 @@ awk '
         printf ", 2 ranks %.3f ms/step (allreduce %.3f ms, %.0f%% of a step): speed-up %.2fx",
           median(step[two]), median(ar[two]), 100 * median(ar[two]) / median(step[two]),
           median(step[one]) / median(step[two])
+        printf "; fastest runs: %.3f and %.3f ms/step, %.2fx", least(step[one]), least(step[two]),
+          least(step[one]) / least(step[two])
       }
       printf "\n"
     }
