@@ -114,6 +114,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Another process of a distributed run ([`crate::dist`]) failed, so
+    /// this one stops too instead of waiting for it forever.
+    #[error("rank {rank} of {size} failed ({during}); its own error is in its output")]
+    PeerFailed {
+        /// The (lowest) rank that failed.
+        rank: usize,
+        /// The number of ranks.
+        size: usize,
+        /// What the ranks were doing, e.g. `epoch 3, batch 7`.
+        during: String,
+    },
 }
 
 impl Error {

@@ -13,6 +13,7 @@
 //! | [`optim`], [`init`], [`rng`] | optimizers with per-parameter state, clipping, schedules; initialisers; the seeded RNG |
 //! | [`data`] | [`Dataset`], IDX and CSV readers, scaling, one-hot, shuffling, batches, splits, k-fold |
 //! | [`train`], [`history`] | `fit` / `evaluate` / `predict`, early stopping, checkpoints, NaN guard, progress bar |
+//! | [`dist`] | data-parallel training: the [`dist::GradientSync`] hook a transport such as MPI implements |
 //! | [`metrics`], [`io`], [`plot`] | metrics and confusion matrix; safetensors weights and checkpoints; PNG learning curves |
 //! | [`sequential`] | a dense network assembled from the kernels at run time |
 
@@ -20,6 +21,7 @@
 
 pub mod activation;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod grad;
 pub mod history;

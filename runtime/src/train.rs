@@ -28,6 +28,7 @@
 //! ```
 
 use crate::data::Dataset;
+use crate::dist::{DataLayout, Dist};
 use crate::history::History;
 use crate::loss::LossExt;
 use crate::metrics::{Metric, MetricExt};
@@ -140,7 +141,20 @@ pub fn resume(
     state: TrainState,
 ) -> Result<History> {
     let mut trainer = Trainer::with_state(cfg, state);
-    trainer.run(model, train, val)
+    trainer.run(model, train, val, None)
+}
+
+/// [`resume`] as one rank of a data-parallel run ([`crate::dist`]).
+pub(crate) fn run_distributed(
+    model: &mut dyn Model,
+    cfg: &TrainConfig,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    state: TrainState,
+    dist: &mut Dist<'_>,
+) -> Result<History> {
+    let mut trainer = Trainer::with_state(cfg, state);
+    trainer.run(model, train, val, Some(dist))
 }
 
 /// Runs the model on `data` in batches (inference mode) and averages the
@@ -439,15 +453,14 @@ impl Trainer {
         )
     }
 
-    /// Trains until `cfg.epochs` epochs are complete (or early stopping),
-    /// returning the history.
-    fn run(
+    /// Checks the settings and data of a run and returns its history columns.
+    fn prepare(
         &mut self,
         model: &mut dyn Model,
+        cfg: &TrainConfig,
         train: &Dataset,
         val: Option<&Dataset>,
-    ) -> Result<History> {
-        let cfg = self.cfg.clone();
+    ) -> Result<Vec<String>> {
         if cfg.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
@@ -513,15 +526,45 @@ impl Trainer {
                 self.state.history.columns, columns
             )));
         }
+        Ok(columns)
+    }
+
+    /// Trains until `cfg.epochs` epochs are complete (or early stopping),
+    /// returning the history. With `dist`, as one rank of a data-parallel
+    /// run: steps go through [`Dist::step`] and every decision is taken on
+    /// numbers all ranks share.
+    fn run(
+        &mut self,
+        model: &mut dyn Model,
+        train: &Dataset,
+        val: Option<&Dataset>,
+        mut dist: Option<&mut Dist<'_>>,
+    ) -> Result<History> {
+        let cfg = self.cfg.clone();
+        let columns = self.prepare(model, &cfg, train, val);
+        let columns = match dist.as_deref_mut() {
+            Some(d) => d.agree(columns, "checking the settings and data")?,
+            None => columns?,
+        };
 
         let x = train.x.as_standard_layout();
         let y = train.y.as_standard_layout();
         let n = train.len();
         let x_row = x.len() / n;
         let y_row = y.len() / n;
-        let bs = cfg.batch_size.min(n);
-        self.buf.x.resize(bs * x_row, 0.0);
-        self.buf.y.resize(bs * y_row, 0.0);
+        let (bs, n_batches, max_rows) = match dist.as_deref_mut() {
+            Some(d) => {
+                let (bs, steps) = d.start(model, n, cfg.batch_size)?;
+                (bs, steps, d.max_rows(bs))
+            }
+            None => {
+                let bs = cfg.batch_size.min(n);
+                (bs, n.div_ceil(bs), bs)
+            }
+        };
+        let root = dist.as_ref().is_none_or(|d| d.is_root());
+        self.buf.x.resize(max_rows * x_row, 0.0);
+        self.buf.y.resize(max_rows * y_row, 0.0);
         let mut x_shape = x.raw_dim();
         let mut y_shape = targets_view(model, y.view()).raw_dim();
         let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice()) else {
@@ -534,10 +577,18 @@ impl Trainer {
             .map(|e| (e.clone(), Best::new(&e.monitor, e.min_delta), 0usize));
         let mut ckpt_best = cfg.checkpoint.as_ref().map(|c| Best::new(&c.monitor, 0.0));
         let mut best_weights: Option<(usize, Vec<Vec<f32>>)> = None;
-        let verbosity = resolve(cfg.verbose);
+        // Only rank 0 of a distributed run talks.
+        let verbosity = if root {
+            resolve(cfg.verbose)
+        } else {
+            Verbosity::Silent
+        };
         let show = verbosity == Verbosity::ProgressBar && std::io::stderr().is_terminal();
         let base_lr = cfg.optimizer.lr();
-        let n_batches = n.div_ceil(bs);
+        let salt = dist.as_ref().map_or(0, |d| d.salt());
+        let sharded = dist
+            .as_ref()
+            .is_some_and(|d| d.layout() == DataLayout::Sharded);
 
         while self.state.epoch < cfg.epochs {
             let epoch = self.state.epoch;
@@ -545,18 +596,27 @@ impl Trainer {
             self.state.optimizer.set_lr(lr);
             // Derive per-epoch seeds so a resumed run repeats the same shuffles and dropout masks.
             let epoch_seed = cfg.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            model.reseed(epoch_seed);
+            model.reseed(epoch_seed ^ salt);
             self.buf.order.clear();
             self.buf.order.extend(0..n);
             if cfg.shuffle {
-                Rng::seed_from(epoch_seed).shuffle(&mut self.buf.order);
+                // Replicated data: one global order, the same on every rank.
+                let seed = if sharded {
+                    epoch_seed ^ salt
+                } else {
+                    epoch_seed
+                };
+                Rng::seed_from(seed).shuffle(&mut self.buf.order);
             }
             self.sums.iter_mut().for_each(|s| *s = (0.0, 0));
             let bar = progress_bar(show, n_batches as u64, epoch + 1, cfg.epochs);
             let started = std::time::Instant::now();
             for b in 0..n_batches {
                 self.batch = b + 1;
-                let idx = &self.buf.order[b * bs..((b + 1) * bs).min(n)];
+                let idx = match dist.as_deref() {
+                    Some(d) => d.rows(&self.buf.order, b, bs),
+                    None => &self.buf.order[b * bs..((b + 1) * bs).min(n)],
+                };
                 let m = idx.len();
                 for (k, &i) in idx.iter().enumerate() {
                     self.buf.x[k * x_row..(k + 1) * x_row]
@@ -586,16 +646,12 @@ impl Trainer {
                 if self.buf.grad.len() < out_len {
                     self.buf.grad.resize(out_len, 0.0);
                 }
-                let loss = step(
-                    model,
-                    &cfg,
-                    &mut self.state.optimizer,
-                    &mut self.buf.grad[..out_len],
-                    &mut self.sums,
-                    xb,
-                    yb,
-                    (epoch + 1, b + 1),
-                )?;
+                let (opt, grad) = (&mut self.state.optimizer, &mut self.buf.grad[..out_len]);
+                let at = (epoch + 1, b + 1);
+                let loss = match dist.as_deref_mut() {
+                    Some(d) => d.step(model, &cfg, opt, grad, &mut self.sums, xb, yb, at)?,
+                    None => step(model, &cfg, opt, grad, &mut self.sums, xb, yb, at)?,
+                };
                 if let Some(bar) = &bar {
                     bar.inc(1);
                     if b % 16 == 0 {
@@ -603,13 +659,19 @@ impl Trainer {
                     }
                 }
             }
+            if let Some(d) = dist.as_deref_mut() {
+                d.reduce_sums(&mut self.sums)?;
+            }
             let mut row: Vec<f32> = self
                 .sums
                 .iter()
                 .map(|&(s, c)| if c == 0 { 0.0 } else { (s / c as f64) as f32 })
                 .collect();
             if let Some(v) = val {
-                let e = evaluate(model, cfg.loss, &cfg.metrics, v, cfg.batch_size)?;
+                let e = match dist.as_deref_mut() {
+                    Some(d) => d.evaluation(model, &cfg, &cfg.metrics, v, epoch + 1)?,
+                    None => evaluate(model, cfg.loss, &cfg.metrics, v, cfg.batch_size)?,
+                };
                 row.push(e.loss);
                 row.extend(e.metrics.iter().map(|(_, m)| *m));
             }
@@ -639,7 +701,15 @@ impl Trainer {
                 let due = c.every > 0 && self.state.epoch.is_multiple_of(c.every);
                 let improved = value(&c.monitor).is_some_and(|v| best.update(v));
                 if (c.save_best_only && improved) || (!c.save_best_only && due) {
-                    crate::io::save_checkpoint(&c.path, model, &self.state)?;
+                    let saved = if root {
+                        crate::io::save_checkpoint(&c.path, model, &self.state)
+                    } else {
+                        Ok(())
+                    };
+                    match dist.as_deref_mut() {
+                        Some(d) => d.agree(saved, "writing a checkpoint")?,
+                        None => saved?,
+                    }
                 }
             }
             if let Some((es, best, wait)) = early.as_mut() {
@@ -687,9 +757,25 @@ fn step(
     sums: &mut [(f64, usize)],
     x: ArrayViewD<'_, f32>,
     y: ArrayViewD<'_, f32>,
-    (epoch, batch): (usize, usize),
+    at: (usize, usize),
 ) -> Result<f32> {
     let _ftz = FlushDenormals::new();
+    let loss = forward_backward(model, cfg, grad, sums, x, y, at)?;
+    update(model, opt, at)?;
+    Ok(loss)
+}
+
+/// The first half of a step: forward, loss (added to `sums`) and backward,
+/// which leaves the gradients in the model. Returns the batch loss.
+pub(crate) fn forward_backward(
+    model: &mut dyn Model,
+    cfg: &TrainConfig,
+    grad: &mut [f32],
+    sums: &mut [(f64, usize)],
+    x: ArrayViewD<'_, f32>,
+    y: ArrayViewD<'_, f32>,
+    (epoch, batch): (usize, usize),
+) -> Result<f32> {
     let act = model.output_activation();
     let n = x.shape().first().copied().unwrap_or(0);
     let (loss, at, dims) = {
@@ -727,6 +813,16 @@ fn step(
         )
     })?;
     model.backward(g, at)?;
+    Ok(loss)
+}
+
+/// The second half of a step: the optimizer update from the gradients the
+/// model lends, refused when their norm is not finite.
+pub(crate) fn update(
+    model: &mut dyn Model,
+    opt: &mut OptimizerState,
+    (epoch, batch): (usize, usize),
+) -> Result<()> {
     let norm = opt.step(model);
     if !norm.is_finite() {
         return Err(Error::NonFinite {
@@ -736,7 +832,7 @@ fn step(
             batch,
         });
     }
-    Ok(loss)
+    Ok(())
 }
 
 /// Treats subnormal floats as zero (x86 FTZ and DAZ) while alive and puts
@@ -745,13 +841,13 @@ fn step(
 /// an always-black MNIST pixel) decays geometrically into the subnormal
 /// range, where every multiply costs about a hundred cycles; XLA flushes
 /// them for the same reason.
-struct FlushDenormals {
+pub(crate) struct FlushDenormals {
     #[cfg(target_arch = "x86_64")]
     saved: u32,
 }
 
 impl FlushDenormals {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         #[cfg(target_arch = "x86_64")]
         #[allow(deprecated)]
         // SAFETY: reading and setting MXCSR's FTZ (bit 15) and DAZ (bit 6)

@@ -434,3 +434,67 @@ fn cnn_training_steps_and_predict_one_allocate_nothing_after_the_first() {
         );
     }
 }
+
+/// One rank alone: the collectives change nothing, so what is counted is the
+/// distributed step itself (gradients packed, summed, unpacked for the
+/// optimizer), which must allocate nothing either.
+struct Solo;
+
+impl nnc_runtime::dist::GradientSync for Solo {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn sum_f32(&mut self, _: &mut [f32]) -> nnc_runtime::Result<()> {
+        Ok(())
+    }
+    fn sum_f64(&mut self, _: &mut [f64]) -> nnc_runtime::Result<()> {
+        Ok(())
+    }
+    fn broadcast_f32(&mut self, _: &mut [f32]) -> nnc_runtime::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn distributed_steps_allocate_nothing_after_the_first() {
+    use nnc_runtime::dist::{fit_distributed, DataLayout};
+    let cfg = TrainConfig {
+        loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+        optimizer: Optimizer::adam(1e-3),
+        batch_size: 16,
+        epochs: 2,
+        metrics: vec![nnc_runtime::Metric::Accuracy],
+        verbose: nnc_runtime::train::Verbosity::Silent,
+        ..TrainConfig::default()
+    };
+    let data = |n: usize| {
+        let x = Array2::from_shape_fn((n, 20), |(i, j)| ((i * 7 + j) % 11) as f32 / 11.0);
+        let y = Array1::from_shape_fn(n, |i| (i % 5) as f32);
+        nnc_runtime::Dataset::new(x.into_dyn(), y.into_dyn()).unwrap()
+    };
+    let model = || {
+        Sequential::builder(&[20])
+            .dense(32, Activation::Relu)
+            .dense(5, Activation::Softmax)
+            .build(0)
+            .unwrap()
+    };
+    // 10 and 100 steps per epoch: the same allocations (per run and per
+    // epoch), none per step.
+    let run = |n: usize| {
+        let d = data(n);
+        let mut m = model();
+        allocations_during(|| {
+            fit_distributed(&mut m, &cfg, &d, DataLayout::Replicated, &mut Solo).unwrap();
+        })
+    };
+    run(160); // warms up this thread's buffers
+    let (few, many) = (run(160), run(1600));
+    assert_eq!(
+        few, many,
+        "100 steps allocated {many} times, 10 steps {few}"
+    );
+}

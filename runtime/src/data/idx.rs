@@ -84,41 +84,7 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     let path = path.as_ref();
     let mut r = open_maybe_gz(path)?;
     let io = |e: std::io::Error| Error::io(path, e);
-    let mut magic = [0u8; 4];
-    read_full(&mut r, &mut magic)
-        .map_err(io)?
-        .then_some(())
-        .ok_or_else(|| Error::format(path, "too short for an IDX header (4-byte magic)"))?;
-    if magic[0] != 0 || magic[1] != 0 {
-        return Err(Error::format(
-            path,
-            format!(
-                "bad magic number 0x{:02x}{:02x}{:02x}{:02x}: not an IDX file",
-                magic[0], magic[1], magic[2], magic[3]
-            ),
-        ));
-    }
-    let kind = Kind::from_code(magic[2]).ok_or_else(|| {
-        Error::format(path, format!("unknown IDX element type 0x{:02x}", magic[2]))
-    })?;
-    let ndim = magic[3] as usize;
-    if ndim == 0 {
-        return Err(Error::format(path, "IDX header declares 0 dimensions"));
-    }
-    let mut dims_raw = vec![0u8; 4 * ndim];
-    read_full(&mut r, &mut dims_raw)
-        .map_err(io)?
-        .then_some(())
-        .ok_or_else(|| {
-            Error::format(
-                path,
-                format!("header ends before its {ndim} dimension sizes"),
-            )
-        })?;
-    let dims: Vec<usize> = dims_raw
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let (kind, dims) = read_header(&mut r, path)?;
     let expected = dims
         .iter()
         .try_fold(kind.size(), |acc, &d| acc.checked_mul(d))
@@ -151,6 +117,132 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     ArrayD::from_shape_vec(IxDyn(&dims), values).map_err(|e| Error::format(path, e.to_string()))
 }
 
+/// Reads and checks an IDX header: the element type and the dimensions.
+fn read_header(r: &mut dyn Read, path: &Path) -> Result<(Kind, Vec<usize>)> {
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut magic = [0u8; 4];
+    read_full(r, &mut magic)
+        .map_err(io)?
+        .then_some(())
+        .ok_or_else(|| Error::format(path, "too short for an IDX header (4-byte magic)"))?;
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(Error::format(
+            path,
+            format!(
+                "bad magic number 0x{:02x}{:02x}{:02x}{:02x}: not an IDX file",
+                magic[0], magic[1], magic[2], magic[3]
+            ),
+        ));
+    }
+    let kind = Kind::from_code(magic[2]).ok_or_else(|| {
+        Error::format(path, format!("unknown IDX element type 0x{:02x}", magic[2]))
+    })?;
+    let ndim = magic[3] as usize;
+    if ndim == 0 {
+        return Err(Error::format(path, "IDX header declares 0 dimensions"));
+    }
+    let mut dims_raw = vec![0u8; 4 * ndim];
+    read_full(r, &mut dims_raw)
+        .map_err(io)?
+        .then_some(())
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("header ends before its {ndim} dimension sizes"),
+            )
+        })?;
+    let dims: Vec<usize> = dims_raw
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    Ok((kind, dims))
+}
+
+/// The shape an IDX file's header declares, read without the data: how
+/// many rows there are to split across ranks before [`read_idx_rows`].
+///
+/// # Errors
+/// [`Error::Io`], or [`Error::Format`] for a bad header.
+pub fn idx_shape(path: impl AsRef<Path>) -> Result<Vec<usize>> {
+    let path = path.as_ref();
+    let mut r = open_maybe_gz(path)?;
+    Ok(read_header(&mut r, path)?.1)
+}
+
+/// Reads rows `rows` (along the first axis) of an IDX file, and nothing
+/// else into memory: one rank's part of a data set too large for each
+/// machine to hold whole (see [`crate::dist::DataLayout::Sharded`] and
+/// [`crate::dist::split_rows`]). A plain file is read from the first row
+/// wanted on (a seek); a gzip file has to be decompressed from its start,
+/// but only the rows wanted are kept.
+///
+/// # Errors
+/// As [`read_idx`], and [`Error::Format`] if `rows` ends past the rows the
+/// header declares or the file holds.
+pub fn read_idx_rows(path: impl AsRef<Path>, rows: std::ops::Range<usize>) -> Result<ArrayD<f32>> {
+    use std::io::{Seek, SeekFrom};
+    let path = path.as_ref();
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut r = open_maybe_gz(path)?;
+    let (kind, mut dims) = read_header(&mut r, path)?;
+    if rows.end > dims[0] || rows.start > rows.end {
+        return Err(Error::format(
+            path,
+            format!(
+                "rows {}..{} asked of a file of {} rows",
+                rows.start, rows.end, dims[0]
+            ),
+        ));
+    }
+    let row_bytes = dims[1..]
+        .iter()
+        .try_fold(kind.size(), |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::format(path, format!("dimensions {dims:?} overflow")))?;
+    let header = 4 + 4 * dims.len() as u64;
+    let skip = (rows.start as u64).saturating_mul(row_bytes as u64);
+    let want = (rows.len() as u64).saturating_mul(row_bytes as u64);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut magic = [0u8; 2];
+    let gz = read_full(&mut f, &mut magic).map_err(io)? && magic == [0x1f, 0x8b];
+    let mut data = Vec::new();
+    if gz {
+        let skipped = std::io::copy(&mut (&mut r).take(skip), &mut std::io::sink()).map_err(io)?;
+        if skipped == skip {
+            r.take(want).read_to_end(&mut data).map_err(io)?;
+        }
+    } else {
+        let len = f.metadata().map_err(io)?.len();
+        let claimed = (dims[0] as u64).saturating_mul(row_bytes as u64);
+        if len.saturating_sub(header) != claimed {
+            return Err(Error::format(
+                path,
+                format!(
+                    "header says {dims:?} of {}-byte values = {claimed} bytes of data, but the file has {} bytes",
+                    kind.size(),
+                    len.saturating_sub(header)
+                ),
+            ));
+        }
+        f.seek(SeekFrom::Start(header + skip)).map_err(io)?;
+        f.take(want).read_to_end(&mut data).map_err(io)?;
+    }
+    if data.len() as u64 != want {
+        return Err(Error::format(
+            path,
+            format!(
+                "the file ends before rows {}..{} of the {:?} its header declares",
+                rows.start, rows.end, dims
+            ),
+        ));
+    }
+    let values: Vec<f32> = data
+        .chunks_exact(kind.size())
+        .map(|b| kind.decode(b))
+        .collect();
+    dims[0] = rows.len();
+    ArrayD::from_shape_vec(IxDyn(&dims), values).map_err(|e| Error::format(path, e.to_string()))
+}
+
 /// Fills `buf` completely; `Ok(false)` if the stream ends first.
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<bool> {
     let mut filled = 0;
@@ -177,8 +269,40 @@ pub fn read_images_and_labels(
     classes: usize,
 ) -> Result<Dataset> {
     let (images, labels) = (images.as_ref(), labels.as_ref());
-    let mut x = read_idx(images)?;
-    let y = read_idx(labels)?;
+    labelled(
+        images,
+        read_idx(images)?,
+        labels,
+        read_idx(labels)?,
+        classes,
+    )
+}
+
+/// [`read_images_and_labels`] for rows `rows` only, read as
+/// [`read_idx_rows`] reads them: one rank's part of a data set.
+///
+/// # Errors
+/// As [`read_images_and_labels`] and [`read_idx_rows`].
+pub fn read_images_and_labels_rows(
+    images: impl AsRef<Path>,
+    labels: impl AsRef<Path>,
+    classes: usize,
+    rows: std::ops::Range<usize>,
+) -> Result<Dataset> {
+    let (images, labels) = (images.as_ref(), labels.as_ref());
+    let x = read_idx_rows(images, rows.clone())?;
+    let y = read_idx_rows(labels, rows)?;
+    labelled(images, x, labels, y, classes)
+}
+
+/// Checks images and labels against each other and scales the pixels.
+fn labelled(
+    images: &Path,
+    mut x: ArrayD<f32>,
+    labels: &Path,
+    y: ArrayD<f32>,
+    classes: usize,
+) -> Result<Dataset> {
     if y.ndim() != 1 {
         return Err(Error::format(
             labels,
@@ -368,5 +492,43 @@ mod tests {
         // The first test digit is a 7.
         assert_eq!(d.y[[0]], 7.0);
         assert!(d.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    }
+
+    /// Rows of a plain and of a gzip file: the same values as the whole
+    /// file's, sliced; ranges past the end and truncated files are errors.
+    #[test]
+    fn rows_of_plain_and_gzip_files() {
+        let data: Vec<u8> = (0..5 * 2 * 3).map(|v| v as u8).collect();
+        let bytes = idx(0x08, &[5, 2, 3], &data);
+        let plain = tmp("rows-plain", &bytes);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        let zipped = tmp("rows-gz", &gz.finish().unwrap());
+        let whole = read_idx(&plain).unwrap();
+        for path in [&plain, &zipped] {
+            assert_eq!(idx_shape(path).unwrap(), [5, 2, 3]);
+            for rows in [0..5, 1..3, 4..5, 2..2] {
+                let part = read_idx_rows(path, rows.clone()).unwrap();
+                assert_eq!(part.shape(), &[rows.len(), 2, 3]);
+                let want = whole.slice_axis(ndarray::Axis(0), ndarray::Slice::from(rows));
+                assert_eq!(part.view(), want);
+            }
+            let err = read_idx_rows(path, 3..6).unwrap_err().to_string();
+            assert!(err.contains("rows 3..6") && err.contains("5 rows"), "{err}");
+        }
+        let short = tmp("rows-short", &bytes[..bytes.len() - 1]);
+        assert!(read_idx_rows(&short, 0..1)
+            .unwrap_err()
+            .to_string()
+            .contains("header says"));
+        // The real labels: a part of the gzip file is the same part of the whole.
+        let labels =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist/t10k-labels-idx1-ubyte.gz");
+        let all = read_idx(&labels).unwrap();
+        let part = read_idx_rows(&labels, 5000..5010).unwrap();
+        assert_eq!(
+            part.as_slice().unwrap(),
+            &all.as_slice().unwrap()[5000..5010]
+        );
     }
 }

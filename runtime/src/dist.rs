@@ -1,0 +1,755 @@
+//! Data-parallel training: the hook through which a communication library
+//! joins several processes ("ranks") into one training run. The runtime
+//! itself does no communication; `nnc-mpi` implements [`GradientSync`] over
+//! MPI, and any other transport can do the same.
+//!
+//! [`fit_distributed`] runs [`crate::fit`]'s loop on every rank with these
+//! differences:
+//! - before the first step, rank 0's weights are broadcast to every rank;
+//! - each global batch of `batch_size` rows is split across the ranks
+//!   ([`DataLayout`] says how the rows are chosen); each rank runs forward
+//!   and the generated backward on its rows only;
+//! - between backward and the optimizer update, every rank's gradient,
+//!   weighted by its row count, is summed with [`GradientSync::sum_f32`] and
+//!   divided by the global row count: the mean gradient over the global
+//!   batch, whatever the split (an uneven split, a last partial batch, a rank
+//!   with no rows at all), so every rank applies the same update;
+//! - the loss and metrics of an epoch are summed over the ranks, so the
+//!   history is the global one; validation, early stopping, the learning-rate
+//!   schedule and checkpoint decisions are therefore identical on every rank;
+//! - only rank 0 prints and writes checkpoints.
+//!
+//! An error on one rank (a bad label, a non-finite loss, a failed checkpoint
+//! write) is made known to every rank at the next collective operation, so
+//! the others return [`Error::PeerFailed`] instead of waiting forever.
+//!
+//! A step allocates nothing after the first: the gradient buffer is sized
+//! once for the whole model.
+
+use crate::data::Dataset;
+use crate::history::History;
+use crate::metrics::Metric;
+use crate::train::{Evaluation, TrainConfig, TrainState};
+use crate::{Error, LayerInfo, Model, Param, Result};
+use ndarray::ArrayViewD;
+
+/// The collective operations data-parallel training needs. Every rank calls
+/// them in the same order with buffers of the same length.
+pub trait GradientSync {
+    /// This process's index, `0..size()`.
+    fn rank(&self) -> usize;
+
+    /// The number of processes in the run.
+    fn size(&self) -> usize;
+
+    /// Replaces `buf` with its elementwise sum over all ranks. Every rank
+    /// must receive the same bits (the weights would drift apart otherwise),
+    /// and two runs with the same inputs should too.
+    ///
+    /// # Errors
+    /// Whatever the transport reports.
+    fn sum_f32(&mut self, buf: &mut [f32]) -> Result<()>;
+
+    /// As [`GradientSync::sum_f32`], for the loss and metric sums.
+    ///
+    /// # Errors
+    /// Whatever the transport reports.
+    fn sum_f64(&mut self, buf: &mut [f64]) -> Result<()>;
+
+    /// Replaces `buf` on every rank with rank 0's.
+    ///
+    /// # Errors
+    /// Whatever the transport reports.
+    fn broadcast_f32(&mut self, buf: &mut [f32]) -> Result<()>;
+}
+
+/// Where each rank's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataLayout {
+    /// Every rank holds the whole training set. The epoch's shuffle is the
+    /// same on every rank (it comes from the seed) and each global batch is
+    /// the one a single process would take; rank `r` of `p` takes rows
+    /// `m·r/p .. m·(r+1)/p` of it. The result equals single-process
+    /// training with the same global batch, up to float rounding (the
+    /// gradient sum runs in a different order). For data that fits in
+    /// every machine's memory.
+    #[default]
+    Replicated,
+    /// Each rank holds a different part of the training set (e.g. read with
+    /// [`crate::data::idx::read_idx_rows`]) and shuffles it on its own; a
+    /// step takes `batch_size·(r+1)/p - batch_size·r/p` rows from rank `r`'s
+    /// part, and an epoch lasts until the rank needing the most steps has
+    /// used all its rows (ranks that ran out contribute no rows to the last
+    /// steps). Global batches are therefore drawn differently from a single
+    /// process, as with PyTorch's `DistributedSampler`. Validation data
+    /// (from `validation_split`, the end of each rank's part) is evaluated
+    /// on each rank's part and averaged by row count.
+    Sharded,
+}
+
+/// Trains `model` on `data` with `cfg` as one rank of a data-parallel run:
+/// [`crate::fit`] with the gradients of every step summed over `sync`'s
+/// ranks (see the [module documentation](self)). Every rank calls it with the
+/// same `cfg` and a model of the same architecture; rank 0's initial weights
+/// win. With [`DataLayout::Replicated`] every rank passes the same `data`.
+///
+/// # Errors
+/// As [`crate::fit`]; [`Error::Config`] if the ranks disagree on the data
+/// size (replicated) or the batch is smaller than the number of ranks
+/// (sharded); [`Error::PeerFailed`] when another rank failed.
+pub fn fit_distributed(
+    model: &mut dyn Model,
+    cfg: &TrainConfig,
+    data: &Dataset,
+    layout: DataLayout,
+    sync: &mut dyn GradientSync,
+) -> Result<History> {
+    let mut dist = Dist::new(sync, layout);
+    if cfg.validation_split > 0.0 {
+        let split = dist.agree(
+            data.validation_split(cfg.validation_split),
+            "validation split",
+        )?;
+        crate::train::run_distributed(
+            model,
+            cfg,
+            &split.0,
+            Some(&split.1),
+            TrainState::new(cfg),
+            &mut dist,
+        )
+    } else {
+        crate::train::run_distributed(model, cfg, data, None, TrainState::new(cfg), &mut dist)
+    }
+}
+
+/// [`crate::train::resume`] as one rank of a data-parallel run: every rank
+/// passes the state it loaded from the same checkpoint (a checkpoint holds
+/// no per-rank state, so it resumes on any number of ranks), and rank 0's
+/// weights are broadcast as in [`fit_distributed`].
+///
+/// # Errors
+/// As [`fit_distributed`].
+pub fn resume_distributed(
+    model: &mut dyn Model,
+    cfg: &TrainConfig,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    state: TrainState,
+    layout: DataLayout,
+    sync: &mut dyn GradientSync,
+) -> Result<History> {
+    let mut dist = Dist::new(sync, layout);
+    crate::train::run_distributed(model, cfg, train, val, state, &mut dist)
+}
+
+/// Rows `n·r/p .. n·(r+1)/p`: rank `r`'s part of `n` rows split `p` ways
+/// (parts differ in size by at most one).
+pub fn split_rows(n: usize, rank: usize, size: usize) -> std::ops::Range<usize> {
+    let size = size.max(1);
+    let at = |r: usize| ((n as u128 * r as u128) / size as u128) as usize;
+    at(rank)..at(rank + 1)
+}
+
+/// The training loop's view of a distributed run.
+pub(crate) struct Dist<'a> {
+    sync: &'a mut dyn GradientSync,
+    layout: DataLayout,
+    rank: usize,
+    size: usize,
+    /// Rows of this rank per step ([`DataLayout::Sharded`]).
+    local_batch: usize,
+    /// Every parameter's gradient, row-weighted, then the row count, the
+    /// row-weighted loss and one failure flag per rank.
+    flat: Vec<f32>,
+    /// Length of the gradient part of `flat`.
+    n_grad: usize,
+    /// The epoch's `(sum, count)` pairs, flattened, plus failure flags.
+    sums: Vec<f64>,
+}
+
+impl<'a> Dist<'a> {
+    pub(crate) fn new(sync: &'a mut dyn GradientSync, layout: DataLayout) -> Self {
+        let (rank, size) = (sync.rank(), sync.size().max(1));
+        Dist {
+            sync,
+            layout,
+            rank,
+            size,
+            local_batch: 0,
+            flat: Vec::new(),
+            n_grad: 0,
+            sums: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_root(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// Mixed into the epoch seed for dropout (and, sharded, the shuffle):
+    /// 0 on rank 0, so one rank behaves exactly as [`crate::fit`], and
+    /// different on every other rank, so their masks are independent.
+    pub(crate) fn salt(&self) -> u64 {
+        (self.rank as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+    }
+
+    pub(crate) fn layout(&self) -> DataLayout {
+        self.layout
+    }
+
+    fn peer_failed(&self, flags: impl Iterator<Item = bool>, during: &str) -> Result<()> {
+        let failed = flags
+            .enumerate()
+            .find(|&(r, f)| f && r != self.rank)
+            .map(|(r, _)| r);
+        match failed {
+            Some(rank) => Err(Error::PeerFailed {
+                rank,
+                size: self.size,
+                during: during.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Tells every rank whether this one failed: this rank's own error if it
+    /// did, [`Error::PeerFailed`] if another did, else `r`'s value.
+    pub(crate) fn agree<T>(&mut self, r: Result<T>, during: &str) -> Result<T> {
+        let mut flags = vec![0.0f64; self.size];
+        flags[self.rank] = f64::from(u8::from(r.is_err()));
+        self.sync.sum_f64(&mut flags)?;
+        let r = r?;
+        self.peer_failed(flags.iter().map(|&f| f > 0.0), during)?;
+        Ok(r)
+    }
+
+    /// Makes rank 0's weights everyone's and sizes the buffers; returns the
+    /// global batch size and the number of steps per epoch. `n` is this
+    /// rank's number of training rows.
+    pub(crate) fn start(
+        &mut self,
+        model: &mut dyn Model,
+        n: usize,
+        batch_size: usize,
+    ) -> Result<(usize, usize)> {
+        let mut len = 0;
+        model.visit_params(&mut |p: Param<'_>| len += p.value.len());
+        self.n_grad = len;
+        self.flat = vec![0.0; len + 2 + self.size];
+        let w = &mut self.flat[..len];
+        let mut at = 0;
+        model.visit_params(&mut |p: Param<'_>| {
+            w[at..at + p.value.len()].copy_from_slice(p.value);
+            at += p.value.len();
+        });
+        self.sync.broadcast_f32(w)?;
+        let w = &self.flat[..len];
+        let mut at = 0;
+        model.visit_params(&mut |p: Param<'_>| {
+            p.value.copy_from_slice(&w[at..at + p.value.len()]);
+            at += p.value.len();
+        });
+
+        let mut rows = vec![0.0f64; self.size];
+        rows[self.rank] = n as f64;
+        self.sync.sum_f64(&mut rows)?;
+        let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+        match self.layout {
+            DataLayout::Replicated => {
+                if let Some(r) = rows.iter().position(|&r| r != rows[0]) {
+                    return Err(Error::Config(format!(
+                        "rank {r} holds {} training rows and rank 0 holds {}: DataLayout::Replicated needs the same data on every rank (use DataLayout::Sharded for parts)",
+                        rows[r], rows[0]
+                    )));
+                }
+                let bs = batch_size.min(n);
+                Ok((bs, n.div_ceil(bs)))
+            }
+            DataLayout::Sharded => {
+                let total: usize = rows.iter().sum();
+                let bs = batch_size.min(total);
+                if bs < self.size {
+                    return Err(Error::Config(format!(
+                        "a batch of {bs} rows cannot be split across {} ranks holding parts of the data; use a batch of at least {} rows",
+                        self.size, self.size
+                    )));
+                }
+                let share = |r: usize| split_rows(bs, r, self.size).len();
+                self.local_batch = share(self.rank);
+                let steps = (0..self.size)
+                    .map(|r| rows[r].div_ceil(share(r)))
+                    .max()
+                    .unwrap_or(0);
+                Ok((bs, steps))
+            }
+        }
+    }
+
+    /// The most rows this rank takes in one step.
+    pub(crate) fn max_rows(&self, batch_size: usize) -> usize {
+        match self.layout {
+            DataLayout::Replicated => batch_size.div_ceil(self.size),
+            DataLayout::Sharded => self.local_batch,
+        }
+    }
+
+    /// This rank's rows of step `b` (0-based) from the epoch's `order`
+    /// (global for replicated data, local for sharded data); may be empty.
+    pub(crate) fn rows<'o>(&self, order: &'o [usize], b: usize, batch_size: usize) -> &'o [usize] {
+        let n = order.len();
+        match self.layout {
+            DataLayout::Replicated => {
+                let global = &order[(b * batch_size).min(n)..((b + 1) * batch_size).min(n)];
+                &global[split_rows(global.len(), self.rank, self.size)]
+            }
+            DataLayout::Sharded => {
+                let lb = self.local_batch;
+                &order[(b * lb).min(n)..((b + 1) * lb).min(n)]
+            }
+        }
+    }
+
+    /// One distributed step on this rank's rows `(x, y)` (possibly none):
+    /// forward and backward here, the row-weighted gradient summed over all
+    /// ranks, then the update with the global mean gradient. Returns the
+    /// global batch's mean loss.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn step(
+        &mut self,
+        model: &mut dyn Model,
+        cfg: &TrainConfig,
+        opt: &mut crate::OptimizerState,
+        grad: &mut [f32],
+        sums: &mut [(f64, usize)],
+        x: ArrayViewD<'_, f32>,
+        y: ArrayViewD<'_, f32>,
+        (epoch, batch): (usize, usize),
+    ) -> Result<f32> {
+        let _ftz = crate::train::FlushDenormals::new();
+        let m = x.shape().first().copied().unwrap_or(0);
+        let local = if m == 0 {
+            Ok(0.0)
+        } else {
+            crate::train::forward_backward(model, cfg, grad, sums, x, y, (epoch, batch))
+        };
+        let n_grad = self.n_grad;
+        let (grads, tail) = self.flat.split_at_mut(n_grad);
+        tail.fill(0.0);
+        match &local {
+            Ok(loss) if m > 0 => {
+                // The loss is a mean over this rank's rows: weight it by them.
+                let w = m as f32;
+                let mut at = 0;
+                model.visit_params(&mut |p: Param<'_>| {
+                    let dst = &mut grads[at..at + p.value.len()];
+                    if p.grad.len() == dst.len() {
+                        for (d, &g) in dst.iter_mut().zip(p.grad) {
+                            *d = g * w;
+                        }
+                    } else {
+                        dst.fill(0.0);
+                    }
+                    at += p.value.len();
+                });
+                tail[0] = w;
+                tail[1] = loss * w;
+            }
+            Ok(_) => grads.fill(0.0),
+            Err(_) => tail[2 + self.rank] = 1.0,
+        }
+        self.sync.sum_f32(&mut self.flat)?;
+        let loss = local?;
+        if self.flat[n_grad + 2..].iter().any(|&f| f > 0.0) {
+            self.peer_failed(
+                self.flat[n_grad + 2..].iter().map(|&f| f > 0.0),
+                &format!("epoch {epoch}, batch {batch}"),
+            )?;
+        }
+        let (grads, tail) = self.flat.split_at_mut(n_grad);
+        let total = tail[0];
+        let global_loss = if total > 0.0 { tail[1] / total } else { loss };
+        if total > 0.0 {
+            let inv = 1.0 / total;
+            grads.iter_mut().for_each(|g| *g *= inv);
+        }
+        let mut reduced = Reduced {
+            model,
+            grads: &self.flat[..n_grad],
+        };
+        crate::train::update(&mut reduced, opt, (epoch, batch))?;
+        Ok(global_loss)
+    }
+
+    /// Sums the epoch's `(sum, count)` pairs over the ranks, in place.
+    pub(crate) fn reduce_sums(&mut self, sums: &mut [(f64, usize)]) -> Result<()> {
+        self.sums.clear();
+        for &(s, c) in sums.iter() {
+            self.sums.push(s);
+            self.sums.push(c as f64);
+        }
+        self.sync.sum_f64(&mut self.sums)?;
+        for (k, pair) in sums.iter_mut().enumerate() {
+            *pair = (self.sums[2 * k], self.sums[2 * k + 1] as usize);
+        }
+        Ok(())
+    }
+
+    /// The validation row of the epoch: the evaluation as it is for
+    /// replicated data (every rank scored the same rows), else averaged over
+    /// the ranks' parts by row count.
+    pub(crate) fn evaluation(
+        &mut self,
+        model: &mut dyn Model,
+        cfg: &TrainConfig,
+        metrics: &[Metric],
+        val: &Dataset,
+        epoch: usize,
+    ) -> Result<Evaluation> {
+        let e = crate::train::evaluate(model, cfg.loss, metrics, val, cfg.batch_size);
+        let e = self.agree(e, &format!("validation after epoch {epoch}"))?;
+        if self.layout == DataLayout::Replicated {
+            return Ok(e);
+        }
+        let n = val.len() as f64;
+        let mut v = Vec::with_capacity(e.metrics.len() + 2);
+        v.push(n);
+        v.push(e.loss as f64 * n);
+        v.extend(e.metrics.iter().map(|(_, m)| *m as f64 * n));
+        self.sync.sum_f64(&mut v)?;
+        let total = v[0].max(1.0);
+        Ok(Evaluation {
+            loss: (v[1] / total) as f32,
+            metrics: e
+                .metrics
+                .iter()
+                .zip(&v[2..])
+                .map(|((name, _), s)| (name.clone(), (s / total) as f32))
+                .collect(),
+        })
+    }
+}
+
+/// The model with the summed gradients in place of its own, for the
+/// optimizer (which reads gradients through [`Model::visit_params`]).
+struct Reduced<'m, 'g> {
+    model: &'m mut dyn Model,
+    grads: &'g [f32],
+}
+
+impl Model for Reduced<'_, '_> {
+    fn name(&self) -> &str {
+        self.model.name()
+    }
+    fn input_shape(&self) -> &[usize] {
+        self.model.input_shape()
+    }
+    fn output_shape(&self) -> &[usize] {
+        self.model.output_shape()
+    }
+    fn output_activation(&self) -> crate::Activation {
+        self.model.output_activation()
+    }
+    fn forward(&mut self, x: ArrayViewD<'_, f32>, training: bool) -> Result<ArrayViewD<'_, f32>> {
+        self.model.forward(x, training)
+    }
+    fn backward(&mut self, grad: ArrayViewD<'_, f32>, at: crate::GradAt) -> Result<()> {
+        self.model.backward(grad, at)
+    }
+    fn penalty(&self) -> f32 {
+        self.model.penalty()
+    }
+    fn visit_params(&mut self, f: &mut dyn FnMut(Param<'_>)) {
+        let grads = self.grads;
+        let mut at = 0;
+        self.model.visit_params(&mut |p: Param<'_>| {
+            let len = p.value.len();
+            f(Param {
+                index: p.index,
+                name: p.name,
+                shape: p.shape,
+                value: p.value,
+                grad: &grads[at..at + len],
+                trainable: p.trainable,
+            });
+            at += len;
+        });
+    }
+    fn reseed(&mut self, seed: u64) {
+        self.model.reseed(seed)
+    }
+    fn layers(&self) -> Vec<LayerInfo> {
+        self.model.layers()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sequential::Sequential;
+    use crate::{Activation, Loss, Optimizer};
+    use ndarray::{Array1, Array2};
+    use std::sync::{Arc, Barrier, Mutex};
+
+    /// Ranks as threads: each deposits its buffer, then every rank adds the
+    /// deposits in rank order, so all get the same bits.
+    struct Threads {
+        rank: usize,
+        size: usize,
+        slots: Arc<Mutex<Vec<Vec<f64>>>>,
+        barrier: Arc<Barrier>,
+    }
+
+    impl Threads {
+        fn group(size: usize) -> Vec<Threads> {
+            let slots = Arc::new(Mutex::new(vec![Vec::new(); size]));
+            let barrier = Arc::new(Barrier::new(size));
+            (0..size)
+                .map(|rank| Threads {
+                    rank,
+                    size,
+                    slots: slots.clone(),
+                    barrier: barrier.clone(),
+                })
+                .collect()
+        }
+
+        fn exchange(&mut self, mine: Vec<f64>) -> Vec<Vec<f64>> {
+            self.slots.lock().unwrap()[self.rank] = mine;
+            self.barrier.wait();
+            let all = self.slots.lock().unwrap().clone();
+            self.barrier.wait();
+            all
+        }
+    }
+
+    impl GradientSync for Threads {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.size
+        }
+        fn sum_f32(&mut self, buf: &mut [f32]) -> Result<()> {
+            let all = self.exchange(buf.iter().map(|&v| v as f64).collect());
+            for (k, v) in buf.iter_mut().enumerate() {
+                *v = all.iter().fold(0.0f32, |acc, r| acc + r[k] as f32);
+            }
+            Ok(())
+        }
+        fn sum_f64(&mut self, buf: &mut [f64]) -> Result<()> {
+            let all = self.exchange(buf.to_vec());
+            for (k, v) in buf.iter_mut().enumerate() {
+                *v = all.iter().fold(0.0, |acc, r| acc + r[k]);
+            }
+            Ok(())
+        }
+        fn broadcast_f32(&mut self, buf: &mut [f32]) -> Result<()> {
+            let all = self.exchange(buf.iter().map(|&v| v as f64).collect());
+            for (v, &w) in buf.iter_mut().zip(&all[0]) {
+                *v = w as f32;
+            }
+            Ok(())
+        }
+    }
+
+    fn data(n: usize) -> Dataset {
+        let x = Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j) as f32 * 0.37).sin());
+        // A learnable rule of the features.
+        let y = Array1::from_shape_fn(n, |i| match (x[[i, 0]] > 0.3, x[[i, 1]] > 0.0) {
+            (true, _) => 0.0,
+            (false, true) => 1.0,
+            (false, false) => 2.0,
+        });
+        Dataset::new(x.into_dyn(), y.into_dyn()).unwrap()
+    }
+
+    fn model(seed: u64) -> Sequential {
+        Sequential::builder(&[3])
+            .dense(8, Activation::Tanh)
+            .dense(3, Activation::Softmax)
+            .build(seed)
+            .unwrap()
+    }
+
+    fn cfg(batch_size: usize) -> TrainConfig {
+        TrainConfig {
+            loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+            optimizer: Optimizer::sgd(0.3),
+            batch_size,
+            epochs: 3,
+            metrics: vec![Metric::Accuracy],
+            verbose: crate::train::Verbosity::Silent,
+            ..TrainConfig::default()
+        }
+    }
+
+    fn params(m: &mut dyn Model) -> Vec<f32> {
+        let mut v = Vec::new();
+        m.visit_params(&mut |p: Param<'_>| v.extend_from_slice(p.value));
+        v
+    }
+
+    /// Runs `f(rank, sync)` on `size` threads and collects the results by rank.
+    fn on_ranks<T: Send>(size: usize, f: impl Fn(usize, &mut Threads) -> T + Sync) -> Vec<T> {
+        let group = Threads::group(size);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .into_iter()
+                .map(|mut t| {
+                    let f = &f;
+                    s.spawn(move || f(t.rank, &mut t))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn replicated_ranks_match_one_process() {
+        // 301 rows in batches of 75: a batch that 2 and 3 ranks split
+        // unevenly, and a last batch of one row that leaves ranks empty.
+        let d = data(301);
+        for size in [2, 3] {
+            let c = cfg(75);
+            let mut single = model(1);
+            let h1 = crate::fit(&mut single, &c, &d).unwrap();
+            let want = params(&mut single);
+            let runs = on_ranks(size, |rank, sync| {
+                // Rank 0's initial weights must win: start the others elsewhere.
+                let mut m = model(1 + rank as u64 * 10);
+                let h = fit_distributed(&mut m, &c, &d, DataLayout::Replicated, sync).unwrap();
+                (params(&mut m), h)
+            });
+            for (rank, (got, h)) in runs.iter().enumerate() {
+                assert_eq!(got, &runs[0].0, "rank {rank} of {size} drifted");
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(worst < 1e-5, "{size} ranks: off by {worst}");
+                for (a, b) in h.rows.iter().flatten().zip(h1.rows.iter().flatten()) {
+                    assert!((a - b).abs() < 1e-5, "{h:?} vs {h1:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sharded_ranks_agree_and_learn() {
+        let d = data(300);
+        let c = TrainConfig {
+            epochs: 20,
+            validation_split: 0.2,
+            ..cfg(32)
+        };
+        let runs = on_ranks(2, |rank, sync| {
+            let part = d.slice(split_rows(d.len(), rank, 2));
+            let mut m = model(2);
+            let h = fit_distributed(&mut m, &c, &part, DataLayout::Sharded, sync).unwrap();
+            (params(&mut m), h)
+        });
+        assert_eq!(runs[0].0, runs[1].0);
+        assert_eq!(runs[0].1.rows, runs[1].1.rows);
+        let loss = runs[0].1.get("loss").unwrap();
+        assert!(loss[19] < loss[0] * 0.8, "{loss:?}");
+    }
+
+    #[test]
+    fn a_failing_rank_stops_the_others() {
+        let d = data(100);
+        let results = on_ranks(2, |rank, sync| {
+            let mut mine = d.clone();
+            if rank == 1 {
+                mine.y[[60]] = 9.0; // not a class: rank 1 fails in its first epoch
+            }
+            let mut m = model(3);
+            fit_distributed(&mut m, &cfg(20), &mine, DataLayout::Sharded, sync).unwrap_err()
+        });
+        assert!(
+            matches!(
+                results[0],
+                Error::PeerFailed {
+                    rank: 1,
+                    size: 2,
+                    ..
+                }
+            ),
+            "{}",
+            results[0]
+        );
+        assert!(matches!(results[1], Error::Label { .. }), "{}", results[1]);
+        // Replicated data of different sizes is refused on every rank.
+        let errors = on_ranks(2, |rank, sync| {
+            let mine = d.slice(0..100 - rank);
+            fit_distributed(&mut model(0), &cfg(20), &mine, DataLayout::Replicated, sync)
+                .unwrap_err()
+                .to_string()
+        });
+        assert!(
+            errors.iter().all(|e| e.contains("DataLayout::Replicated")),
+            "{errors:?}"
+        );
+    }
+
+    /// A checkpoint written during a 2-rank run resumes on 3 ranks and ends
+    /// where an uninterrupted single process does.
+    #[test]
+    fn checkpoints_resume_on_another_number_of_ranks() {
+        let dir = std::env::temp_dir().join(format!("nnc-dist-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.safetensors");
+        let d = data(200);
+        let full = TrainConfig {
+            epochs: 4,
+            validation_split: 0.2,
+            optimizer: Optimizer::adam(0.01),
+            ..cfg(30)
+        };
+        let mut single = model(4);
+        let want_h = crate::fit(&mut single, &full, &d).unwrap();
+        let want = params(&mut single);
+
+        let half = TrainConfig {
+            epochs: 2,
+            checkpoint: Some(crate::train::Checkpointing {
+                path: path.clone(),
+                every: 1,
+                save_best_only: false,
+                monitor: "val_loss".into(),
+            }),
+            ..full.clone()
+        };
+        on_ranks(2, |_, sync| {
+            let mut m = model(4);
+            fit_distributed(&mut m, &half, &d, DataLayout::Replicated, sync).unwrap();
+        });
+        let (tr, va) = d.validation_split(0.2).unwrap();
+        let runs = on_ranks(3, |_, sync| {
+            let mut m = model(9);
+            let state = crate::io::load_checkpoint(&path, &mut m, &full).unwrap();
+            let h = resume_distributed(
+                &mut m,
+                &full,
+                &tr,
+                Some(&va),
+                state,
+                DataLayout::Replicated,
+                sync,
+            )
+            .unwrap();
+            (params(&mut m), h)
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        for (got, h) in &runs {
+            assert_eq!(h.epochs, [1, 2, 3, 4]);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            for (a, b) in h.rows.iter().flatten().zip(want_h.rows.iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{h:?} vs {want_h:?}");
+            }
+        }
+    }
+}
