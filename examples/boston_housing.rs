@@ -173,6 +173,7 @@ fn tutorial_config(spec: &nnc::TrainConfig, epochs: Option<usize>) -> nnc::Train
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-10,
+            eps_placement: nnc::optim::EpsPlacement::Keras,
         },
         epochs: epochs.unwrap_or(500),
         early_stopping: Some(nnc::train::EarlyStopping {
