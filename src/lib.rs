@@ -87,3 +87,9 @@
 
 pub use nnc_macros::{include_network, network};
 pub use nnc_runtime::*;
+
+/// `docs/regression.md`, compiled and run as a doctest so that the
+/// walkthrough stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/regression.md")]
+pub struct RegressionWalkthrough;
