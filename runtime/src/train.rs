@@ -122,7 +122,7 @@ pub fn fit(model: &mut dyn Model, cfg: &TrainConfig, data: &Dataset) -> Result<H
 /// `[n]` or `[n, 1]` (whole numbers from 0 to 1000), or one-hot rows `[n, k]`.
 /// `None` for anything else (regression targets, multi-label rows).
 fn class_labels(y: &ndarray::ArrayD<f32>) -> Option<Vec<usize>> {
-    let is_index = |v: f32| v >= 0.0 && v <= 1000.0 && v.fract() == 0.0;
+    let is_index = |v: f32| (0.0..=1000.0).contains(&v) && v.fract() == 0.0;
     match y.shape() {
         [_] | [_, 1] => y
             .iter()
