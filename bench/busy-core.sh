@@ -28,7 +28,7 @@ if [[ -z "${MNIST:-}" ]]; then
         python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/mnist
 fi
 if [[ -z "${NETWORKS:-}" ]]; then
-    NETWORKS=$(cargo bench --bench networks --no-run 2>&1 |
+    NETWORKS=$(cargo bench -p nnc-benches --bench networks --no-run 2>&1 |
         sed -n 's/.*Executable benches\/networks.rs (\(.*\))/\1/p')
 fi
 out=$(mktemp -d)

@@ -11,7 +11,7 @@
 //! - W4: inference through W1's network at batch 1 (`predict_one`,
 //!   `predict`) and batch 1024.
 //!
-//! `cargo bench --bench networks` (see BENCHMARKS.md).
+//! `cargo bench -p nnc-benches --bench networks` (see BENCHMARKS.md).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nnc::ndarray::{Array2, ArrayD, IxDyn};

@@ -62,7 +62,9 @@
 //! fits together take 0.1 to 0.2 s on one thread (`--seeds 10`: 1.6 s for
 //! the whole process).
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::data::csv::{read_csv, Column, CsvOptions};
 use nnc::data::transform::Standardizer;
 use nnc::ndarray::{Array1, Array2, ArrayD, Ix2};
@@ -75,41 +77,33 @@ nnc::include_network!("examples/specs/boston_housing.nn");
 /// Test MAE of the Keras tutorial model, in $1000s.
 pub const KERAS_MAE: f32 = 2.70;
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// Folder with `train.csv` and `test.csv` (header, 13 features, `MEDV` last).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/boston-housing"))]
-    pub data: PathBuf,
-    /// Override the spec's 300 epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed for the initial weights and shuffling.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Repeat with this many seeds (`seed`, `seed + 1`, ...) and print the mean and spread.
-    #[arg(long, default_value_t = 1)]
-    pub seeds: usize,
-    /// Where to write the history (CSV) and learning curves (PNG).
-    #[arg(long, default_value = "target/nnc-examples/boston_housing")]
-    pub out: PathBuf,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Validate on the last 81 rows as stored, for every seed, instead of
-    /// shuffling the training rows with the seed first as the Keras tutorial does.
-    #[arg(long)]
-    pub fixed_split: bool,
-    /// Shuffle the training rows with this seed, the same for every run,
-    /// instead of with each run's seed (to separate the split's effect from
-    /// the initial weights').
-    #[arg(long, conflicts_with = "fixed_split")]
-    pub split_seed: Option<u64>,
-    /// Train the validation run with the Keras tutorial's own recipe instead
-    /// of the spec's: TensorFlow 1's `RMSPropOptimizer(0.001)`, early stopping
-    /// on `val_loss` with patience 20, at most 500 epochs. The refit keeps the spec's.
-    #[arg(long)]
-    pub tutorial: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// Folder with `train.csv` and `test.csv` (header, 13 features, `MEDV` last).
+        pub data: PathBuf = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/boston-housing")),
+        /// Override the spec's 300 epochs.
+        pub epochs: Option<usize>,
+        /// Seed for the initial weights and shuffling.
+        pub seed: u64 = 42,
+        /// Repeat with this many seeds (`seed`, `seed + 1`, ...) and print the mean and spread.
+        pub seeds: usize = 1,
+        /// Where to write the history (CSV) and learning curves (PNG).
+        pub out: PathBuf = PathBuf::from("target/nnc-examples/boston_housing"),
+        /// Print only errors.
+        pub quiet: bool,
+        /// Validate on the last 81 rows as stored, for every seed, instead of
+        /// shuffling the training rows with the seed first as the Keras tutorial does.
+        pub fixed_split: bool,
+        /// Shuffle the training rows with this seed, the same for every run,
+        /// instead of with each run's seed (to separate the split's effect from
+        /// the initial weights').
+        pub split_seed: Option<u64>,
+        /// Train the validation run with the Keras tutorial's own recipe instead
+        /// of the spec's: TensorFlow 1's `RMSPropOptimizer(0.001)`, early stopping
+        /// on `val_loss` with patience 20, at most 500 epochs. The refit keeps the spec's.
+        pub tutorial: bool,
+    }
 }
 
 /// What a run measured (errors in $1000s).
@@ -173,6 +167,7 @@ fn tutorial_config(spec: &nnc::TrainConfig, epochs: Option<usize>) -> nnc::Train
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-10,
+            eps_placement: nnc::optim::EpsPlacement::Keras,
         },
         epochs: epochs.unwrap_or(500),
         early_stopping: Some(nnc::train::EarlyStopping {
@@ -269,6 +264,9 @@ fn mean_std(v: &[f32]) -> (f32, f32) {
 
 /// Trains and evaluates as `opts` says.
 pub fn run(opts: &Options) -> Result<Report, Box<dyn std::error::Error>> {
+    if opts.fixed_split && opts.split_seed.is_some() {
+        return Err("--fixed-split and --split-seed exclude each other".into());
+    }
     nnc::data::verify_checksums(&opts.data)?;
     let mut train = load(opts.data.join("train.csv"))?;
     let mut test = load(opts.data.join("test.csv"))?;

@@ -37,7 +37,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::data::csv::{read_table, Delimiter};
 use nnc::data::transform::Standardizer;
 use nnc::{Dataset, History};
@@ -46,25 +48,21 @@ use std::time::Instant;
 
 nnc::include_network!("examples/specs/early_stopping.nn");
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// Folder with `diabetes_data_raw.csv.gz` (10 space-separated features per
-    /// row) and `diabetes_target.csv.gz` (one value per row), gzip or not.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sklearn"))]
-    pub data: PathBuf,
-    /// Override the 300 epochs (the limit for both runs).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed for the split, the initial weights and shuffling.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Where to write the learning curves (PNG) and histories (CSV).
-    #[arg(long, default_value = "target/nnc-examples/early_stopping")]
-    pub out: PathBuf,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// Folder with `diabetes_data_raw.csv.gz` (10 space-separated features per
+        /// row) and `diabetes_target.csv.gz` (one value per row), gzip or not.
+        pub data: PathBuf = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sklearn")),
+        /// Override the 300 epochs (the limit for both runs).
+        pub epochs: Option<usize>,
+        /// Seed for the split, the initial weights and shuffling.
+        pub seed: u64 = 42,
+        /// Where to write the learning curves (PNG) and histories (CSV).
+        pub out: PathBuf = PathBuf::from("target/nnc-examples/early_stopping"),
+        /// Print only errors.
+        pub quiet: bool,
+    }
 }
 
 /// One run's result on the test set (in the target's units).

@@ -17,7 +17,9 @@
 //! the hard class (69% recall): they are confused with T-shirts, pullovers
 //! and coats.
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::metrics::ConfusionMatrix;
 use nnc::Model;
 use std::path::PathBuf;
@@ -39,30 +41,24 @@ pub const CLASSES: [&str; 10] = [
     "Ankle boot",
 ];
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// Folder with the four Fashion-MNIST IDX files (gzip or not).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist"))]
-    pub data: PathBuf,
-    /// Override the spec's epoch count.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Train on the first N training images only.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Seed for the initial weights, shuffling and dropout.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Where to write weights, history and plot.
-    #[arg(long, default_value = "target/nnc-examples/fashion_mnist")]
-    pub out: PathBuf,
-    /// Load these weights and predict, without training.
-    #[arg(long)]
-    pub load: Option<PathBuf>,
-    /// No progress bar and no tables.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// Folder with the four Fashion-MNIST IDX files (gzip or not).
+        pub data: PathBuf = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist")),
+        /// Override the spec's epoch count.
+        pub epochs: Option<usize>,
+        /// Train on the first N training images only.
+        pub limit: Option<usize>,
+        /// Seed for the initial weights, shuffling and dropout.
+        pub seed: u64 = 42,
+        /// Where to write weights, history and plot.
+        pub out: PathBuf = PathBuf::from("target/nnc-examples/fashion_mnist"),
+        /// Load these weights and predict, without training.
+        pub load: Option<PathBuf>,
+        /// No progress bar and no tables.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured.

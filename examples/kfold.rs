@@ -22,7 +22,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::data::csv::{read_csv, CsvOptions};
 use nnc::data::transform::Standardizer;
 use nnc::metrics::ConfusionMatrix;
@@ -47,25 +49,21 @@ nnc::network! {
     }
 }
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// CSV whose first line is skipped (the bundled file's is `569,30,malignant,benign`),
-    /// then 30 features and a 0/1 label per row.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sklearn/breast_cancer.csv"))]
-    pub data: PathBuf,
-    /// Number of folds.
-    #[arg(long, default_value_t = 5)]
-    pub folds: usize,
-    /// Override the 40 epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed for the folds, the initial weights, shuffling and dropout.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// CSV whose first line is skipped (the bundled file's is `569,30,malignant,benign`),
+        /// then 30 features and a 0/1 label per row.
+        pub data: PathBuf = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sklearn/breast_cancer.csv")),
+        /// Number of folds.
+        pub folds: usize = 5,
+        /// Override the 40 epochs.
+        pub epochs: Option<usize>,
+        /// Seed for the folds, the initial weights, shuffling and dropout.
+        pub seed: u64 = 42,
+        /// Print only errors.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured.

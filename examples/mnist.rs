@@ -12,7 +12,9 @@
 //! (safetensors), the history (CSV) and the learning curves (PNG) to `--out`.
 //! With `--load FILE` it skips training and predicts with saved weights.
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::metrics::ConfusionMatrix;
 use nnc::{Dataset, Model, TrainConfig};
 use std::path::PathBuf;
@@ -20,33 +22,26 @@ use std::time::Instant;
 
 nnc::include_network!("examples/specs/mnist.nn");
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// Folder with the four MNIST IDX files (gzip or not).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
-    pub data: PathBuf,
-    /// `keras` (784-64-32-32-10, RMSprop) or `best` (784-512-256-10, dropout, Adam).
-    #[arg(long, default_value = "keras")]
-    pub model: String,
-    /// Override the spec's epoch count.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Train on the first N training images only.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Where to write weights, history and plot.
-    #[arg(long, default_value = "target/nnc-examples/mnist")]
-    pub out: PathBuf,
-    /// Load these weights and predict, without training.
-    #[arg(long)]
-    pub load: Option<PathBuf>,
-    /// Seed of initialisation, shuffling and dropout (default: the spec's, 42).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// No progress bar and no tables.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// Folder with the four MNIST IDX files (gzip or not).
+        pub data: PathBuf = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")),
+        /// `keras` (784-64-32-32-10, RMSprop) or `best` (784-512-256-10, dropout, Adam).
+        pub model: String = String::from("keras"),
+        /// Override the spec's epoch count.
+        pub epochs: Option<usize>,
+        /// Train on the first N training images only.
+        pub limit: Option<usize>,
+        /// Where to write weights, history and plot.
+        pub out: PathBuf = PathBuf::from("target/nnc-examples/mnist"),
+        /// Load these weights and predict, without training.
+        pub load: Option<PathBuf>,
+        /// Seed of initialisation, shuffling and dropout (default: the spec's, 42).
+        pub seed: Option<u64>,
+        /// No progress bar and no tables.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured.

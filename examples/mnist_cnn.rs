@@ -16,47 +16,40 @@
 //! 98.05%), 97.06 / 96.83 / 97.05% with `--unscaled`; `--model strong`
 //! 99.32%, with `--fashion` 92.59%.
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::{Dataset, Model, TrainConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 
 nnc::include_network!("examples/specs/mnist_cnn.nn");
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// Folder with the four IDX files (gzip or not); default: the bundled
-    /// MNIST, or Fashion-MNIST with `--fashion`.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Fashion-MNIST instead of MNIST.
-    #[arg(long)]
-    pub fashion: bool,
-    /// `tutorial` (the course's CNN) or `strong`.
-    #[arg(long, default_value = "tutorial")]
-    pub model: String,
-    /// Pixels as 0-255, as the tutorial feeds them, instead of [0, 1].
-    #[arg(long)]
-    pub unscaled: bool,
-    /// Seed of initialisation, shuffling and dropout (default: the spec's, 0).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Override the spec's epoch count.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Train on the first N training images only.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Evaluate on the first N test images only.
-    #[arg(long)]
-    pub test_limit: Option<usize>,
-    /// Where to write weights and history.
-    #[arg(long, default_value = "target/nnc-examples/mnist_cnn")]
-    pub out: PathBuf,
-    /// No progress lines (the result line is still printed).
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// Folder with the four IDX files (gzip or not); default: the bundled
+        /// MNIST, or Fashion-MNIST with `--fashion`.
+        pub data: Option<PathBuf>,
+        /// Fashion-MNIST instead of MNIST.
+        pub fashion: bool,
+        /// `tutorial` (the course's CNN) or `strong`.
+        pub model: String = String::from("tutorial"),
+        /// Pixels as 0-255, as the tutorial feeds them, instead of [0, 1].
+        pub unscaled: bool,
+        /// Seed of initialisation, shuffling and dropout (default: the spec's, 0).
+        pub seed: Option<u64>,
+        /// Override the spec's epoch count.
+        pub epochs: Option<usize>,
+        /// Train on the first N training images only.
+        pub limit: Option<usize>,
+        /// Evaluate on the first N test images only.
+        pub test_limit: Option<usize>,
+        /// Where to write weights and history.
+        pub out: PathBuf = PathBuf::from("target/nnc-examples/mnist_cnn"),
+        /// No progress lines (the result line is still printed).
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured.

@@ -27,7 +27,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::ndarray::Array2;
 use nnc::{Dataset, Metric};
 use std::path::PathBuf;
@@ -61,21 +63,18 @@ pub fn properties(d: u8) -> [f32; 3] {
     ]
 }
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// The digits CSV (gzip or not): no header, 64 pixel values 0-16, then the digit.
-    #[arg(long, default_value_os_t = common::default_digits())]
-    pub data: PathBuf,
-    /// Override the 60 epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed for the split, the initial weights and shuffling.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// The digits CSV (gzip or not): no header, 64 pixel values 0-16, then the digit.
+        pub data: PathBuf = common::default_digits(),
+        /// Override the 60 epochs.
+        pub epochs: Option<usize>,
+        /// Seed for the split, the initial weights and shuffling.
+        pub seed: u64 = 42,
+        /// Print only errors.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured on the test set.

@@ -14,7 +14,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::metrics::ConfusionMatrix;
 use nnc::Model;
 use std::path::PathBuf;
@@ -22,21 +24,18 @@ use std::time::Instant;
 
 nnc::include_network!("examples/specs/residual.nn");
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// The digits CSV (gzip or not): no header, 64 pixel values 0-16, then the digit.
-    #[arg(long, default_value_os_t = common::default_digits())]
-    pub data: PathBuf,
-    /// Override both specs' epoch counts.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Number of seeds, 1..=N: each seeds the split, the weights and the shuffling.
-    #[arg(long, default_value_t = 5)]
-    pub seeds: u64,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// The digits CSV (gzip or not): no header, 64 pixel values 0-16, then the digit.
+        pub data: PathBuf = common::default_digits(),
+        /// Override both specs' epoch counts.
+        pub epochs: Option<usize>,
+        /// Number of seeds, 1..=N: each seeds the split, the weights and the shuffling.
+        pub seeds: u64 = 5,
+        /// Print only errors.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured.

@@ -46,7 +46,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::metrics::ConfusionMatrix;
 use nnc::{Dataset, Model};
 use std::collections::HashMap;
@@ -55,33 +57,26 @@ use std::time::Instant;
 
 nnc::include_network!("examples/specs/transfer.nn");
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// Folder with the four MNIST IDX files (gzip or not).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
-    pub data: PathBuf,
-    /// Training images per digit (5-9) for fine-tuning.
-    #[arg(long, default_value_t = 10)]
-    pub per_class: usize,
-    /// Independent repetitions (small training set and seeds).
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
-    /// Use only the first N MNIST training images (before splitting by digit).
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Override the source network's 5 epochs.
-    #[arg(long)]
-    pub source_epochs: Option<usize>,
-    /// Override the fine-tuning's 100 epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Base seed for the split and everything random.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// Folder with the four MNIST IDX files (gzip or not).
+        pub data: PathBuf = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")),
+        /// Training images per digit (5-9) for fine-tuning.
+        pub per_class: usize = 10,
+        /// Independent repetitions (small training set and seeds).
+        pub repeats: usize = 10,
+        /// Use only the first N MNIST training images (before splitting by digit).
+        pub limit: Option<usize>,
+        /// Override the source network's 5 epochs.
+        pub source_epochs: Option<usize>,
+        /// Override the fine-tuning's 100 epochs.
+        pub epochs: Option<usize>,
+        /// Base seed for the split and everything random.
+        pub seed: u64 = 42,
+        /// Print only errors.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured (accuracies on the 5-9 test images).

@@ -17,7 +17,9 @@
 //! units suffice in principle, but with them (same training) 8 of the seeds
 //! 1-10 stay in a local minimum at 50%: four units make it reliable.
 
-use clap::Parser;
+#[path = "common/options.rs"]
+#[macro_use]
+mod options;
 use nnc::data::csv::{read_csv, CsvOptions};
 use nnc::ndarray::array;
 use nnc::{Dataset, MetricExt, Model};
@@ -54,21 +56,18 @@ nnc::network! {
     }
 }
 
-/// Command-line options.
-#[derive(Parser, Debug, Clone)]
-pub struct Options {
-    /// A CSV with a header and rows `x1,x2,y` (y 0 or 1) instead of the truth table.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Override the 500 epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed for the initial weights.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Print only errors.
-    #[arg(long)]
-    pub quiet: bool,
+options! {
+    /// Command-line options.
+    pub struct Options {
+        /// A CSV with a header and rows `x1,x2,y` (y 0 or 1) instead of the truth table.
+        pub data: Option<PathBuf>,
+        /// Override the 500 epochs.
+        pub epochs: Option<usize>,
+        /// Seed for the initial weights.
+        pub seed: u64 = 1,
+        /// Print only errors.
+        pub quiet: bool,
+    }
 }
 
 /// What a run measured.

@@ -6,7 +6,6 @@
 // a standalone example must; here that file is therefore loaded more than once.
 #![allow(clippy::duplicate_mod)]
 
-use clap::Parser;
 use std::path::PathBuf;
 
 #[allow(dead_code)]

@@ -20,6 +20,92 @@ nnc::network! {
         loss    categorical_crossentropy
         verbose 2
     }
+
+    /// Softmax fused into the last dense layer.
+    network Classes(x: [3]) -> [4] {
+        dense(5) tanh
+        dense(4) softmax
+    }
+
+    /// Independent probabilities, fused.
+    network Labels(x: [3]) -> [2] {
+        dense(2) sigmoid
+    }
+
+    /// A standalone softmax after a join (nothing to fuse into).
+    network Joined(x: [3]) -> [3] {
+        let a = dense(3)
+        let b = a >> dense(3)
+        add(a, b)
+        softmax
+    }
+}
+
+/// Random inputs in [-2, 2).
+fn inputs(n: usize, seed: u64) -> Array2<f32> {
+    let mut rng = nnc::Rng::seed_from(seed);
+    Array2::from_shape_fn((n, 3), |_| rng.uniform(-2.0, 2.0))
+}
+
+/// Softmax outputs: `log p = z - logsumexp(z)`, so `z - log p` is the same
+/// for every class of a row, and the logits give back the probabilities.
+#[test]
+fn softmax_logits_against_the_log_of_the_probabilities() {
+    fn check(p: Array2<f32>, z: Array2<f32>) {
+        for (pr, zr) in p.rows().into_iter().zip(z.rows()) {
+            let shift: Vec<f64> = pr
+                .iter()
+                .zip(zr)
+                .map(|(&p, &z)| f64::from(z) - f64::from(p).ln())
+                .collect();
+            for s in &shift {
+                assert!((s - shift[0]).abs() < 1e-5, "{shift:?}");
+            }
+            // Not the probabilities themselves: the logits of a row do not sum to 1.
+            assert!((zr.sum() - 1.0).abs() > 1e-3 || zr.iter().any(|&z| z < 0.0));
+        }
+    }
+    let x = inputs(6, 3);
+    let mut net = Classes::new(1);
+    let p = net.predict(x.view()).unwrap().to_owned();
+    let z = net.predict_logits(x.view()).unwrap().to_owned();
+    check(p, z);
+    let mut joined = Joined::new(2);
+    let p = joined.predict(x.view()).unwrap().to_owned();
+    let z = joined.predict_logits(x.view()).unwrap().to_owned();
+    check(p, z);
+    // A wrong shape is an error, as for predict.
+    assert!(net.predict_logits(Array2::zeros((2, 4)).view()).is_err());
+}
+
+/// Sigmoid outputs: the logit is `ln p - ln(1 - p)`.
+#[test]
+fn sigmoid_logits_against_the_log_odds() {
+    let x = inputs(6, 4);
+    let mut net = Labels::new(5);
+    let p = net.predict(x.view()).unwrap().to_owned();
+    let z = net.predict_logits(x.view()).unwrap().to_owned();
+    for (&p, &z) in p.iter().zip(&z) {
+        let (p, z) = (f64::from(p), f64::from(z));
+        assert!(
+            (z - (p.ln() - (1.0 - p).ln())).abs() < 1e-4 * (1.0 + z.abs()),
+            "{p} {z}"
+        );
+    }
+    // Training keeps working with the logits buffer in place (fused backward).
+    let y = nnc::ndarray::Array2::from_shape_fn((6, 2), |(i, j)| ((i + j) % 2) as f32);
+    let data = nnc::Dataset::new(x.clone().into_dyn(), y.into_dyn()).unwrap();
+    let cfg = nnc::train::TrainConfig {
+        loss: nnc::Loss::BinaryCrossentropy { from_logits: false },
+        epochs: 30,
+        batch_size: 6,
+        verbose: nnc::train::Verbosity::Silent,
+        optimizer: nnc::Optimizer::adam(0.05),
+        ..Default::default()
+    };
+    let h = nnc::fit(&mut net, &cfg, &data).unwrap();
+    let losses = h.get("loss").unwrap();
+    assert!(losses[losses.len() - 1] < losses[0], "{losses:?}");
 }
 
 /// The spec's `verbose` reaches the training settings.

@@ -13,6 +13,7 @@ nnc::network! {
         dense(5) sigmoid
         dense(5) elu(alpha = 0.5)
         dense(5) gelu
+        dense(5) gelu(approximate = false)
         dense(5) softplus
         dense(5) leaky_relu(alpha = 0.1)
         dense(5) relu
@@ -29,6 +30,7 @@ nnc::network! {
         dense(4, use_bias = false)
         dropout(0.25)
         gelu
+        gelu(approximate = false)
         reshape([2, 2])
     }
 

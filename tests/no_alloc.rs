@@ -47,6 +47,7 @@ fn steady_state_training_and_inference_do_not_allocate() {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
+            eps_placement: nnc::optim::EpsPlacement::Keras,
         },
         ..TrainConfig::default()
     };

@@ -44,6 +44,17 @@ fn train_evaluate_save_load_predict() -> Result<(), Box<dyn std::error::Error>> 
             "predict_one and predict disagree: {a} vs {b}"
         );
     }
+    // The logits: their softmax is what predict returned.
+    let logits = again
+        .predict_logits(test.x.view().into_dimensionality()?)?
+        .to_owned();
+    let z = logits.row(0);
+    let top = z.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let sum: f32 = z.iter().map(|&v| (v - top).exp()).sum();
+    for (&v, &p) in z.iter().zip(probs.row(0)) {
+        let q = (v - top).exp() / sum;
+        assert!((q - p).abs() < 1e-5, "softmax(logits) {q} vs predict {p}");
+    }
     assert_eq!(again.output_shape(), &[10]);
     Ok(())
 }

@@ -87,6 +87,6 @@ fn frozen_layers_keep_their_weights() {
     );
     assert_eq!(
         Activations::PARAM_COUNT,
-        3 * 4 + 4 + 7 * (4 * 4 + 4) + 4 * 3 + 3
+        3 * 4 + 4 + 8 * (4 * 4 + 4) + 4 * 3 + 3
     );
 }

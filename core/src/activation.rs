@@ -25,18 +25,62 @@ pub enum Activation {
         /// Scale of the negative branch.
         alpha: f32,
     },
-    /// Gaussian error linear unit (tanh approximation).
+    /// Gaussian error linear unit, tanh approximation:
+    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))`. The language's
+    /// `gelu` (and `gelu(approximate = true)`).
     Gelu,
     /// `ln(1 + e^x)`.
     Softplus,
     /// Softmax over the last axis.
     Softmax,
+    /// Gaussian error linear unit, exact: `x Φ(x) = 0.5 x (1 + erf(x / sqrt 2))`,
+    /// PyTorch's `nn.GELU()` and Keras' `activation="gelu"`. The language's
+    /// `gelu(approximate = false)`.
+    GeluExact,
 }
 
 /// `sqrt(2 / pi)`, the scale inside GELU's tanh approximation.
 const GELU_C: f32 = 0.797_884_6;
 /// The cubic coefficient of GELU's tanh approximation.
 const GELU_K: f32 = 0.044_715;
+
+/// The standard normal distribution function `Φ(x) = P(X <= x)`, `X ~ N(0, 1)`,
+/// to f64 precision (well below f32 rounding) in both tails: `0.5 erfc(-x / sqrt 2)`.
+pub fn normal_cdf(x: f64) -> f64 {
+    let z = -x / std::f64::consts::SQRT_2;
+    0.5 * if z < 0.0 {
+        2.0 - erfc_pos(-z)
+    } else {
+        erfc_pos(z)
+    }
+}
+
+/// `erfc(z)` for `z >= 0`: the Maclaurin series of `erf` below 3 (terms
+/// at most e^9 ≈ 8100 in size: 12 of f64's 16 digits survive the
+/// cancellation), Laplace's continued fraction from 3 on (60 levels
+/// converge to f64 precision there), so the tail keeps its relative precision.
+fn erfc_pos(z: f64) -> f64 {
+    const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+    if z < 3.0 {
+        // erf(z) = 2/sqrt(pi) · Σ (-1)^n z^(2n+1) / (n! (2n+1))
+        let z2 = z * z;
+        let (mut term, mut sum) = (z, z);
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -z2 / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        1.0 - FRAC_2_SQRT_PI * sum
+    } else {
+        // erfc(z) = e^(-z²)/sqrt(pi) · 1 / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...))))
+        let mut f = z;
+        for k in (1..=60).rev() {
+            f = z + f64::from(k) / 2.0 / f;
+        }
+        (-z * z).exp() / f * (FRAC_2_SQRT_PI / 2.0)
+    }
+}
 
 /// Logistic sigmoid, written so that `e^x` never overflows.
 #[inline]
@@ -69,6 +113,16 @@ impl Activation {
         "softmax",
     ];
 
+    /// The exact GELU (`gelu(approximate = false)`) when `approximate` is
+    /// false, else the tanh form that `gelu` alone means.
+    pub fn gelu(approximate: bool) -> Self {
+        if approximate {
+            Activation::Gelu
+        } else {
+            Activation::GeluExact
+        }
+    }
+
     /// The activation called `name` in the model language, with its default
     /// settings (`leaky_relu`: `alpha` 0.01, `elu`: `alpha` 1), or `None` for
     /// an unknown name.
@@ -96,7 +150,7 @@ impl Activation {
             Activation::Relu => "relu",
             Activation::LeakyRelu { .. } => "leaky_relu",
             Activation::Elu { .. } => "elu",
-            Activation::Gelu => "gelu",
+            Activation::Gelu | Activation::GeluExact => "gelu",
             Activation::Softplus => "softplus",
             Activation::Softmax => "softmax",
         }
@@ -113,7 +167,7 @@ impl Activation {
     /// pre-activation buffer exactly when this says so.
     pub fn backward_needs_input(self) -> bool {
         match self {
-            Activation::Gelu => true,
+            Activation::Gelu | Activation::GeluExact => true,
             // With a non-positive slope the sign of y no longer tells the branch.
             Activation::LeakyRelu { alpha } | Activation::Elu { alpha } => alpha <= 0.0,
             // ELU (alpha > 0) and softplus have derivatives in terms of y.
@@ -152,6 +206,10 @@ impl Activation {
             }
             Activation::Gelu => 0.5 * x * (1.0 + (GELU_C * (x + GELU_K * x * x * x)).tanh()),
             Activation::Softplus => softplus(x),
+            Activation::GeluExact => {
+                let x = f64::from(x);
+                (x * normal_cdf(x)) as f32
+            }
         }
     }
 
@@ -199,6 +257,12 @@ impl Activation {
             }
             // softplus' = sigmoid(x) = 1 - e^-y, computed from y without cancellation.
             Activation::Softplus => -(-y).exp_m1(),
+            // d/dx x Φ(x) = Φ(x) + x φ(x).
+            Activation::GeluExact => {
+                let x = f64::from(x);
+                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                (normal_cdf(x) + x * pdf) as f32
+            }
         }
     }
 }
@@ -209,6 +273,7 @@ impl std::fmt::Display for Activation {
             Activation::LeakyRelu { alpha } | Activation::Elu { alpha } => {
                 write!(f, "{}(alpha = {alpha})", self.name())
             }
+            Activation::GeluExact => f.write_str("gelu(approximate = false)"),
             _ => f.write_str(self.name()),
         }
     }
@@ -218,7 +283,7 @@ impl std::fmt::Display for Activation {
 mod tests {
     use super::*;
 
-    pub(crate) const ALL: [Activation; 11] = [
+    pub(crate) const ALL: [Activation; 12] = [
         Activation::Linear,
         Activation::Sigmoid,
         Activation::Tanh,
@@ -228,6 +293,7 @@ mod tests {
         Activation::Elu { alpha: 1.0 },
         Activation::Elu { alpha: -0.3 },
         Activation::Gelu,
+        Activation::GeluExact,
         Activation::Softplus,
         Activation::Linear,
     ];
@@ -249,6 +315,45 @@ mod tests {
         }
     }
 
+    /// Φ and the exact GELU against tabulated values of erf (Abramowitz and
+    /// Stegun, table 7.1) and of the normal distribution function.
+    #[test]
+    fn exact_gelu_matches_published_values() {
+        // erf(z) = 2 Φ(z sqrt 2) - 1.
+        let erf = |z: f64| 2.0 * normal_cdf(z * std::f64::consts::SQRT_2) - 1.0;
+        for (z, want) in [
+            (0.5, 0.520_499_877_8),
+            (1.0, 0.842_700_792_9),
+            (2.0, 0.995_322_265_0),
+            (3.5, 0.999_999_256_9),
+        ] {
+            assert!((erf(z) - want).abs() < 1e-9, "erf({z}) = {}", erf(z));
+        }
+        // erfc(5) = 1.5374597944e-12: the tail keeps its relative precision.
+        let erfc5 = 2.0 * normal_cdf(-5.0 * std::f64::consts::SQRT_2);
+        assert!((erfc5 / 1.537_459_794_4e-12 - 1.0).abs() < 1e-9, "{erfc5}");
+        // x Φ(x) with Φ(-3) = 0.0013498980316, Φ(-1) = 0.1586552539,
+        // Φ(1) = 0.8413447461, Φ(3) = 0.9986501020 (normal tables).
+        for (x, want) in [
+            (-3.0f32, -0.004_049_694_1f64),
+            (-1.0, -0.158_655_253_9),
+            (0.0, 0.0),
+            (1.0, 0.841_344_746_1),
+            (3.0, 2.995_950_306_0),
+        ] {
+            let got = f64::from(Activation::GeluExact.apply(x));
+            assert!((got - want).abs() <= 1e-7 * want.abs(), "gelu({x}) = {got}");
+        }
+        // The tanh form differs in the fourth digit: 0.5 (1 + tanh(0.7978846 · 1.044715)) = 0.8411920.
+        assert!((Activation::Gelu.apply(1.0) - 0.841_192).abs() < 1e-6);
+        assert_eq!(
+            Activation::GeluExact.to_string(),
+            "gelu(approximate = false)"
+        );
+        assert_eq!(Activation::gelu(false), Activation::GeluExact);
+        assert_eq!(Activation::gelu(true), Activation::Gelu);
+    }
+
     #[test]
     fn stable_at_extremes() {
         assert_eq!(sigmoid(-1000.0), 0.0);
@@ -256,6 +361,8 @@ mod tests {
         assert_eq!(softplus(1000.0), 1000.0);
         assert!(softplus(-1000.0) >= 0.0 && softplus(-1000.0) < 1e-30);
         assert!(Activation::Gelu.apply(-20.0).abs() < 1e-6);
+        assert!(Activation::GeluExact.apply(-20.0).abs() < 1e-6);
+        assert_eq!(Activation::GeluExact.apply(20.0), 20.0);
         assert_eq!(Activation::Elu { alpha: 1.0 }.apply(-1000.0), -1.0);
     }
 

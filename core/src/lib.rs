@@ -35,5 +35,5 @@ pub use activation::Activation;
 pub use init::Init;
 pub use loss::Loss;
 pub use metrics::Metric;
-pub use optim::{Optimizer, Schedule};
+pub use optim::{EpsPlacement, Optimizer, Schedule};
 pub use train::{Checkpointing, EarlyStopping, TrainConfig, Verbosity};

@@ -1,6 +1,40 @@
 //! Optimizers and learning-rate schedules with their defaults (Keras 3's).
 //! The update rules and per-parameter state are the runtime's (`nnc::optim`).
 
+/// Where an adaptive optimizer adds its `epsilon`, the one difference
+/// between Keras' and PyTorch's update equations for the same
+/// hyper-parameters (Keras is the default, as for every default of nnc).
+///
+/// | optimizer | [`EpsPlacement::Keras`] | [`EpsPlacement::PyTorch`] |
+/// | --- | --- | --- |
+/// | RMSprop | `lr·g / sqrt(v + eps)` | `lr·g / (sqrt(v) + eps)` |
+/// | Adagrad | `lr·g / sqrt(a + eps)` | `lr·g / (sqrt(a) + eps)` |
+/// | Adam, AdamW | `lr·sqrt(1-β2ᵗ)/(1-β1ᵗ) · m / (sqrt(v) + eps)` | `lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + eps)` |
+///
+/// With momentum, PyTorch's RMSprop keeps `buf = momentum·buf + g / (sqrt(v) + eps)`
+/// and steps `lr·buf`; Keras keeps the step itself. The two agree while the
+/// learning rate is constant. Only the placement changes: PyTorch's other
+/// defaults (eps 1e-8, RMSprop's alpha 0.99 and lr 0.01, Adagrad's lr 0.01
+/// and initial accumulator 0, AdamW's weight decay 0.01) are set as usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EpsPlacement {
+    /// Keras 3's equations (the default).
+    #[default]
+    Keras,
+    /// PyTorch's `torch.optim` equations.
+    PyTorch,
+}
+
+impl EpsPlacement {
+    /// The value's name in the model language (`eps_placement = pytorch`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EpsPlacement::Keras => "keras",
+            EpsPlacement::PyTorch => "pytorch",
+        }
+    }
+}
+
 /// An optimizer and its hyper-parameters. The constructors (`Optimizer::adam(lr)`, ...)
 /// fill in Keras' defaults for everything but the learning rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,7 +49,7 @@ pub enum Optimizer {
         /// Nesterov momentum.
         nesterov: bool,
     },
-    /// Adagrad: `a += g²; w -= lr·g / sqrt(a + eps)`.
+    /// Adagrad: `a += g²; w -= lr·g / sqrt(a + eps)` (PyTorch: see [`EpsPlacement`]).
     Adagrad {
         /// Learning rate (Keras default 0.001).
         lr: f32,
@@ -23,6 +57,8 @@ pub enum Optimizer {
         initial_accumulator: f32,
         /// Added inside the square root (Keras default 1e-7).
         epsilon: f32,
+        /// Inside the square root (Keras) or outside (PyTorch).
+        eps_placement: EpsPlacement,
     },
     /// Adadelta: step sizes from running averages of squared gradients and updates.
     Adadelta {
@@ -33,7 +69,8 @@ pub enum Optimizer {
         /// Added inside the square roots (Keras default 1e-7).
         epsilon: f32,
     },
-    /// RMSprop: `v = rho·v + (1 - rho)·g²; w -= lr·g / sqrt(v + eps)` (with optional momentum).
+    /// RMSprop: `v = rho·v + (1 - rho)·g²; w -= lr·g / sqrt(v + eps)` (with
+    /// optional momentum; PyTorch: see [`EpsPlacement`]).
     RmsProp {
         /// Learning rate (Keras default 0.001).
         lr: f32,
@@ -43,8 +80,10 @@ pub enum Optimizer {
         momentum: f32,
         /// Added inside the square root (Keras default 1e-7).
         epsilon: f32,
+        /// Inside the square root (Keras) or outside (PyTorch).
+        eps_placement: EpsPlacement,
     },
-    /// Adam with bias correction.
+    /// Adam with bias correction (where epsilon goes: [`EpsPlacement`]).
     Adam {
         /// Learning rate (Keras default 0.001).
         lr: f32,
@@ -54,6 +93,8 @@ pub enum Optimizer {
         beta2: f32,
         /// Added to the denominator (Keras default 1e-7).
         epsilon: f32,
+        /// To the uncorrected `sqrt(v)` (Keras) or the corrected one (PyTorch).
+        eps_placement: EpsPlacement,
     },
     /// Adam with decoupled weight decay: `w -= lr·wd·w` before the Adam step.
     AdamW {
@@ -65,6 +106,8 @@ pub enum Optimizer {
         beta2: f32,
         /// Added to the denominator (Keras default 1e-7).
         epsilon: f32,
+        /// To the uncorrected `sqrt(v)` (Keras) or the corrected one (PyTorch).
+        eps_placement: EpsPlacement,
         /// Decoupled weight decay (Keras default 0.004).
         weight_decay: f32,
     },
@@ -115,6 +158,7 @@ impl Optimizer {
             lr,
             initial_accumulator: 0.1,
             epsilon: 1e-7,
+            eps_placement: EpsPlacement::Keras,
         }
     }
 
@@ -134,6 +178,7 @@ impl Optimizer {
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
+            eps_placement: EpsPlacement::Keras,
         }
     }
 
@@ -144,6 +189,7 @@ impl Optimizer {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
+            eps_placement: EpsPlacement::Keras,
         }
     }
 
@@ -154,6 +200,7 @@ impl Optimizer {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
+            eps_placement: EpsPlacement::Keras,
             weight_decay,
         }
     }
@@ -180,6 +227,31 @@ impl Optimizer {
             Optimizer::Adam { .. } => "adam",
             Optimizer::AdamW { .. } => "adamw",
         }
+    }
+
+    /// Where the optimizer adds its epsilon (`None` for SGD and Adadelta,
+    /// which have one convention).
+    pub fn eps_placement(&self) -> Option<EpsPlacement> {
+        match *self {
+            Optimizer::Adagrad { eps_placement, .. }
+            | Optimizer::RmsProp { eps_placement, .. }
+            | Optimizer::Adam { eps_placement, .. }
+            | Optimizer::AdamW { eps_placement, .. } => Some(eps_placement),
+            Optimizer::Sgd { .. } | Optimizer::Adadelta { .. } => None,
+        }
+    }
+
+    /// The same optimizer with its epsilon placed as `placement` says; SGD
+    /// and Adadelta are returned unchanged.
+    pub fn with_eps_placement(mut self, placement: EpsPlacement) -> Self {
+        match &mut self {
+            Optimizer::Adagrad { eps_placement, .. }
+            | Optimizer::RmsProp { eps_placement, .. }
+            | Optimizer::Adam { eps_placement, .. }
+            | Optimizer::AdamW { eps_placement, .. } => *eps_placement = placement,
+            Optimizer::Sgd { .. } | Optimizer::Adadelta { .. } => {}
+        }
+        self
     }
 
     /// Names of the per-parameter state slots the optimizer keeps (the

@@ -10,7 +10,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{quote, ToTokens};
 
 use crate::graph::{Graph, Node, Op, Padding, PoolKind, Source};
-use crate::{Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule};
+use crate::{Activation, EarlyStopping, EpsPlacement, Init, Loss, Metric, Optimizer, Schedule};
 
 fn f32_lit(v: f32) -> Literal {
     Literal::f32_suffixed(v)
@@ -40,6 +40,7 @@ impl Activation {
             Activation::Gelu => quote!(#path::Gelu),
             Activation::Softplus => quote!(#path::Softplus),
             Activation::Softmax => quote!(#path::Softmax),
+            Activation::GeluExact => quote!(#path::GeluExact),
         }
     }
 }
@@ -113,9 +114,10 @@ impl ToTokens for Optimizer {
                 lr,
                 initial_accumulator,
                 epsilon,
+                eps_placement: p,
             } => {
                 let (lr, a, e) = (f32_lit(lr), f32_lit(initial_accumulator), f32_lit(epsilon));
-                quote!(::nnc::optim::Optimizer::Adagrad { lr: #lr, initial_accumulator: #a, epsilon: #e })
+                quote!(::nnc::optim::Optimizer::Adagrad { lr: #lr, initial_accumulator: #a, epsilon: #e, eps_placement: #p })
             }
             Optimizer::Adadelta { lr, rho, epsilon } => {
                 let (lr, r, e) = (f32_lit(lr), f32_lit(rho), f32_lit(epsilon));
@@ -126,6 +128,7 @@ impl ToTokens for Optimizer {
                 rho,
                 momentum,
                 epsilon,
+                eps_placement: p,
             } => {
                 let (lr, r, m, e) = (
                     f32_lit(lr),
@@ -133,13 +136,14 @@ impl ToTokens for Optimizer {
                     f32_lit(momentum),
                     f32_lit(epsilon),
                 );
-                quote!(::nnc::optim::Optimizer::RmsProp { lr: #lr, rho: #r, momentum: #m, epsilon: #e })
+                quote!(::nnc::optim::Optimizer::RmsProp { lr: #lr, rho: #r, momentum: #m, epsilon: #e, eps_placement: #p })
             }
             Optimizer::Adam {
                 lr,
                 beta1,
                 beta2,
                 epsilon,
+                eps_placement: p,
             } => {
                 let (lr, b1, b2, e) = (
                     f32_lit(lr),
@@ -147,13 +151,14 @@ impl ToTokens for Optimizer {
                     f32_lit(beta2),
                     f32_lit(epsilon),
                 );
-                quote!(::nnc::optim::Optimizer::Adam { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e })
+                quote!(::nnc::optim::Optimizer::Adam { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e, eps_placement: #p })
             }
             Optimizer::AdamW {
                 lr,
                 beta1,
                 beta2,
                 epsilon,
+                eps_placement: p,
                 weight_decay,
             } => {
                 let (lr, b1, b2, e, wd) = (
@@ -163,8 +168,17 @@ impl ToTokens for Optimizer {
                     f32_lit(epsilon),
                     f32_lit(weight_decay),
                 );
-                quote!(::nnc::optim::Optimizer::AdamW { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e, weight_decay: #wd })
+                quote!(::nnc::optim::Optimizer::AdamW { lr: #lr, beta1: #b1, beta2: #b2, epsilon: #e, eps_placement: #p, weight_decay: #wd })
             }
+        });
+    }
+}
+
+impl ToTokens for EpsPlacement {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(match self {
+            EpsPlacement::Keras => quote!(::nnc::optim::EpsPlacement::Keras),
+            EpsPlacement::PyTorch => quote!(::nnc::optim::EpsPlacement::PyTorch),
         });
     }
 }

@@ -751,9 +751,14 @@ impl Checker {
         }
         let call = &layer.call;
         let kind = call.name.name.as_str();
-        let help = if crate::ops::PLANNED.contains(&kind) {
+        // Keras' class names count too: `BatchNormalization`, `LSTM`.
+        let lower = kind.to_ascii_lowercase();
+        let planned = crate::ops::PLANNED
+            .iter()
+            .find(|p| **p == lower || crate::diag::keras_name(kind) == Some(**p));
+        let help = if let Some(planned) = planned {
             format!(
-                "`{kind}` is planned but not built yet; the layers nnc has: {}",
+                "`{planned}` is planned but not built yet; the layers nnc has: {}",
                 crate::ops::LAYERS.join(", ")
             )
         } else {
@@ -825,6 +830,7 @@ impl Checker {
         let kind = call.name.name.as_str();
         let what = format!("`{kind}`");
         let with_alpha: &[Param] = &[("alpha", &[]), ("name", &[])];
+        let gelu: &[Param] = &[("approximate", &[]), ("name", &[])];
         let plain: &[Param] = &[("name", &[])];
         let Some(default) = Activation::named(kind) else {
             self.push(
@@ -843,11 +849,11 @@ impl Checker {
         };
         let params = match default {
             Activation::LeakyRelu { .. } | Activation::Elu { .. } => with_alpha,
+            Activation::Gelu | Activation::GeluExact => gelu,
             Activation::Linear
             | Activation::Sigmoid
             | Activation::Tanh
             | Activation::Relu
-            | Activation::Gelu
             | Activation::Softplus
             | Activation::Softmax => plain,
         };
@@ -879,6 +885,11 @@ impl Checker {
             Activation::Elu { alpha: a } => {
                 alpha(self, a, POSITIVE).map(|alpha| Activation::Elu { alpha })
             }
+            // `gelu` is the tanh form; `approximate = false` asks for erf.
+            Activation::Gelu => b.get(0).map_or(Some(Activation::Gelu), |v| {
+                self.boolean(v, "the `approximate` of `gelu`")
+                    .map(Activation::gelu)
+            }),
             other => Some(other),
         };
         (act, name)

@@ -346,9 +346,122 @@ fn levenshtein(a: &str, b: &str) -> usize {
     d[a.len() * w + b.len()]
 }
 
-/// Formats a "did you mean" help line for `name` among `candidates`, or
-/// lists the candidates when none is close.
+/// Keras' spellings that nnc writes differently, each with nnc's: used
+/// where one of them is a candidate (`batch_size` among train settings).
+const KERAS_NAMES: &[(&str, &str)] = &[
+    ("batch_size", "batch"),
+    ("nb_epoch", "epochs"),
+    ("learning_rate", "lr"),
+    ("kernel_size", "kernel"),
+    ("strides", "stride"),
+    ("pool_size", "size"),
+    ("kernel_initializer", "kernel_init"),
+    ("bias_initializer", "bias_init"),
+    ("maxpooling2d", "max_pool2d"),
+    ("maxpool2d", "max_pool2d"),
+    ("max_pooling2d", "max_pool2d"),
+    ("averagepooling2d", "avg_pool2d"),
+    ("avgpool2d", "avg_pool2d"),
+    ("average_pooling2d", "avg_pool2d"),
+    ("globalaveragepooling2d", "global_avg_pool2d"),
+    ("global_average_pooling2d", "global_avg_pool2d"),
+    ("concatenate", "concat"),
+    ("batchnormalization", "batch_norm"),
+    ("batch_normalization", "batch_norm"),
+    ("mean_squared_error", "mse"),
+    ("meansquarederror", "mse"),
+    ("mean_absolute_error", "mae"),
+    ("meanabsoluteerror", "mae"),
+    ("huber_loss", "huber"),
+    ("binary_accuracy", "accuracy"),
+    ("categorical_accuracy", "accuracy"),
+    ("sparse_categorical_accuracy", "accuracy"),
+    ("random_normal", "normal"),
+    ("randomnormal", "normal"),
+    ("random_uniform", "uniform"),
+    ("randomuniform", "uniform"),
+];
+
+/// Keras habits with no one-word nnc spelling: the Keras name, a name that
+/// must be among the candidates for the hint to apply (the context), and
+/// the hint.
+const KERAS_HINTS: &[(&str, &str, &str)] = &[
+    (
+        "kernel_regularizer",
+        "l2",
+        "nnc writes Keras' `kernel_regularizer` as `l2 = 1e-4` (or `l1 = ...`, or both)",
+    ),
+    (
+        "learning_rate",
+        "optimizer",
+        "the learning rate is an argument of the optimizer: `optimizer adam(lr = 1e-3)`",
+    ),
+    (
+        "lr",
+        "optimizer",
+        "the learning rate is an argument of the optimizer: `optimizer adam(lr = 1e-3)`",
+    ),
+    (
+        "input_shape",
+        "",
+        "the input shape is the network's signature: `network Net(x: [28, 28]) -> [10]`",
+    ),
+    (
+        "input_dim",
+        "",
+        "the input shape is the network's signature: `network Net(x: [784]) -> [10]`",
+    ),
+    (
+        "callbacks",
+        "early_stopping",
+        "Keras' `EarlyStopping` callback is the setting `early_stopping(monitor = \"val_loss\", patience = 5)`",
+    ),
+    (
+        "activation",
+        "",
+        "write the activation after the layer (`dense(64) relu`) or as a layer of its own (`relu`)",
+    ),
+    (
+        "input",
+        "",
+        "the input is the network's signature: `network Net(x: [784]) -> [10]`",
+    ),
+    (
+        "inputlayer",
+        "",
+        "the input is the network's signature: `network Net(x: [784]) -> [10]`",
+    ),
+];
+
+/// nnc's name for a Keras spelling (`batch_size` → `batch`, `MaxPooling2D`
+/// → `max_pool2d`), compared without case; `None` if `name` is not one.
+pub fn keras_name(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    KERAS_NAMES
+        .iter()
+        .find(|(k, _)| *k == lower)
+        .map(|&(_, nnc)| nnc)
+}
+
+/// The help for a Keras habit among `candidates`, if `name` is one.
+fn keras_help(name: &str, candidates: &[&str]) -> Option<String> {
+    if let Some(nnc) = keras_name(name).filter(|n| candidates.contains(n)) {
+        return Some(format!("did you mean `{nnc}`? (Keras' `{name}`)"));
+    }
+    let lower = name.to_ascii_lowercase();
+    KERAS_HINTS
+        .iter()
+        .find(|(k, context, _)| *k == lower && (context.is_empty() || candidates.contains(context)))
+        .map(|&(_, _, hint)| hint.to_string())
+}
+
+/// Formats a "did you mean" help line for `name` among `candidates` (with
+/// nnc's spelling of common Keras names), or lists the candidates when none
+/// is close.
 pub fn suggestion(name: &str, candidates: &[&str]) -> String {
+    if let Some(help) = keras_help(name, candidates) {
+        return help;
+    }
     match did_you_mean(name, candidates) {
         Some(c) => format!("did you mean `{c}`?"),
         None => format!("expected one of: {}", candidates.join(", ")),
@@ -387,6 +500,33 @@ mod tests {
         assert_eq!(did_you_mean("conv2d", &["dense", "relu"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(did_you_mean("desne", &["dense", "dropout"]), Some("dense"));
+    }
+
+    #[test]
+    fn keras_spellings() {
+        let settings = ["loss", "optimizer", "batch", "epochs", "early_stopping"];
+        assert_eq!(
+            suggestion("batch_size", &settings),
+            "did you mean `batch`? (Keras' `batch_size`)"
+        );
+        assert!(suggestion("learning_rate", &settings).contains("adam(lr = 1e-3)"));
+        assert!(suggestion("callbacks", &settings).contains("early_stopping("));
+        let dense = ["units", "kernel_init", "l1", "l2", "name"];
+        assert!(suggestion("kernel_regularizer", &dense).contains("`l2 = 1e-4`"));
+        assert!(suggestion("input_shape", &dense).contains("signature"));
+        assert_eq!(
+            suggestion("MaxPooling2D", &["dense", "max_pool2d"]),
+            "did you mean `max_pool2d`? (Keras' `MaxPooling2D`)"
+        );
+        assert_eq!(
+            suggestion("mean_squared_error", &["mse", "mae"]),
+            "did you mean `mse`? (Keras' `mean_squared_error`)"
+        );
+        // Out of its context a hint is not given: `learning_rate` among
+        // optimizer arguments is an alias, and `kernel_regularizer` where
+        // there is no `l2` is just unknown.
+        assert_eq!(keras_help("kernel_regularizer", &["rate", "name"]), None);
+        assert_eq!(keras_help("relu", &["relu"]), None);
     }
 
     #[test]

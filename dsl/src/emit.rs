@@ -489,6 +489,34 @@ fn inherent_impl(
     let batch_out = format_ident!("ArrayView{}", net.output.len() + 1);
     let batch_out_dim = format_ident!("Ix{}", net.output.len() + 1);
 
+    let predict_logits = match plan.logits {
+        Some(buf) => {
+            let ident = format_ident!("{}", plan.buffers[buf].ident);
+            let act = plan.output_activation.name();
+            let doc = format!(
+                " Runs inference on a batch like [`Self::predict`], but returns the logits: \
+                 what the output's `{act}` receives, so that `{act}` of them is what `predict` \
+                 returns. For a loss with `from_logits`, calibration, or comparison with \
+                 another framework's logits."
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn predict_logits(&mut self, x: ::nnc::ndarray::#batch_in<'_, f32>)
+                    -> ::nnc::Result<::nnc::ndarray::#batch_out<'_, f32>>
+                {
+                    ::nnc::Model::forward(self, x.into_dyn(), false)?;
+                    let n = self.batch;
+                    let z = ::nnc::support::unflatten(
+                        self.ws.#ident.slice(::nnc::ndarray::s![..n, ..]),
+                        &Self::OUTPUT_SHAPE,
+                    )?;
+                    ::nnc::support::fixed_rank::<::nnc::ndarray::#batch_out_dim>(z)
+                }
+            }
+        }
+        None => quote!(),
+    };
+
     let train_config = match &net.train {
         Some(train) => {
             let cfg = train_config(train);
@@ -551,6 +579,8 @@ fn inherent_impl(
                 let y = ::nnc::Model::forward(self, x.into_dyn(), false)?;
                 ::nnc::support::fixed_rank::<::nnc::ndarray::#batch_out_dim>(y)
             }
+
+            #predict_logits
 
             /// Runs inference on one sample. Sizes are checked by rustc; nothing
             /// is allocated.

@@ -10,7 +10,7 @@ use crate::span::Span;
 /// The vocabulary shared with the runtime (`nnc-core`): the checker
 /// resolves names to these values, and generated code names the same ones.
 pub use nnc_core::{
-    Activation, EarlyStopping, Init, Loss, Metric, Optimizer, Schedule, TrainConfig,
+    Activation, EarlyStopping, EpsPlacement, Init, Loss, Metric, Optimizer, Schedule, TrainConfig,
 };
 
 pub use crate::ops::{

@@ -173,6 +173,9 @@ pub struct Plan<'a> {
     pub output: Value,
     /// The activation applied last (`Linear` if the last step is not an activation).
     pub output_activation: Activation,
+    /// For a softmax or sigmoid output: the buffer holding its logits after
+    /// an inference forward pass (read by `predict_logits`).
+    pub logits: Option<BufId>,
     /// Per buffer: whether its value depends on a trainable parameter and
     /// reaches the output, so that backward must carry a gradient through it.
     pub needs_grad: Vec<bool>,
@@ -312,7 +315,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
     let Lowering {
         params,
         mut buffers,
-        steps,
+        mut steps,
         one_scratch,
         ..
     } = cx;
@@ -323,6 +326,37 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         }
         _ => Activation::Linear,
     };
+    // Where `predict_logits` finds the logits of a softmax or sigmoid output:
+    // a fused dense or convolution keeps its pre-activation (one more write
+    // of the output's size per forward), a standalone activation reads them.
+    let mut logits = None;
+    if matches!(output_activation, Activation::Softmax | Activation::Sigmoid) {
+        if let Some(step) = steps.last_mut() {
+            let fresh = Buffer {
+                ident: format!("{}_logits", buffers[step.out].ident),
+                width: buffers[step.out].width,
+                has_grad: false,
+                indices: false,
+            };
+            let pre = match &mut step.op {
+                StepOp::Dense(d) => Some(&mut d.pre),
+                StepOp::Conv2d(c) => Some(&mut c.pre),
+                _ => None,
+            };
+            logits = match pre {
+                Some(Some(buf)) => Some(*buf),
+                Some(pre) => {
+                    buffers.push(fresh);
+                    *pre = Some(buffers.len() - 1);
+                    *pre
+                }
+                None => match step.op {
+                    StepOp::Activation(_) => Some(step.inputs[0].infer),
+                    _ => None,
+                },
+            };
+        }
+    }
     // Forward in topological order: a value needs a gradient if a
     // trainable parameter lies upstream of it.
     let mut needs_grad = vec![false; buffers.len()];
@@ -400,6 +434,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         steps,
         output: cur,
         output_activation,
+        logits,
         needs_grad,
         one_scratch,
         dup_grads,

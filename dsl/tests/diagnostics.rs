@@ -207,6 +207,58 @@ fn e0107_unknown_setting() {
     assert_eq!(d.help.as_deref(), Some("did you mean `epochs`?"));
 }
 
+/// Keras' spellings get nnc's in the help: settings, arguments, layers,
+/// losses; layers nnc plans say so, under their Keras names too.
+#[test]
+fn keras_habits_get_the_nnc_spelling() {
+    let help = |src: &str| {
+        let diags = compile(src).expect_err("should not compile");
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        diags[0].help.clone().unwrap_or_default()
+    };
+    let train = |body: &str| {
+        with_train(&format!(
+            "train Net {{\n    loss categorical_crossentropy\n    {body}\n}}\n"
+        ))
+    };
+    assert_eq!(
+        help(&train("batch_size 32")),
+        "did you mean `batch`? (Keras' `batch_size`)"
+    );
+    assert_eq!(
+        help(&train("learning_rate 0.01")),
+        "the learning rate is an argument of the optimizer: `optimizer adam(lr = 1e-3)`"
+    );
+    let net = |layer: &str| {
+        format!("network A(x: [8, 8, 1]) -> [2] {{\n    {layer}\n    flatten\n    dense(2)\n}}\n")
+    };
+    let vector =
+        |layer: &str| format!("network A(x: [8]) -> [2] {{\n    {layer}\n    dense(2)\n}}\n");
+    assert_eq!(
+        help(&vector("dense(4, kernel_regularizer = 0.01)")),
+        "nnc writes Keras' `kernel_regularizer` as `l2 = 1e-4` (or `l1 = ...`, or both)"
+    );
+    assert_eq!(
+        help(&vector("dense(4, input_shape = [8])")),
+        "the input shape is the network's signature: `network Net(x: [28, 28]) -> [10]`"
+    );
+    assert_eq!(
+        help(&net("MaxPooling2D(2)")),
+        "did you mean `max_pool2d`? (Keras' `MaxPooling2D`)"
+    );
+    assert_eq!(help(&net("Conv2D(4, 3)")), "did you mean `conv2d`?");
+    for planned in ["BatchNormalization", "batch_norm", "LSTM"] {
+        let h = help(&net(planned));
+        assert!(h.contains("is planned but not built yet"), "{planned}: {h}");
+    }
+    let loss = with_train("train Net {\n    loss mean_squared_error\n}\n");
+    let diags = compile(&loss).expect_err("unknown loss");
+    assert_eq!(
+        diags[0].help.as_deref(),
+        Some("did you mean `mse`? (Keras' `mean_squared_error`)")
+    );
+}
+
 #[test]
 fn e0111_unknown_schedule() {
     let src = with_train(

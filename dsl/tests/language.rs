@@ -94,7 +94,8 @@ fn mnist_checks_to_the_expected_ir() {
             lr: 1e-3,
             rho: 0.9,
             momentum: 0.0,
-            epsilon: 1e-7
+            epsilon: 1e-7,
+            eps_placement: EpsPlacement::Keras,
         }
     );
     assert_eq!(
@@ -134,7 +135,8 @@ fn defaults_are_filled_in() {
             lr: 0.001,
             beta1: 0.9,
             beta2: 0.999,
-            epsilon: 1e-7
+            epsilon: 1e-7,
+            eps_placement: EpsPlacement::Keras,
         }
     );
     assert_eq!(t.optimizer, nnc_core::TrainConfig::default().optimizer);
@@ -201,6 +203,7 @@ fn every_optimizer_with_keras_defaults() {
                 lr: 0.001,
                 initial_accumulator: 0.1,
                 epsilon: 1e-7,
+                eps_placement: EpsPlacement::Keras,
             },
         ),
         (
@@ -218,6 +221,7 @@ fn every_optimizer_with_keras_defaults() {
                 beta1: 0.9,
                 beta2: 0.999,
                 epsilon: 1e-7,
+                eps_placement: EpsPlacement::Keras,
             },
         ),
         (
@@ -227,8 +231,28 @@ fn every_optimizer_with_keras_defaults() {
                 beta1: 0.8,
                 beta2: 0.999,
                 epsilon: 1e-7,
+                eps_placement: EpsPlacement::Keras,
                 weight_decay: 0.01,
             },
+        ),
+        (
+            "adam(lr = 1e-3, eps = 1e-8, eps_placement = pytorch)",
+            Optimizer::Adam {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                eps_placement: EpsPlacement::PyTorch,
+            },
+        ),
+        (
+            "rmsprop(eps_placement = torch)",
+            Optimizer::rmsprop(1e-3).with_eps_placement(EpsPlacement::PyTorch),
+        ),
+        ("adagrad(eps_placement = keras)", Optimizer::adagrad(1e-3)),
+        (
+            "adamw(eps_placement = pytorch)",
+            Optimizer::adamw(1e-3, 0.004).with_eps_placement(EpsPlacement::PyTorch),
         ),
     ];
     for (text, want) in cases {
@@ -323,6 +347,7 @@ fn every_initialiser() {
 fn every_activation_layer() {
     let src = "network A(x: [4]) -> [4] {
         sigmoid tanh relu leaky_relu(alpha = 0.2) elu gelu softplus linear softmax
+        gelu(approximate = false) gelu(approximate = true)
     }";
     let n = net(src);
     let ops: Vec<&Op> = n.layers.iter().map(|l| &l.op).collect();
@@ -337,6 +362,8 @@ fn every_activation_layer() {
         Softplus,
         Linear,
         Softmax,
+        GeluExact,
+        Gelu,
     ];
     assert_eq!(
         ops,
@@ -581,7 +608,8 @@ fn aliases() {
             lr: 0.01,
             beta1: 0.8,
             beta2: 0.999,
-            epsilon: 1e-8
+            epsilon: 1e-8,
+            eps_placement: EpsPlacement::Keras,
         }
     );
     assert_eq!(t.metrics, [Metric::Accuracy]);

@@ -419,6 +419,23 @@ impl Builder<'_> {
                     ..x.clone()
                 }
             }
+            Activation::GeluExact => {
+                // 0.5 x (1 + erf(x / sqrt 2)); Erf is a standard operator.
+                let x_ = x.name.as_str();
+                let (r, half, one) = (
+                    self.scalar(std::f32::consts::FRAC_1_SQRT_2),
+                    self.scalar(0.5),
+                    self.scalar(1.0),
+                );
+                let xr = self.node("Mul", &[x_, &r], &format!("{out}/x_over_sqrt2"), vec![]);
+                let e = self.node("Erf", &[&xr], &format!("{out}/erf"), vec![]);
+                let e1 = self.node("Add", &[&e, &one], &format!("{out}/1+erf"), vec![]);
+                let hx = self.node("Mul", &[x_, &half], &format!("{out}/half_x"), vec![]);
+                Val {
+                    name: self.node("Mul", &[&hx, &e1], out, vec![]),
+                    ..x.clone()
+                }
+            }
         }
     }
 

@@ -48,8 +48,9 @@ impl Gradients {
 /// reproducible mask. The parameters are not changed.
 ///
 /// ```
-/// use nnc_runtime::{gradients, sequential::Sequential, Activation, Loss};
-/// use nnc_runtime::ndarray::array;
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::{gradients, sequential::Sequential, Activation, Loss};
+/// use nnc::ndarray::array;
 /// let mut model = Sequential::builder(&[2]).dense(1, Activation::Linear).build(0).unwrap();
 /// let x = array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn();
 /// let y = array![[1.0f32], [0.0]].into_dyn();

@@ -149,6 +149,34 @@ fn serialize(
 }
 
 /// Saves the model's parameters to `path` (safetensors, f32, one tensor per [`Param`]).
+/// The write is atomic (a temporary file renamed over `path`), so a crash
+/// never leaves half a file. [`load_weights`] reads it back.
+///
+/// ```
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::{io, sequential::Sequential, Activation};
+/// use nnc::ndarray::array;
+///
+/// let path = std::env::temp_dir().join(format!("doc-weights-{}.safetensors", std::process::id()));
+/// let build = |seed| Sequential::builder(&[2]).dense(3, Activation::Tanh).dense(1, Activation::Linear).build(seed);
+/// let mut trained = build(1)?;
+/// io::save_weights(&path, &mut trained)?;
+///
+/// let mut again = build(2)?; // other initial weights, the same architecture
+/// io::load_weights(&path, &mut again)?; // checks every name, shape and dtype
+/// let x = array![[0.5f32, -1.0]].into_dyn();
+/// assert_eq!(
+///     nnc::predict(&mut again, x.view(), 1)?,
+///     nnc::predict(&mut trained, x.view(), 1)?
+/// );
+///
+/// // Another architecture is refused, and the error lists what differs.
+/// let mut other = Sequential::builder(&[2]).dense(4, Activation::Tanh).dense(1, Activation::Linear).build(0)?;
+/// let err = io::load_weights(&path, &mut other).unwrap_err();
+/// assert!(err.to_string().contains("dense1.weight"), "{err}");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be written.

@@ -3,7 +3,7 @@
 
 use crate::{Model, Param};
 
-pub use nnc_core::optim::{Optimizer, Schedule};
+pub use nnc_core::optim::{EpsPlacement, Optimizer, Schedule};
 
 /// One parameter's state vectors (momentum, moments, accumulators).
 #[derive(Debug, Clone, Default)]
@@ -325,11 +325,29 @@ fn update(
                 }
             }
         }
-        Optimizer::Adagrad { epsilon, .. } => {
-            for ((w, &g), acc) in w.iter_mut().zip(grad).zip(a.iter_mut()) {
-                let g = g * scale;
-                *acc += g * g;
-                *w -= lr * g / (*acc + epsilon).sqrt();
+        Optimizer::Adagrad {
+            epsilon,
+            eps_placement,
+            ..
+        } => {
+            // One loop per placement: a branch inside would keep the
+            // compiler from vectorising.
+            let pairs = w.iter_mut().zip(grad).zip(a.iter_mut());
+            match eps_placement {
+                EpsPlacement::Keras => {
+                    for ((w, &g), acc) in pairs {
+                        let g = g * scale;
+                        *acc += g * g;
+                        *w -= lr * g / (*acc + epsilon).sqrt();
+                    }
+                }
+                EpsPlacement::PyTorch => {
+                    for ((w, &g), acc) in pairs {
+                        let g = g * scale;
+                        *acc += g * g;
+                        *w -= lr * g / (acc.sqrt() + epsilon);
+                    }
+                }
             }
         }
         Optimizer::Adadelta { rho, epsilon, .. } => {
@@ -345,17 +363,37 @@ fn update(
             rho,
             momentum,
             epsilon,
+            eps_placement,
             ..
         } => {
-            for (((w, &g), v), m) in w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut()) {
-                let g = g * scale;
-                *v = rho * *v + (1.0 - rho) * g * g;
-                let inc = lr * g / (*v + epsilon).sqrt();
-                if momentum > 0.0 {
-                    *m = momentum * *m + inc;
-                    *w -= *m;
-                } else {
-                    *w -= inc;
+            let quads = w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut());
+            match eps_placement {
+                EpsPlacement::Keras => {
+                    for (((w, &g), v), m) in quads {
+                        let g = g * scale;
+                        *v = rho * *v + (1.0 - rho) * g * g;
+                        let inc = lr * g / (*v + epsilon).sqrt();
+                        if momentum > 0.0 {
+                            *m = momentum * *m + inc;
+                            *w -= *m;
+                        } else {
+                            *w -= inc;
+                        }
+                    }
+                }
+                // torch.optim.RMSprop: the buffer holds g / (sqrt(v) + eps), lr comes after.
+                EpsPlacement::PyTorch => {
+                    for (((w, &g), v), m) in quads {
+                        let g = g * scale;
+                        *v = rho * *v + (1.0 - rho) * g * g;
+                        let step = g / (v.sqrt() + epsilon);
+                        if momentum > 0.0 {
+                            *m = momentum * *m + step;
+                            *w -= lr * *m;
+                        } else {
+                            *w -= lr * step;
+                        }
+                    }
                 }
             }
         }
@@ -363,12 +401,14 @@ fn update(
             beta1,
             beta2,
             epsilon,
+            eps_placement,
             ..
         }
         | Optimizer::AdamW {
             beta1,
             beta2,
             epsilon,
+            eps_placement,
             ..
         } => {
             let decay = match opt {
@@ -376,13 +416,30 @@ fn update(
                 _ => 0.0,
             };
             let t = t.min(i32::MAX as u64) as i32;
-            let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
-            for (((w, &g), m), v) in w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut()) {
-                let g = g * scale;
-                *w -= lr * decay * *w;
-                *m = beta1 * *m + (1.0 - beta1) * g;
-                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                *w -= alpha * *m / (v.sqrt() + epsilon);
+            let quads = w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut());
+            match eps_placement {
+                EpsPlacement::Keras => {
+                    let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
+                    for (((w, &g), m), v) in quads {
+                        let g = g * scale;
+                        *w -= lr * decay * *w;
+                        *m = beta1 * *m + (1.0 - beta1) * g;
+                        *v = beta2 * *v + (1.0 - beta2) * g * g;
+                        *w -= alpha * *m / (v.sqrt() + epsilon);
+                    }
+                }
+                // torch.optim.Adam: eps is added to the bias-corrected sqrt(v̂).
+                EpsPlacement::PyTorch => {
+                    let step = lr / (1.0 - beta1.powi(t));
+                    let root2 = (1.0 - beta2.powi(t)).sqrt();
+                    for (((w, &g), m), v) in quads {
+                        let g = g * scale;
+                        *w -= lr * decay * *w;
+                        *m = beta1 * *m + (1.0 - beta1) * g;
+                        *v = beta2 * *v + (1.0 - beta2) * g * g;
+                        *w -= step * *m / (v.sqrt() / root2 + epsilon);
+                    }
+                }
             }
         }
     }
@@ -508,6 +565,7 @@ pub(crate) mod tests {
                     rho: 0.9,
                     momentum: 0.5,
                     epsilon: 1e-7,
+                    eps_placement: EpsPlacement::Keras,
                 },
                 2000,
             ),
@@ -619,6 +677,255 @@ pub(crate) mod tests {
         r.step(&mut q2);
         assert_eq!(q.w, q2.w);
         assert!(!r.set_state(0, "nonsense", vec![]));
+    }
+
+    /// The optimizers of [`placement_cases`], all with `epsilon = 0.1`, large
+    /// enough that where it goes changes the trajectory visibly.
+    fn placement_cases(placement: EpsPlacement) -> Vec<(&'static str, Optimizer)> {
+        let p = placement;
+        vec![
+            (
+                "adagrad",
+                Optimizer::Adagrad {
+                    lr: 0.1,
+                    initial_accumulator: 0.1,
+                    epsilon: 0.1,
+                    eps_placement: p,
+                },
+            ),
+            (
+                "rmsprop",
+                Optimizer::RmsProp {
+                    lr: 0.01,
+                    rho: 0.9,
+                    momentum: 0.0,
+                    epsilon: 0.1,
+                    eps_placement: p,
+                },
+            ),
+            (
+                "rmsprop_momentum",
+                Optimizer::RmsProp {
+                    lr: 0.01,
+                    rho: 0.9,
+                    momentum: 0.5,
+                    epsilon: 0.1,
+                    eps_placement: p,
+                },
+            ),
+            (
+                "adam",
+                Optimizer::Adam {
+                    lr: 0.1,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    epsilon: 0.1,
+                    eps_placement: p,
+                },
+            ),
+            (
+                "adamw",
+                Optimizer::AdamW {
+                    lr: 0.1,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    epsilon: 0.1,
+                    eps_placement: p,
+                    weight_decay: 0.1,
+                },
+            ),
+        ]
+    }
+
+    /// Five steps on [`Quadratic`] (from `w = 0`) in f64, written from the
+    /// published update equations (Keras 3's `optimizers/*.py`, PyTorch's
+    /// `torch.optim` docs), independently of [`update`].
+    fn reference(name: &str, placement: EpsPlacement) -> [f64; 3] {
+        let (a, c) = ([1.0f64, 5.0, 20.0], [1.0f64, -2.0, 0.5]);
+        let torch = placement == EpsPlacement::PyTorch;
+        let mut w = [0.0f64; 3];
+        let (mut s1, mut s2) = ([0.0f64; 3], [0.0f64; 3]);
+        if name == "adagrad" {
+            s1 = [0.1; 3];
+        }
+        let eps = 0.1;
+        for t in 1..=5 {
+            for i in 0..3 {
+                let g = a[i] * (w[i] - c[i]);
+                match name {
+                    "adagrad" => {
+                        s1[i] += g * g;
+                        let d = if torch {
+                            s1[i].sqrt() + eps
+                        } else {
+                            (s1[i] + eps).sqrt()
+                        };
+                        w[i] -= 0.1 * g / d;
+                    }
+                    "rmsprop" | "rmsprop_momentum" => {
+                        let (lr, mu) = (0.01, if name == "rmsprop" { 0.0 } else { 0.5 });
+                        s1[i] = 0.9 * s1[i] + 0.1 * g * g;
+                        if torch {
+                            s2[i] = mu * s2[i] + g / (s1[i].sqrt() + eps);
+                            w[i] -= lr * s2[i];
+                        } else {
+                            s2[i] = mu * s2[i] + lr * g / (s1[i] + eps).sqrt();
+                            w[i] -= s2[i];
+                        }
+                    }
+                    _ => {
+                        let (lr, b1, b2) = (0.1, 0.9f64, 0.999f64);
+                        if name == "adamw" {
+                            w[i] -= lr * 0.1 * w[i];
+                        }
+                        s1[i] = b1 * s1[i] + (1.0 - b1) * g;
+                        s2[i] = b2 * s2[i] + (1.0 - b2) * g * g;
+                        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                        w[i] -= if torch {
+                            // m̂ / (sqrt(v̂) + eps)
+                            lr * (s1[i] / c1) / ((s2[i] / c2).sqrt() + eps)
+                        } else {
+                            // lr_t · m / (sqrt(v) + eps), lr_t = lr sqrt(c2) / c1
+                            lr * c2.sqrt() / c1 * s1[i] / (s2[i].sqrt() + eps)
+                        };
+                    }
+                }
+            }
+        }
+        w
+    }
+
+    /// Both placements for every optimizer that has them, five steps each,
+    /// against [`reference`]; the PyTorch trajectories also against
+    /// `torch.optim` itself (float64), pasted from this script:
+    ///
+    /// ```python
+    /// import torch
+    /// a = torch.tensor([1.0, 5.0, 20.0], dtype=torch.float64)
+    /// c = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    /// def run(make, steps=5):
+    ///     w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    ///     opt = make([w])
+    ///     for _ in range(steps):
+    ///         opt.zero_grad()
+    ///         (0.5 * (a * (w - c) ** 2).sum()).backward()
+    ///         opt.step()
+    ///     return [float(x) for x in w.detach()]
+    /// # Adagrad(p, lr=0.1, initial_accumulator_value=0.1, eps=0.1)
+    /// # RMSprop(p, lr=0.01, alpha=0.9, eps=0.1), the same with momentum=0.5
+    /// # Adam(p, lr=0.1, betas=(0.9, 0.999), eps=0.1)
+    /// # AdamW(p, lr=0.1, betas=(0.9, 0.999), eps=0.1, weight_decay=0.1)
+    /// ```
+    #[test]
+    fn both_epsilon_placements_follow_their_equations() {
+        let torch: [(&str, [f64; 3]); 5] = [
+            (
+                "adagrad",
+                [
+                    0.2761089020807001,
+                    -0.31096706285454656,
+                    0.27547251954394203,
+                ],
+            ),
+            (
+                "rmsprop",
+                [
+                    0.08530991941965016,
+                    -0.10313811533399694,
+                    0.10010725058364597,
+                ],
+            ),
+            (
+                "rmsprop_momentum",
+                [0.1417562718274027, -0.1728906175497237, 0.16601665339279392],
+            ),
+            (
+                "adam",
+                [
+                    0.44438676151883066,
+                    -0.49190864541786594,
+                    0.46708772683977706,
+                ],
+            ),
+            (
+                "adamw",
+                [
+                    0.43560041359224433,
+                    -0.48217386901891507,
+                    0.4580710855355767,
+                ],
+            ),
+        ];
+        let close = |x: f64, y: f64| (x - y).abs() <= 2e-6 * (1.0 + y.abs());
+        for placement in [EpsPlacement::Keras, EpsPlacement::PyTorch] {
+            for (name, opt) in placement_cases(placement) {
+                let mut q = Quadratic::new();
+                let mut state = OptimizerState::new(opt);
+                for _ in 0..5 {
+                    q.grad();
+                    state.step(&mut q);
+                }
+                let want = reference(name, placement);
+                for i in 0..3 {
+                    assert!(
+                        close(q.w[i] as f64, want[i]),
+                        "{name} {placement:?}: {:?}, want {want:?}",
+                        q.w
+                    );
+                }
+                if placement == EpsPlacement::PyTorch {
+                    let (_, t) = torch.iter().find(|(n, _)| *n == name).unwrap();
+                    for i in 0..3 {
+                        assert!(close(want[i], t[i]), "{name}: {want:?} vs torch {t:?}");
+                    }
+                }
+                // The placements give different trajectories here, so the
+                // comparisons above can tell them apart.
+                let other = match placement {
+                    EpsPlacement::Keras => EpsPlacement::PyTorch,
+                    EpsPlacement::PyTorch => EpsPlacement::Keras,
+                };
+                let elsewhere = reference(name, other);
+                assert!(
+                    (0..3).any(|i| !close(want[i], elsewhere[i])),
+                    "{name}: the placements agree, the test proves nothing"
+                );
+            }
+        }
+    }
+
+    /// The update compiled for AVX-512 or AVX2 gives the bits of the
+    /// baseline one, for every optimizer and placement.
+    #[test]
+    fn the_widest_update_is_the_portable_update() {
+        let len = 1000;
+        let f = |i: usize| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5;
+        let mut opts = vec![
+            Optimizer::sgd(0.1),
+            Optimizer::momentum(0.1, 0.9, true),
+            Optimizer::adadelta(1.0),
+        ];
+        for p in [EpsPlacement::Keras, EpsPlacement::PyTorch] {
+            opts.extend(placement_cases(p).into_iter().map(|(_, o)| o));
+        }
+        for opt in opts {
+            let g: Vec<f32> = (0..len).map(|i| f(i + 3)).collect();
+            let (mut w1, mut a1, mut b1) = (
+                (0..len).map(f).collect::<Vec<_>>(),
+                vec![0.1; len],
+                vec![0.2; len],
+            );
+            let (mut w2, mut a2, mut b2) = (w1.clone(), a1.clone(), b1.clone());
+            for t in 1..4 {
+                update(opt, 1e-2, t, 0.7, &mut w1, &g, &mut a1, &mut b1);
+                update_fast(opt, 1e-2, t, 0.7, &mut w2, &g, &mut a2, &mut b2);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&w1) == bits(&w2) && bits(&a1) == bits(&a2) && bits(&b1) == bits(&b2),
+                "{opt:?}"
+            );
+        }
     }
 
     /// The parts the helper and the caller share cover a parameter in

@@ -7,7 +7,8 @@
 //! optimizers and I/O, and as the baseline that generated code is measured against.
 //!
 //! ```
-//! use nnc_runtime::{sequential::Sequential, Activation};
+//! # extern crate nnc_runtime as nnc;
+//! use nnc::{sequential::Sequential, Activation};
 //! let model = Sequential::builder(&[4])
 //!     .dense(8, Activation::Relu)
 //!     .dropout(0.1)

@@ -8,8 +8,9 @@
 //! allocates nothing once the first step has sized the buffers.
 //!
 //! ```
-//! use nnc_runtime::{sequential::Sequential, train, Activation, Dataset, Loss, Optimizer};
-//! use nnc_runtime::ndarray::{Array1, Array2};
+//! # extern crate nnc_runtime as nnc;
+//! use nnc::{sequential::Sequential, train, Activation, Dataset, Loss, Optimizer};
+//! use nnc::ndarray::{Array1, Array2};
 //! // y = 2x - 1
 //! let x = Array2::from_shape_fn((64, 1), |(i, _)| i as f32 / 64.0).into_dyn();
 //! let y = x.mapv(|v| 2.0 * v - 1.0);
@@ -107,10 +108,63 @@ pub struct Evaluation {
 pub fn fit(model: &mut dyn Model, cfg: &TrainConfig, data: &Dataset) -> Result<History> {
     if cfg.validation_split > 0.0 {
         let (train, val) = data.validation_split(cfg.validation_split)?;
+        if let Some(warning) = validation_split_warning(&train, &val) {
+            if resolve(cfg.verbose) != Verbosity::Silent {
+                eprintln!("warning: {warning}");
+            }
+        }
         fit_with_validation(model, cfg, &train, Some(&val))
     } else {
         fit_with_validation(model, cfg, data, None)
     }
+}
+
+/// The class of each sample, when the targets are class labels: indices
+/// `[n]` or `[n, 1]` (whole numbers from 0 to 1000), or one-hot rows `[n, k]`.
+/// `None` for anything else (regression targets, multi-label rows).
+fn class_labels(y: &ndarray::ArrayD<f32>) -> Option<Vec<usize>> {
+    let is_index = |v: f32| (0.0..=1000.0).contains(&v) && v.fract() == 0.0;
+    match y.shape() {
+        [_] | [_, 1] => y
+            .iter()
+            .map(|&v| is_index(v).then_some(v as usize))
+            .collect(),
+        [_, k] if *k > 1 => y
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let ones = row.iter().filter(|&&v| v == 1.0).count();
+                let zeros = row.iter().filter(|&&v| v == 0.0).count();
+                (ones == 1 && zeros == k - 1).then(|| row.iter().position(|&v| v == 1.0))?
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// Why a `validation_split` (the last samples, before any shuffling, as in
+/// Keras) would mislead: the validation part holds a single class while
+/// the training part holds several, as when the data is sorted by class
+/// (the bundled iris file: its last 20% are all `virginica`). [`fit`]
+/// prints this once, unless its verbosity is silent. `None` when the split
+/// looks fine or the targets are not class labels.
+pub fn validation_split_warning(train: &Dataset, val: &Dataset) -> Option<String> {
+    let (tr, va) = (class_labels(&train.y)?, class_labels(&val.y)?);
+    let first = *va.first()?;
+    let mut seen: Vec<usize> = tr.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    if va.iter().any(|&c| c != first) || seen.len() < 2 {
+        return None;
+    }
+    Some(format!(
+        "validation_split holds out the last {} samples, and every one is class {first}, \
+         while the training part has {} classes: the data looks sorted by class, so the \
+         validation metrics describe one class only. Shuffle the data first \
+         (`data.shuffle(seed)`) or pass a validation set to `fit_with_validation`",
+        va.len(),
+        seen.len()
+    ))
 }
 
 /// [`fit`] with an explicit validation set (`cfg.validation_split` is ignored).
@@ -159,6 +213,25 @@ pub(crate) fn run_distributed(
 
 /// Runs the model on `data` in batches (inference mode) and averages the
 /// loss and each metric over the samples.
+///
+/// ```
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::ndarray::{Array1, Array2};
+/// use nnc::{evaluate, metrics::Metric, sequential::Sequential, Activation, Dataset, Loss};
+///
+/// // A model that outputs 0 everywhere, on targets 1, 2, 3: MSE 14/3, MAE 2.
+/// let mut model = Sequential::builder(&[2])
+///     .dense(1, Activation::Linear)
+///     .init(nnc::init::Init::Zeros)
+///     .build(0)?;
+/// let x = Array2::<f32>::ones((3, 2)).into_dyn();
+/// let y = Array1::from_vec(vec![1.0f32, 2.0, 3.0]).into_dyn(); // [n] for one output unit
+/// let data = Dataset::new(x, y)?;
+/// let eval = evaluate(&mut model, Loss::Mse, &[Metric::Mae], &data, 2)?;
+/// assert!((eval.loss - 14.0 / 3.0).abs() < 1e-6);
+/// assert_eq!(eval.metrics, [("mae".to_string(), 2.0)]);
+/// # Ok::<(), nnc::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Config`] for batch size 0 or empty data, [`Error::Shape`] if
@@ -966,6 +1039,41 @@ mod tests {
             verbose: Verbosity::Silent,
             ..TrainConfig::default()
         }
+    }
+
+    /// The bundled iris file is sorted by class: its last 20% are all
+    /// class 2. Shuffled, or for regression targets, there is no warning.
+    #[test]
+    fn a_validation_split_of_sorted_classes_is_reported() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sklearn/iris.csv");
+        let opts = crate::data::csv::CsvOptions {
+            header: false,
+            skip_lines: 1,
+            ..Default::default()
+        };
+        let mut iris = crate::data::csv::read_csv(path, &opts).unwrap();
+        let (train, val) = iris.validation_split(0.2).unwrap();
+        let w = validation_split_warning(&train, &val).expect("iris validates on one class");
+        assert!(
+            w.contains("last 30 samples") && w.contains("class 2") && w.contains("3 classes"),
+            "{w}"
+        );
+        // One-hot targets are class labels too.
+        let one_hot = |d: &Dataset| {
+            let y = ndarray::Array2::from_shape_fn((d.len(), 3), |(i, j)| {
+                f32::from(d.y[[i]] as usize == j)
+            });
+            Dataset::new(d.x.clone(), y.into_dyn()).unwrap()
+        };
+        assert!(validation_split_warning(&one_hot(&train), &one_hot(&val)).is_some());
+        iris.shuffle(7);
+        let (train, val) = iris.validation_split(0.2).unwrap();
+        assert_eq!(validation_split_warning(&train, &val), None);
+        // Regression targets are not classes, whatever their order.
+        let x = ndarray::Array2::<f32>::zeros((10, 1)).into_dyn();
+        let y = ndarray::Array1::from_shape_fn(10, |i| i as f32 * 0.37).into_dyn();
+        let (train, val) = Dataset::new(x, y).unwrap().validation_split(0.2).unwrap();
+        assert_eq!(validation_split_warning(&train, &val), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::diag::{codes, suggestion, Diagnostic};
 use crate::ir::{self, Activation, EarlyStopping, Loss, Metric, Optimizer, Schedule};
 use crate::names;
 use crate::span::Span;
+use nnc_core::EpsPlacement;
 use nnc_core::TrainConfig;
 
 use super::args::{Param, Range, FRACTION, NON_NEGATIVE, POSITIVE, UNIT_OPEN};
@@ -381,26 +382,35 @@ impl Checker {
         const EPS: Param = ("epsilon", &["eps"]);
         const B1: Param = ("beta1", &["beta_1"]);
         const B2: Param = ("beta2", &["beta_2"]);
+        const AT: Param = ("eps_placement", &[]);
+        // `eps_placement` is last, so that the numbers keep their indices.
         let params: &[Param] = match default {
             Optimizer::Sgd { .. } => &[LR, ("momentum", &[]), ("nesterov", &[])],
             Optimizer::Adagrad { .. } => &[
                 LR,
                 ("initial_accumulator", &["initial_accumulator_value"]),
                 EPS,
+                AT,
             ],
             Optimizer::Adadelta { .. } => &[LR, ("rho", &[]), EPS],
-            Optimizer::RmsProp { .. } => &[LR, ("rho", &[]), ("momentum", &[]), EPS],
-            Optimizer::Adam { .. } => &[LR, B1, B2, EPS],
-            Optimizer::AdamW { .. } => &[LR, B1, B2, EPS, ("weight_decay", &[])],
+            Optimizer::RmsProp { .. } => &[LR, ("rho", &[]), ("momentum", &[]), EPS, AT],
+            Optimizer::Adam { .. } => &[LR, B1, B2, EPS, AT],
+            Optimizer::AdamW { .. } => &[LR, B1, B2, EPS, ("weight_decay", &[]), AT],
         };
         let b = self.bind(&what, &c.args, params, 1);
+        let placement = match params.iter().any(|p| p.0 == AT.0) {
+            true => b
+                .value(AT.0)
+                .map_or(Some(EpsPlacement::Keras), |v| self.eps_placement(v, kind)),
+            false => Some(EpsPlacement::Keras),
+        };
         let mut num = |i: usize, default: f32, range: Range| -> Option<f32> {
             match b.get(i) {
                 Some(v) => self.float(v, &format!("`{}` of `{kind}`", params[i].0), range),
                 None => Some(default),
             }
         };
-        Some(match default {
+        let optimizer = match default {
             Optimizer::Sgd {
                 lr,
                 momentum,
@@ -421,6 +431,7 @@ impl Checker {
                 lr,
                 initial_accumulator,
                 epsilon,
+                eps_placement,
             } => {
                 let lr = num(0, lr, POSITIVE);
                 let initial_accumulator = num(1, initial_accumulator, NON_NEGATIVE);
@@ -429,6 +440,7 @@ impl Checker {
                     lr: lr?,
                     initial_accumulator: initial_accumulator?,
                     epsilon: epsilon?,
+                    eps_placement,
                 }
             }
             Optimizer::Adadelta { lr, rho, epsilon } => {
@@ -446,6 +458,7 @@ impl Checker {
                 rho,
                 momentum,
                 epsilon,
+                eps_placement,
             } => {
                 let lr = num(0, lr, POSITIVE);
                 let rho = num(1, rho, UNIT_OPEN);
@@ -456,6 +469,7 @@ impl Checker {
                     rho: rho?,
                     momentum: momentum?,
                     epsilon: epsilon?,
+                    eps_placement,
                 }
             }
             Optimizer::Adam {
@@ -463,6 +477,7 @@ impl Checker {
                 beta1,
                 beta2,
                 epsilon,
+                eps_placement,
             } => {
                 let lr = num(0, lr, POSITIVE);
                 let beta1 = num(1, beta1, UNIT_OPEN);
@@ -473,6 +488,7 @@ impl Checker {
                     beta1: beta1?,
                     beta2: beta2?,
                     epsilon: epsilon?,
+                    eps_placement,
                 }
             }
             Optimizer::AdamW {
@@ -480,6 +496,7 @@ impl Checker {
                 beta1,
                 beta2,
                 epsilon,
+                eps_placement,
                 weight_decay,
             } => {
                 let lr = num(0, lr, POSITIVE);
@@ -492,10 +509,40 @@ impl Checker {
                     beta1: beta1?,
                     beta2: beta2?,
                     epsilon: epsilon?,
+                    eps_placement,
                     weight_decay: weight_decay?,
                 }
             }
-        })
+        };
+        Some(optimizer.with_eps_placement(placement?))
+    }
+
+    /// `eps_placement = keras | pytorch` (`torch` too).
+    fn eps_placement(&mut self, v: &Value, kind: &str) -> Option<EpsPlacement> {
+        let named = match &v.kind {
+            ValueKind::Call(c) if !c.parens => Some(c.name.name.as_str()),
+            ValueKind::Str(s) => Some(s.as_str()),
+            _ => None,
+        };
+        match named {
+            Some("keras") => Some(EpsPlacement::Keras),
+            Some("pytorch" | "torch") => Some(EpsPlacement::PyTorch),
+            _ => {
+                self.push(
+                    Diagnostic::error(
+                        codes::WRONG_TYPE,
+                        format!(
+                            "the `eps_placement` of `{kind}` expects `keras` or `pytorch`, found {}",
+                            super::args::describe(v)
+                        ),
+                        v.span,
+                        "expected `keras` or `pytorch`",
+                    )
+                    .with_help("`keras` (the default: Keras 3's update equations) or `pytorch` (torch.optim's)"),
+                );
+                None
+            }
+        }
     }
 
     /// Resolves the loss and checks that it fits the network's output: the

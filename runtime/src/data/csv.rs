@@ -32,6 +32,41 @@ pub enum Column {
 }
 
 /// How to read a table into a [`Dataset`].
+///
+/// The defaults read a comma-separated file with a header line and the
+/// target in the last column. The files bundled in the repository's
+/// `data/` need these settings:
+///
+/// | file | options |
+/// | --- | --- |
+/// | `sklearn/iris.csv`, `wine_data.csv`, `breast_cancer.csv` | `header: false, skip_lines: 1` (the first line is `rows,features,class names...`, not column names); the class index is last |
+/// | `sklearn/digits.csv.gz` (gzip is read as is) | `header: false`; 64 pixels 0-16, the digit last |
+/// | `sklearn/diabetes_data_raw.csv.gz` with `diabetes_target.csv.gz` | [`read_table`] each with [`Delimiter::Whitespace`], no header: features and target are separate files |
+/// | `sklearn/linnerud_exercise.csv`, `linnerud_physiological.csv` | `delimiter: Delimiter::Whitespace` (a header line of names) |
+/// | `boston-housing/train.csv`, `test.csv`, `housing.csv` | the defaults: header `CRIM,...,LSTAT,MEDV`, the price last |
+///
+/// ```
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::data::csv::{read_csv, Column, CsvOptions};
+///
+/// let path = "data/sklearn/iris.csv";
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sklearn/iris.csv");
+/// let opts = CsvOptions { header: false, skip_lines: 1, ..Default::default() };
+/// let iris = read_csv(path, &opts)?;
+/// assert_eq!(iris.x.shape(), &[150, 4]);
+/// assert_eq!(iris.y.shape(), &[150]); // one target column: [n], class indices 0, 1, 2
+///
+/// // Targets by header name, several at once: y is [n, k].
+/// let path = "data/boston-housing/train.csv";
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/boston-housing/train.csv");
+/// let opts = CsvOptions {
+///     targets: vec![Column::Name("MEDV".into()), Column::Name("LSTAT".into())],
+///     ..Default::default()
+/// };
+/// let boston = read_csv(path, &opts)?;
+/// assert_eq!((boston.x.shape(), boston.y.shape()), (&[404, 12][..], &[404, 2][..]));
+/// # Ok::<(), nnc::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvOptions {
     /// Cell separator (default `,`).
@@ -242,6 +277,23 @@ fn push_row(
 
 /// Reads a table and splits it into features and targets as `opts` says.
 /// `x` is `[n, features]`; `y` is `[n]` for one target column, `[n, k]` for k.
+/// Targets `[n]` suit class indices (`sparse_categorical_crossentropy`) and a
+/// one-unit output alike: a network ending in `dense(1)` trains on them as
+/// they are. [`CsvOptions`] lists the options for the bundled files.
+///
+/// ```
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::data::csv::{read_csv, CsvOptions};
+///
+/// // A regression file: two features, the target last.
+/// let path = std::env::temp_dir().join(format!("line-{}.csv", std::process::id()));
+/// std::fs::write(&path, "x1,x2,y\n0.0,1.0,0.5\n1.0,0.0,2.5\n0.5,0.5,1.5\n")?;
+/// let data = read_csv(&path, &CsvOptions::default())?;
+/// assert_eq!(data.x.shape(), &[3, 2]);
+/// assert_eq!(data.y.as_slice().unwrap(), &[0.5, 2.5, 1.5]);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// As [`read_table`], plus [`Error::Format`] for a target column that does

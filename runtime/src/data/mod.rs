@@ -14,6 +14,32 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 /// Features and targets, sample-major: `x` is `[n, ..features]`, `y` is
 /// `[n, ..targets]` (class labels as `[n]` or `[n, 1]`, stored as `f32`).
+///
+/// ```
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::ndarray::{Array1, Array2};
+/// use nnc::Dataset;
+///
+/// // Ten samples of two features; targets are class indices, [n].
+/// let x = Array2::from_shape_fn((10, 2), |(i, j)| (i * 2 + j) as f32);
+/// let y = Array1::from_shape_fn(10, |i| (i % 2) as f32);
+/// let mut data = Dataset::new(x.into_dyn(), y.into_dyn())?;
+/// assert_eq!(data.len(), 10);
+///
+/// data.shuffle(42); // seeded: the same order every run
+/// let (train, test) = data.train_test_split(0.2, 0)?; // 8 and 2 samples
+/// assert_eq!((train.len(), test.len()), (8, 2));
+/// let (fit_on, val) = train.validation_split(0.25)?; // the last 2 of the 8, as Keras
+/// assert_eq!((fit_on.len(), val.len()), (6, 2));
+/// for (x, y) in train.batches(3)? {
+///     assert!(x.shape()[0] <= 3 && y.shape()[0] == x.shape()[0]); // views: 3, 3, then 2 samples
+/// }
+/// // Every sample validates in exactly one of the k folds.
+/// let folds = data.kfold(5, 7)?;
+/// assert_eq!(folds.len(), 5);
+/// assert!(folds.iter().all(|(tr, va)| tr.len() == 8 && va.len() == 2));
+/// # Ok::<(), nnc::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     /// Features `[n, ...]`.
@@ -128,6 +154,43 @@ impl Dataset {
 
     /// `k` folds for cross-validation: for each fold, `(train, validation)`,
     /// the validation parts partitioning the (seeded-shuffled) samples.
+    ///
+    /// ```
+    /// # extern crate nnc_runtime as nnc;
+    /// use nnc::data::csv::{read_csv, CsvOptions};
+    /// use nnc::{evaluate, fit, metrics::Metric, sequential::Sequential, train, Activation, Loss, Optimizer};
+    ///
+    /// let path = "data/sklearn/iris.csv";
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sklearn/iris.csv");
+    /// let opts = CsvOptions { header: false, skip_lines: 1, ..Default::default() };
+    /// let iris = read_csv(path, &opts)?;
+    /// let cfg = train::TrainConfig {
+    ///     loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+    ///     optimizer: Optimizer::adam(0.05),
+    ///     epochs: 40,
+    ///     batch_size: 16,
+    ///     verbose: train::Verbosity::Silent,
+    ///     ..Default::default()
+    /// };
+    /// let mut scores = Vec::new();
+    /// for (k, (mut train, mut val)) in iris.kfold(3, 0)?.into_iter().enumerate() {
+    ///     // Scaling fitted on the fold's training part only.
+    ///     let scaler = nnc::data::transform::Standardizer::fit(train.x.view())?;
+    ///     scaler.transform(&mut train.x)?;
+    ///     scaler.transform(&mut val.x)?;
+    ///     // A fresh model per fold.
+    ///     let mut model = Sequential::builder(&[4])
+    ///         .dense(8, Activation::Relu)
+    ///         .dense(3, Activation::Softmax)
+    ///         .build(k as u64)?;
+    ///     fit(&mut model, &cfg, &train)?;
+    ///     let eval = evaluate(&mut model, cfg.loss, &[Metric::Accuracy], &val, 64)?;
+    ///     scores.push(eval.metrics[0].1);
+    /// }
+    /// let mean = scores.iter().sum::<f32>() / scores.len() as f32;
+    /// assert!(mean > 0.8, "{scores:?}"); // chance is 1/3
+    /// # Ok::<(), nnc::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] if `k < 2` or there are fewer samples than folds.

@@ -47,6 +47,27 @@ fn apply(
 
 /// Standardisation: `(x - mean) / std` per feature, with the statistics of
 /// the data it was fitted on. Constant features get `std = 1` (left centred, not blown up).
+///
+/// Fit it on the training set only, then apply the same scaling to the
+/// test set and to anything predicted later; save it with the weights
+/// ([`crate::io::save_weights_with`]) so that a loaded model takes raw inputs.
+///
+/// ```
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::data::transform::Standardizer;
+/// use nnc::ndarray::array;
+///
+/// let mut train = array![[1.0f32, 100.0], [3.0, 300.0]].into_dyn();
+/// let mut test = array![[2.0f32, 500.0]].into_dyn();
+/// let scaler = Standardizer::fit(train.view())?; // mean [2, 200], std [1, 100]
+/// scaler.transform(&mut train)?;
+/// scaler.transform(&mut test)?; // the training statistics, not the test set's
+/// assert_eq!(train, array![[-1.0f32, -1.0], [1.0, 1.0]].into_dyn());
+/// assert_eq!(test, array![[0.0f32, 3.0]].into_dyn());
+/// scaler.inverse_transform(&mut test)?; // back to raw units, e.g. for predicted targets
+/// assert_eq!(test, array![[2.0f32, 500.0]].into_dyn());
+/// # Ok::<(), nnc::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standardizer {
     /// Per-feature mean.

@@ -99,7 +99,8 @@ impl fmt::Display for LoadReport {
 /// tolerate differs: the error then lists every difference.
 ///
 /// ```
-/// # use nnc_runtime::{io, sequential::Sequential, Activation};
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::{io, sequential::Sequential, Activation};
 /// # let dir = std::env::temp_dir().join(format!("nnc-doc-match-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let path = dir.join("base.safetensors");

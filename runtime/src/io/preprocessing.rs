@@ -97,8 +97,9 @@ pub struct Preprocessing {
 /// such a file as usual; [`load_preprocessing`] reads the scalers back.
 ///
 /// ```
-/// # use nnc_runtime::{io, data::transform::Standardizer, sequential::Sequential, Activation};
-/// # use nnc_runtime::ndarray::array;
+/// # extern crate nnc_runtime as nnc;
+/// use nnc::{io, data::transform::Standardizer, sequential::Sequential, Activation};
+/// use nnc::ndarray::array;
 /// # let dir = std::env::temp_dir().join(format!("nnc-doc-prep-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let path = dir.join("model.safetensors");

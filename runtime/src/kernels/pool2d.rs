@@ -24,7 +24,7 @@
 //! than searching the windows again. Recording costs one select per
 //! compare; searching again in backward would cost a second pass over every
 //! window, i.e. at least the forward again. Measured on the tutorial's
-//! first pool (`25×25×32 -> 8×8×32`), `cargo bench -p nnc-runtime --bench
+//! first pool (`25×25×32 -> 8×8×32`), `cargo bench -p nnc-benches --bench
 //! kernels -- pool --warm-up-time 1 --measurement-time 3` (same loaded
 //! 2-core VM as `conv2d`'s numbers, noisy): batch 64 max forward 2.06 ms,
 //! with the argmax 2.12 ms, backward 2.06 ms; batch 256 5.10 / 6.75 /

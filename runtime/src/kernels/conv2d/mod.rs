@@ -35,12 +35,12 @@
 //!
 //! # Measured choice
 //! Against a direct convolution that never materialises `col` (in
-//! `runtime/benches/kernels.rs`: each output pixel's `C_out` sums held in
+//! `benches/kernels.rs`: each output pixel's `C_out` sums held in
 //! registers, `C_out` a compile-time constant, AVX-512 code), on the
 //! tutorial CNN's layers. Median time and GFLOP/s (`2·macs`); "gemm" is the
 //! bare product of the lowering at the same shape, i.e. the ceiling of
 //! im2col + gemm; "fwd+bwd" also copies `dy` each iteration (it is
-//! overwritten). `cargo bench -p nnc-runtime --bench kernels -- conv
+//! overwritten). `cargo bench -p nnc-benches --bench kernels -- conv
 //! --warm-up-time 1 --measurement-time 3`, two threads allowed, on the
 //! 2-core AVX-512 VM of `kernels::gemm` while other jobs kept it loaded
 //! (load average 5-7): the numbers are noisy, to perhaps ±30%.

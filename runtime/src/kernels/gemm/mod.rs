@@ -33,8 +33,8 @@
 //!
 //! # Measurements
 //! GFLOP/s = `2·m·k·n / time`, best of 15 interleaved rounds, one thread
-//! pinned to one core (`NNC_NUM_THREADS=1 taskset -c 0 cargo run -p
-//! nnc-runtime --release --example gemm_compare`, again with
+//! pinned to one core (`NNC_NUM_THREADS=1 taskset -c 0 cargo bench -p
+//! nnc-benches --bench gemm_compare`, again with
 //! `NNC_GEMM=avx2`, and once on both cores without either variable), on a
 //! 2-core AVX-512 Xeon VM whose measured FMA peak is about 200 GFLOP/s per
 //! core. `aT`/`bT`: transposed view; the last two columns single-threaded.

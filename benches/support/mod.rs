@@ -1,4 +1,4 @@
-//! Shared by `benches/kernels.rs` and `examples/gemm_compare.rs`: random
+//! Shared by `benches/kernels.rs` and `benches/gemm_compare.rs`: random
 //! matrices and the `gemm` crate called on ndarray views, the comparison
 //! both make against this crate's own gemm.
 

@@ -2,14 +2,14 @@
 //! `gemm` crate at MLP shapes, interleaving the candidates and keeping the
 //! best of many runs, which is robust to a busy machine.
 //!
-//! `cargo run -p nnc-runtime --release --example gemm_compare`
+//! `cargo bench -p nnc-benches --bench gemm_compare`
 
 use nnc_runtime::kernels::gemm;
 use nnc_runtime::ndarray::{linalg::general_mat_mul, Array2};
 use std::time::Instant;
 use support::{gemm_crate, random};
 
-#[path = "../benches/support/mod.rs"]
+#[path = "support/mod.rs"]
 mod support;
 
 fn main() {

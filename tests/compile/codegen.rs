@@ -8,7 +8,8 @@ use std::str::FromStr;
 /// Every spec the project ships: the examples' and the test specs.
 fn specs() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in ["examples/specs", "tests/specs"] {
+    // This crate lives in `tests/compile/`; the specs are the workspace's.
+    for dir in ["../../examples/specs", "../specs"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -27,7 +28,10 @@ fn generated_code_snapshots() {
     for path in specs() {
         let code = nnc_dsl::build::compile_file(&path).unwrap_or_else(|e| panic!("{e}"));
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        insta::assert_snapshot!(name, code);
+        // The snapshots stay in `tests/snapshots/` (relative to this file).
+        insta::with_settings!({ snapshot_path => "../snapshots" }, {
+            insta::assert_snapshot!(name, code);
+        });
     }
 }
 

@@ -5,7 +5,7 @@
 //! the tutorial CNN (convolutions against the gemm at the same shapes and
 //! against a direct convolution; pooling with and without the argmax).
 //!
-//! `cargo bench -p nnc-runtime --bench kernels` (numbers in `kernels::gemm`'s docs).
+//! `cargo bench -p nnc-benches --bench kernels` (numbers in `kernels::gemm`'s docs).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nnc_runtime::kernels::conv2d::{self, Conv2d, Conv2dGrads};
@@ -229,7 +229,7 @@ fn bench_optim(c: &mut Criterion) {
 /// batch 64 and 256. Throughput is in FLOPs (`2·macs`) for the convolutions
 /// and the bare gemms of their lowering, in input elements for pooling.
 ///
-/// `cargo bench -p nnc-runtime --bench kernels -- conv --warm-up-time 1 --measurement-time 3`
+/// `cargo bench -p nnc-benches --bench kernels -- conv --warm-up-time 1 --measurement-time 3`
 fn bench_cnn(c: &mut Criterion) {
     let conv1 = Conv2d::new([28, 28, 1], 32, [4, 4], [1, 1], Padding::Valid).expect("conv1");
     let pool1 = Pool2d::new([25, 25, 32], [3, 3], [3, 3], Padding::Valid).expect("pool1");
