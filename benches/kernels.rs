@@ -2,8 +2,9 @@
 //! ndarray's `general_mat_mul` and the `gemm` crate, single- and
 //! multi-threaded), the fused dense kernels, softmax, each optimizer's
 //! update, a whole training step of a hand-assembled MLP, and the layers of
-//! the tutorial CNN (convolutions against the gemm at the same shapes and
-//! against a direct convolution; pooling with and without the argmax).
+//! the tutorial CNN (convolutions against the gemm at the same shapes;
+//! `NNC_CONV=im2col` measures im2col + gemm where the runtime would run its
+//! direct kernel; pooling with and without the argmax).
 //!
 //! `cargo bench -p nnc-benches --bench kernels` (numbers in `kernels::gemm`'s docs).
 
@@ -252,7 +253,7 @@ fn bench_cnn(c: &mut Criterion) {
             let mut y = Array2::<f32>::zeros((n, conv.out_width()));
             g.throughput(Throughput::Elements(flops));
             g.bench_function(
-                BenchmarkId::new(format!("{name} fwd im2col+gemm"), n),
+                BenchmarkId::new(format!("{name} fwd"), n),
                 |bch| {
                     bch.iter(|| {
                         conv2d::forward(
@@ -268,31 +269,6 @@ fn bench_cnn(c: &mut Criterion) {
                     })
                 },
             );
-            let ws = w.as_slice().expect("standard layout");
-            let xs = x.as_slice().expect("standard layout");
-            let bs = b.as_slice().expect("standard layout");
-            // The alternative computes the same thing.
-            conv2d::forward(
-                &conv,
-                x.view(),
-                w.view(),
-                Some(b.view()),
-                Activation::Relu,
-                &mut col,
-                None,
-                y.view_mut(),
-            );
-            let mut yd = vec![0.0; n * conv.out_width()];
-            direct_forward(&conv, xs, ws, bs, &mut yd);
-            let gap = y
-                .iter()
-                .zip(&yd)
-                .fold(0.0f32, |e, (a, b)| e.max((a - b).abs()));
-            assert!(gap < 1e-4, "direct and im2col convolutions differ by {gap}");
-            g.bench_function(BenchmarkId::new(format!("{name} fwd direct"), n), |bch| {
-                let ys = y.as_slice_mut().expect("standard layout");
-                bch.iter(|| direct_forward(&conv, black_box(xs), ws, bs, ys))
-            });
             let colv = Array2::from_shape_vec((m, k), col.clone()).expect("col");
             let mut out = Array2::<f32>::zeros((m, co));
             g.bench_function(
@@ -397,64 +373,6 @@ fn bench_cnn(c: &mut Criterion) {
         }
     }
     g.finish();
-}
-
-/// The alternative to im2col: a direct convolution that accumulates each
-/// output pixel's `C_out` values in registers (32 or 64 here), one input
-/// value times one kernel row at a time, then adds the bias and applies relu.
-fn direct_forward(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-        return unsafe { direct_forward_avx512(c, x, w, b, y) };
-    }
-    direct_forward_generic(c, x, w, b, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn direct_forward_avx512(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
-    direct_forward_generic(c, x, w, b, y)
-}
-
-#[inline(always)]
-fn direct_forward_generic(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
-    match c.out_c {
-        32 => direct::<32>(c, x, w, b, y),
-        64 => direct::<64>(c, x, w, b, y),
-        _ => unimplemented!("the bench's direct kernel covers the tutorial's 32 and 64 filters"),
-    }
-}
-
-#[inline(always)]
-fn direct<const CO: usize>(c: &Conv2d, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
-    let (rows, cols) = (c.rows(), c.cols());
-    let (ow, cin) = (c.out_w(), c.in_c);
-    for (img, out) in x
-        .chunks_exact(c.in_width())
-        .zip(y.chunks_exact_mut(c.out_width()))
-    {
-        for (p, yp) in out.chunks_exact_mut(CO).enumerate() {
-            let mut acc = [0.0f32; CO];
-            acc.copy_from_slice(&b[..CO]);
-            let (h0, h1, kh0) = rows.span(p / ow);
-            let (w0, w1, kw0) = cols.span(p % ow);
-            for (kh, ih) in (kh0..).zip(h0..h1) {
-                for (kw, iw) in (kw0..).zip(w0..w1) {
-                    let xs = &img[(ih * c.in_w + iw) * cin..][..cin];
-                    let wr = &w[(kh * c.k_w + kw) * cin * CO..][..cin * CO];
-                    for (&xv, wrow) in xs.iter().zip(wr.chunks_exact(CO)) {
-                        for (a, &wv) in acc.iter_mut().zip(wrow) {
-                            *a = xv.mul_add(wv, *a);
-                        }
-                    }
-                }
-            }
-            for (o, a) in yp.iter_mut().zip(acc) {
-                *o = a.max(0.0);
-            }
-        }
-    }
 }
 
 criterion_group!(benches, bench_gemm, bench_fused, bench_optim, bench_cnn);

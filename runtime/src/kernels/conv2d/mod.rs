@@ -72,7 +72,18 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 thread_local! {
     /// Test hook: run im2col + gemm even where the direct kernel would.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     static FORCE_IM2COL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether im2col + gemm must run where the direct kernel would:
+/// `NNC_CONV=im2col` (read once; for measuring the two against each other)
+/// or the test hook.
+#[cfg(target_arch = "x86_64")]
+fn force_im2col() -> bool {
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENV.get_or_init(|| std::env::var("NNC_CONV").is_ok_and(|v| v == "im2col"))
+        || FORCE_IM2COL.with(|f| f.get())
 }
 
 /// The geometry of one convolution layer. [`Conv2d::new`] resolves Keras
@@ -245,7 +256,7 @@ impl Conv2d {
             !self.is_pointwise()
                 && self.col_width() <= direct::MAX_TAPS
                 && gemm::has_avx512()
-                && !FORCE_IM2COL.with(|f| f.get())
+                && !force_im2col()
         }
         #[cfg(not(target_arch = "x86_64"))]
         false
