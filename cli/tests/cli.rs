@@ -192,6 +192,46 @@ fn e0005_unterminated_string_and_comment_point_at_their_opening() {
 }
 
 #[test]
+fn generated_name_rules_e0405_e0406_and_fused_activation_names() {
+    let (code, err) = check_text(
+        "reserved.nn",
+        "network A(x: [4]) -> [2] {\n    dense(2, name = \"out__1\")\n}\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error[E0405]: a layer name cannot contain `__`, found `out__1`")
+            && err.contains("reserved.nn:2:21")
+            && err.contains("use a single `_`: `out_1`"),
+        "{err}"
+    );
+    let (code, err) = check_text("prim.nn", "network usize(x: [4]) -> [2] { dense(2) }");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error[E0406]: a network cannot be named `usize`")
+            && err.contains("prim.nn:1:9"),
+        "{err}"
+    );
+    // Names of generated items are fine now: a network named `Box` and a
+    // layer named like a workspace field.
+    let (code, err) = check_text(
+        "box.nn",
+        "network Box(x: [4]) -> [2] { dense(2, name = \"rows\") }",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check_text(
+        "fused.nn",
+        "network A(x: [4]) -> [2] {\n    dense(2)\n    relu(name = \"r\")\n}\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("`relu` directly after a layer is fused into that layer")
+            && err.contains("fused.nn:3:10")
+            && err.contains("end the layer before it with `;`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn invisible_characters_fat_arrows_and_rounding_in_messages() {
     let (_, err) = check_text("nbsp.nn", "network A(x: [4]) ->\u{a0}[2] { dense(2) }");
     assert!(err.contains("U+00A0 (no-break space)"), "{err}");

@@ -301,12 +301,39 @@ const KEYWORDS: &[&str] = &[
     "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
+/// Rust's primitive types: a network of one of these names would shadow
+/// the type in the module it is written in (generated code, and the
+/// user's own, use `f32`, `usize`, ...).
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16",
+    "u32", "u64", "u128", "usize",
+];
+
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && s != "_"
         && !KEYWORDS.contains(&s)
+}
+
+/// `f32` → `F32`.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// `a__b___c` → `a_b_c` (leading and trailing underscores kept single too).
+fn collapse_underscores(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Checker {
@@ -378,6 +405,19 @@ impl Checker {
     fn network(&mut self, n: &ast::Network) -> (ir::Network, NetInfo) {
         if !is_identifier(&n.name.name) {
             self.invalid_name(&n.name.name, n.name.span, "a network name");
+        } else if !self.reserved_name(&n.name.name, n.name.span, "network")
+            && PRIMITIVES.contains(&n.name.name.as_str())
+        {
+            let name = &n.name.name;
+            self.push(
+                Diagnostic::error(
+                    codes::PRIMITIVE_NAME,
+                    format!("a network cannot be named `{name}`: the generated struct would shadow the primitive type `{name}` in your module"),
+                    n.name.span,
+                    "a primitive type",
+                )
+                .with_help(format!("give the network a type-like name such as `{}Net`", capitalised(name))),
+            );
         }
         let mut input_shape = None;
         let mut input_name = String::new();
@@ -479,7 +519,7 @@ impl Checker {
             };
             if let (Some(name), Some(_)) = (&name, &op) {
                 // Unique ignoring case: generated code names each layer's
-                // kernel descriptor `<NAME>_KERNEL`.
+                // kernel descriptor `<NAME>__KERNEL`.
                 if let Some((first_name, first)) = names.get(&name.to_lowercase()) {
                     let named = if first_name == name {
                         format!("`{name}`")
@@ -723,6 +763,25 @@ impl Checker {
         );
     }
 
+    /// Reports a name containing `__` (E0405) and returns whether it did:
+    /// generated fields, locals and modules are `<name>__<suffix>` and
+    /// `__nnc_<network>`, so such a name could collide with one of them.
+    fn reserved_name(&mut self, name: &str, span: Span, what: &str) -> bool {
+        if !name.contains("__") {
+            return false;
+        }
+        self.push(
+            Diagnostic::error(
+                codes::RESERVED_NAME,
+                format!("a {what} name cannot contain `__`, found `{name}`: generated code reserves names with `__`"),
+                span,
+                "contains `__`",
+            )
+            .with_help(format!("use a single `_`: `{}`", collapse_underscores(name))),
+        );
+        true
+    }
+
     fn invalid_name(&mut self, name: &str, span: Span, what: &str) {
         self.push(
             Diagnostic::error(
@@ -810,6 +869,9 @@ impl Checker {
             self.invalid_name(s, v.span, "a layer name");
             return None;
         }
+        if self.reserved_name(s, v.span, "layer") {
+            return None;
+        }
         Some(s.to_string())
     }
 
@@ -819,6 +881,21 @@ impl Checker {
         &mut self,
         call: &Call,
         standalone: bool,
+    ) -> (Option<Activation>, Option<String>) {
+        self.activation_in(call, standalone, false)
+    }
+
+    /// An activation written after a layer (`dense(8) relu`), which the
+    /// parser fused into it.
+    pub(crate) fn fused_activation(&mut self, call: &Call) -> Option<Activation> {
+        self.activation_in(call, false, true).0
+    }
+
+    fn activation_in(
+        &mut self,
+        call: &Call,
+        standalone: bool,
+        fused_after: bool,
     ) -> (Option<Activation>, Option<String>) {
         let kind = call.name.name.as_str();
         let what = format!("`{kind}`");
@@ -854,9 +931,39 @@ impl Checker {
         } else {
             &params[..params.len() - 1]
         };
+        // A fused activation is no layer of its own: a `name` on it would
+        // otherwise be "unknown" with no word on why.
+        let mut args: &[ast::Arg] = &call.args;
+        let kept: Vec<ast::Arg>;
+        if fused_after {
+            if let Some(named) = call
+                .args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "name"))
+            {
+                self.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_ARGUMENT,
+                        format!("{what} directly after a layer is fused into that layer as its activation, so it has no `name` of its own"),
+                        named.span,
+                        "a fused activation cannot be named",
+                    )
+                    .with_help(format!(
+                        "to make {what} a separate layer with this name, end the layer before it with `;` (`dense(8); {kind}(name = ...)`); or name the layer it is fused into"
+                    )),
+                );
+                kept = call
+                    .args
+                    .iter()
+                    .filter(|a| !std::ptr::eq(*a, named))
+                    .cloned()
+                    .collect();
+                args = &kept;
+            }
+        }
         let b = self.bind(
             &what,
-            &call.args,
+            args,
             params,
             usize::from(params.first().is_some_and(|p| p.0 == "alpha")),
         );

@@ -176,6 +176,10 @@ pub mod codes {
     pub const DUPLICATE_TRAIN: &str = "E0403";
     /// A train setting given twice.
     pub const DUPLICATE_SETTING: &str = "E0404";
+    /// A network or layer name containing `__`, which generated names use.
+    pub const RESERVED_NAME: &str = "E0405";
+    /// A network named like a primitive type (`f32`), which it would shadow.
+    pub const PRIMITIVE_NAME: &str = "E0406";
 
     /// Binary cross-entropy on a multi-way softmax output.
     pub const BINARY_ON_SOFTMAX: &str = "E0501";
@@ -242,6 +246,8 @@ pub mod codes {
         DUPLICATE_LAYER,
         DUPLICATE_TRAIN,
         DUPLICATE_SETTING,
+        RESERVED_NAME,
+        PRIMITIVE_NAME,
         BINARY_ON_SOFTMAX,
         CATEGORICAL_ON_ONE_UNIT,
         DOUBLE_ACTIVATION,

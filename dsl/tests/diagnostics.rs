@@ -965,3 +965,79 @@ fn planned_layers_say_so() {
         .unwrap()
         .starts_with("`batch_norm` is planned but not built yet"));
 }
+
+// ---------------------------------------------------------------- generated names
+
+#[test]
+fn e0405_names_with_double_underscores() {
+    for (src, msg, line, col) in [
+        (
+            "network A(x: [4]) -> [2] {\n    dense(2, name = \"a__out\")\n}\n",
+            "a layer name cannot contain `__`, found `a__out`: generated code reserves names with `__`",
+            2,
+            21,
+        ),
+        (
+            "network __nnc_B(x: [4]) -> [2] {\n    dense(2)\n}\n",
+            "a network name cannot contain `__`, found `__nnc_B`: generated code reserves names with `__`",
+            1,
+            9,
+        ),
+        (
+            "network A(x: [4]) -> [2] {\n    relu(name = \"x__\")\n    dense(2)\n}\n",
+            "a layer name cannot contain `__`, found `x__`: generated code reserves names with `__`",
+            2,
+            17,
+        ),
+    ] {
+        one(src, codes::RESERVED_NAME, msg, line, col);
+    }
+}
+
+#[test]
+fn e0406_networks_named_like_primitive_types() {
+    for prim in ["f32", "usize", "bool", "u8", "str", "i128"] {
+        let src = format!("network {prim}(x: [4]) -> [2] {{\n    dense(2)\n}}\n");
+        let d = one(
+            &src,
+            codes::PRIMITIVE_NAME,
+            &format!("a network cannot be named `{prim}`: the generated struct would shadow the primitive type `{prim}` in your module"),
+            1,
+            9,
+        );
+        assert!(d.help.unwrap().contains("Net`"));
+    }
+    // Standard library types and generated-looking names are accepted:
+    // generated code no longer depends on what they mean in the module.
+    for name in [
+        "Box", "Vec", "Result", "Option", "Model", "String", "Self_", "AParams",
+    ] {
+        let src = format!(
+            "network A(x: [4]) -> [2] {{ dense(2) }}\nnetwork {name}(x: [4]) -> [2] {{ dense(2) }}"
+        );
+        compile(&src).unwrap_or_else(|d| panic!("{name}: {d:#?}"));
+    }
+}
+
+#[test]
+fn e0106_a_name_on_a_fused_activation_explains_the_fusion() {
+    let src =
+        "network A(x: [4]) -> [2] {\n    dense(2, name = \"d\")\n    softmax(name = \"p\")\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_ARGUMENT,
+        "`softmax` directly after a layer is fused into that layer as its activation, so it has no `name` of its own",
+        3,
+        13,
+    );
+    assert!(d.help.unwrap().contains("`dense(8); softmax(name = ...)`"));
+    // With `;` it is a layer of its own, and the name is its.
+    let kept =
+        "network A(x: [4]) -> [2] {\n    dense(2, name = \"d\");\n    softmax(name = \"p\")\n}\n";
+    let program = compile(kept).unwrap();
+    assert_eq!(program.networks[0].layers[1].name, "p");
+    // Other mistakes in the fused call are still reported.
+    let both = "network A(x: [4]) -> [2] {\n    dense(2) leaky_relu(-1, name = \"p\")\n}\n";
+    let diags = compile(both).unwrap_err();
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+}
