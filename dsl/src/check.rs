@@ -25,6 +25,18 @@ pub const MAX_DIM: usize = 1 << 24;
 pub const MAX_DIAGNOSTICS: usize = 100;
 /// Largest accepted element count of one per-sample tensor.
 pub const MAX_ELEMENTS: usize = 1 << 32;
+/// Most layers in one network (E0603): generated code grows linearly with
+/// the layer count, and so does rustc's time (measured in docs/language.md).
+pub const MAX_LAYERS: usize = 1000;
+/// Most parameters in one network (E0601): 2^31 `f32`s are 8 GiB, and
+/// training holds three to four copies (gradients, optimizer moments).
+pub const MAX_PARAMS: u64 = 1 << 31;
+/// Most workspace elements per sample (E0602): every layer output, its
+/// gradient and scratch such as im2col rows, 1 GiB of `f32` per sample.
+pub const MAX_ACTIVATIONS: u64 = 1 << 28;
+/// Highest rank of the input and output shapes (E0604): with the batch
+/// axis, `predict` takes and returns ndarray views of at most rank 6.
+pub const MAX_RANK: usize = 5;
 
 /// Checks a parsed spec and produces its IR, or every error found.
 pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
@@ -403,6 +415,22 @@ impl Checker {
     // ------------------------------------------------------------ networks
 
     fn network(&mut self, n: &ast::Network) -> (ir::Network, NetInfo) {
+        let diags_before = self.diags.len();
+        if let Some(extra) = n.layers.get(MAX_LAYERS) {
+            self.push(
+                Diagnostic::error(
+                    codes::TOO_MANY_LAYERS,
+                    format!(
+                        "network `{}` has {} layers; at most {MAX_LAYERS} are supported",
+                        n.name.name,
+                        n.layers.len()
+                    ),
+                    extra.call.span,
+                    format!("layer {} of {}", MAX_LAYERS + 1, n.layers.len()),
+                )
+                .with_help(format!("generated code and rustc's work grow with every layer; split the model, or keep it to {MAX_LAYERS} layers")),
+            );
+        }
         if !is_identifier(&n.name.name) {
             self.invalid_name(&n.name.name, n.name.span, "a network name");
         } else if !self.reserved_name(&n.name.name, n.name.span, "network")
@@ -663,6 +691,28 @@ impl Checker {
                 );
             }
         }
+        for (shape, lit, what) in [
+            (&input_shape, n.inputs.first().map(|i| &i.shape), "input"),
+            (&declared, Some(&n.output), "output"),
+        ] {
+            if let (Some(shape), Some(lit)) = (shape, lit) {
+                if shape.len() > MAX_RANK {
+                    self.push(
+                        Diagnostic::error(
+                            codes::RANK_LIMIT,
+                            format!(
+                                "the {what} of `{}` has rank {}; at most {MAX_RANK} is supported",
+                                n.name.name,
+                                shape.len()
+                            ),
+                            lit.span,
+                            format!("rank {}", shape.len()),
+                        )
+                        .with_help(format!("with the batch axis, `predict` works on ndarray views of rank up to {}; merge axes (`reshape`) to at most {MAX_RANK}", MAX_RANK + 1)),
+                    );
+                }
+            }
+        }
         let net = ir::Network {
             name: n.name.name.clone(),
             span: n.span,
@@ -676,12 +726,90 @@ impl Checker {
             result: result.unwrap_or(ir::Source::Input),
             train: None,
         };
+        let sound = self.diags[diags_before..]
+            .iter()
+            .all(|d| d.severity == Severity::Warning);
+        if sound {
+            self.sizes(&net, n);
+        }
         let info = NetInfo {
             output: cur,
             last_act,
             last_span,
         };
         (net, info)
+    }
+
+    /// The size limits of a network otherwise sound: parameters
+    /// ([`MAX_PARAMS`]) and workspace elements per sample
+    /// ([`MAX_ACTIVATIONS`]), counted on the plan the code is generated
+    /// from. Each error names the largest layer.
+    fn sizes(&mut self, net: &ir::Network, n: &ast::Network) {
+        let plan = crate::lower::lower(net);
+        let numel = |s: &[usize]| s.iter().map(|&d| d as u128).product::<u128>();
+        let mut params = vec![0u128; net.layers.len()];
+        for p in &plan.params {
+            let layer = p.name.split('.').next().unwrap_or_default();
+            if let Some(i) = net.layers.iter().position(|l| l.name == layer) {
+                params[i] += numel(&p.shape);
+            }
+        }
+        let mut acts = vec![0u128; net.layers.len()];
+        let mut total_acts = 0u128;
+        for buf in &plan.buffers {
+            let w = buf.width as u128 * if buf.has_grad { 2 } else { 1 };
+            total_acts += w;
+            let layer = buf.ident.split_once("__").map(|(l, _)| l);
+            if let Some(i) = net
+                .layers
+                .iter()
+                .position(|l| Some(l.name.as_str()) == layer)
+            {
+                acts[i] += w;
+            }
+        }
+        total_acts += plan.one_scratch.iter().map(|s| s.len as u128).sum::<u128>();
+        let largest = |v: &[u128]| {
+            v.iter()
+                .enumerate()
+                .max_by_key(|(_, n)| **n)
+                .map(|(i, n)| (i, *n))
+        };
+        let total_params: u128 = params.iter().sum();
+        if total_params > u128::from(MAX_PARAMS) {
+            let mut d = Diagnostic::error(
+                codes::TOO_MANY_PARAMS,
+                format!(
+                    "network `{}` has {total_params} parameters; at most {MAX_PARAMS} (2^31) are supported",
+                    n.name.name
+                ),
+                n.name.span,
+                "too many parameters",
+            )
+            .with_help("2^31 f32 parameters are 8 GiB, and training keeps gradients and optimizer state beside them; use fewer or narrower layers");
+            if let Some((i, count)) = largest(&params) {
+                let l = &net.layers[i];
+                d = d.with_label(l.span, format!("`{}` alone has {count}", l.name));
+            }
+            self.push(d);
+        }
+        if total_acts > u128::from(MAX_ACTIVATIONS) {
+            let mut d = Diagnostic::error(
+                codes::TOO_MANY_ACTIVATIONS,
+                format!(
+                    "network `{}` needs {total_acts} workspace elements per sample (layer outputs, their gradients and scratch); at most {MAX_ACTIVATIONS} (2^28) are supported",
+                    n.name.name
+                ),
+                n.name.span,
+                "too large per sample",
+            )
+            .with_help("2^28 f32 are 1 GiB for every sample of a batch; use smaller images, fewer filters or a stride");
+            if let Some((i, count)) = largest(&acts) {
+                let l = &net.layers[i];
+                d = d.with_label(l.span, format!("`{}` alone needs {count}", l.name));
+            }
+            self.push(d);
+        }
     }
 
     /// A value a layer reads by name: marks it used, or reports why it

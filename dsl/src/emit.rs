@@ -136,7 +136,7 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
 
     let docs = struct_docs(plan);
     let one = one_plan(plan);
-    let one_field = if one.total() == 0 {
+    let one_field = if !one.bound {
         quote!()
     } else {
         quote! {
@@ -439,6 +439,9 @@ struct OnePlan {
     heap: bool,
     /// Ops' own scratch (im2col rows), always on the heap.
     op_scratch: usize,
+    /// Whether `predict_one` binds scratch slices at all (an op may ask
+    /// for an empty one: a 1x1 convolution needs no im2col rows).
+    bound: bool,
 }
 
 impl OnePlan {
@@ -466,10 +469,12 @@ fn one_plan(plan: &Plan<'_>) -> OnePlan {
         })
         .collect();
     let stack: usize = outputs.iter().flatten().map(|(_, w)| w).sum::<usize>() + plan.output_width;
+    let heap = stack.saturating_mul(4) > ONE_STACK_BYTES;
     OnePlan {
         outputs,
-        heap: stack.saturating_mul(4) > ONE_STACK_BYTES,
+        heap,
         op_scratch: plan.one_scratch.iter().map(|s| s.len).sum(),
+        bound: heap || !plan.one_scratch.is_empty(),
     }
 }
 
@@ -560,12 +565,12 @@ fn inherent_impl(
     let flatten = (1..net.input.shape.len()).fold(quote!(x), |acc, _| quote!(#acc.as_flattened()));
     let (one_steps, one_result, one_ty) = predict_one_steps(plan, one);
     let one_total = usize_lit(one.total());
-    let one_init = if one.total() == 0 {
+    let one_init = if !one.bound {
         quote!()
     } else {
         quote!(one: ::std::sync::Mutex::new(::std::vec![0.0f32; #one_total].into_boxed_slice()),)
     };
-    let one_bind = if one.total() == 0 {
+    let one_bind = if !one.bound {
         quote!()
     } else {
         let op_slices = plan.one_scratch.iter().map(|s| {
