@@ -162,7 +162,10 @@ fn accepted_specs_build_and_train() {
         &format!(
             "[package]\nname = \"nnc-accepted-build\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [dependencies]\nnnc = {{ path = {:?} }}\n\n\
-             # As the workspace's, so its dependency builds are reused.\n\
+             # As the workspace's test profile (this test runs under\n\
+             # `cargo test`), so that its builds of nnc and the\n\
+             # dependencies are reused.\n\
+             [profile.dev]\nopt-level = 1\n\n\
              [profile.dev.package.\"*\"]\nopt-level = 2\n\n[workspace]\n",
             root.display().to_string()
         ),

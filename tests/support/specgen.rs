@@ -295,13 +295,29 @@ impl Body<'_> {
         let k = self.shape[0];
         match self.rng.range(0, 9) {
             0..=3 => {
-                let units = self.rng.range(1, 12);
+                // Now and then wide enough that `predict_one` keeps its
+                // outputs on the heap (above 64 KiB).
+                let units = if self.rng.chance(4) {
+                    self.rng.range(16_385, 20_000)
+                } else {
+                    self.rng.range(1, 12)
+                };
                 let mut args = vec![units.to_string()];
                 if self.rng.chance(20) {
                     args.push("use_bias = false".into());
                 }
                 if self.rng.chance(15) {
                     args.push("l2 = 1e-4".into());
+                }
+                if self.rng.chance(10) {
+                    args.push("trainable = false".into());
+                }
+                if self.rng.chance(15) {
+                    let init =
+                        *self
+                            .rng
+                            .pick(&["he_normal", "lecun_normal", "normal(0, 0.1)", "ones"]);
+                    args.push(format!("init = {init}"));
                 }
                 let mut layer = format!("{src}{}", self.call("dense", &args));
                 self.shape = vec![units];
@@ -584,10 +600,30 @@ fn network(rng: &mut Rng, name: &str) -> (String, GenNet) {
         "adagrad",
         "adadelta",
     ]);
-    src.push_str(&format!(
-        "train {name} {{\n    loss {loss}\n    optimizer {optimizer}\n    batch {}\n    epochs 1\n}}\n",
+    let mut settings = format!(
+        "    loss {loss}\n    optimizer {optimizer}\n    batch {}\n    epochs 1\n",
         rng.range(1, 8)
-    ));
+    );
+    let classes = matches!(targets, Targets::OneHot | Targets::Labels(_));
+    let extra: &[(&str, bool)] = &[
+        ("validation_split 0.25", true),
+        ("shuffle false", true),
+        ("seed 9", true),
+        ("clip_norm 1.0", true),
+        ("schedule cosine", true),
+        ("metrics [accuracy]", classes),
+        ("metrics [mae]", !classes),
+        ("early_stopping(monitor = \"loss\", patience = 1)", true),
+    ];
+    for (line, fits) in extra {
+        if *fits
+            && rng.chance(15)
+            && !settings.contains(&line[..line.find(' ').unwrap_or(line.len())])
+        {
+            settings.push_str(&format!("    {line}\n"));
+        }
+    }
+    src.push_str(&format!("train {name} {{\n{settings}}}\n"));
     let net = GenNet {
         name: name.to_string(),
         input,
