@@ -351,7 +351,7 @@ impl Body<'_> {
                 self.fusable = false;
                 self.push(layer, shape);
             }
-            6 if k > 1 && k % 2 == 0 => {
+            6 if k > 1 && k.is_multiple_of(2) => {
                 // Through rank 2 and back.
                 let layer = format!("{src}{}", self.call("reshape", &["[2, -1]".to_string()]));
                 self.fusable = false;
@@ -576,7 +576,7 @@ fn network(rng: &mut Rng, name: &str) -> (String, GenNet) {
     }
     body.lines.push(format!("{head} {act}"));
     let mut output = vec![units];
-    if targets == Targets::Values && units % 2 == 0 && body.rng.chance(30) {
+    if targets == Targets::Values && units.is_multiple_of(2) && body.rng.chance(30) {
         let layer = body.call("reshape", &[format!("[2, {}]", units / 2)]);
         body.lines.push(layer);
         output = vec![2, units / 2];
