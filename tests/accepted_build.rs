@@ -176,6 +176,19 @@ fn accepted_specs_build_and_train() {
         .env("CARGO_TARGET_DIR", target_dir())
         .output()
         .expect("cargo runs");
+    // A one-off crate: its incremental state (gigabytes for a large
+    // sample) is never reused. (Not `CARGO_INCREMENTAL=0`, which would
+    // rebuild nnc instead of reusing the test build.)
+    if let Ok(dirs) = std::fs::read_dir(target_dir().join("debug/incremental")) {
+        for d in dirs.flatten() {
+            if d.file_name()
+                .to_string_lossy()
+                .starts_with("nnc_accepted_build-")
+            {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+    }
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         // Which specs: rustc names the module files.
