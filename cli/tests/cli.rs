@@ -192,6 +192,92 @@ fn e0005_unterminated_string_and_comment_point_at_their_opening() {
 }
 
 #[test]
+fn generated_name_rules_e0405_e0406_and_fused_activation_names() {
+    let (code, err) = check_text(
+        "reserved.nn",
+        "network A(x: [4]) -> [2] {\n    dense(2, name = \"out__1\")\n}\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error[E0405]: a layer name cannot contain `__`, found `out__1`")
+            && err.contains("reserved.nn:2:21")
+            && err.contains("use a single `_`: `out_1`"),
+        "{err}"
+    );
+    let (code, err) = check_text("prim.nn", "network usize(x: [4]) -> [2] { dense(2) }");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error[E0406]: a network cannot be named `usize`")
+            && err.contains("prim.nn:1:9"),
+        "{err}"
+    );
+    // Names of generated items are fine now: a network named `Box` and a
+    // layer named like a workspace field.
+    let (code, err) = check_text(
+        "box.nn",
+        "network Box(x: [4]) -> [2] { dense(2, name = \"rows\") }",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check_text(
+        "fused.nn",
+        "network A(x: [4]) -> [2] {\n    dense(2)\n    relu(name = \"r\")\n}\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("`relu` directly after a layer is fused into that layer")
+            && err.contains("fused.nn:3:10")
+            && err.contains("end the layer before it with `;`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn size_limits_e0601_to_e0605_say_which_limit() {
+    let tall = format!(
+        "network Tall(x: [4]) -> [4] {{\n{}}}\n",
+        "    dense(4) relu\n".repeat(1001)
+    );
+    let cases = [
+        (
+            "params.nn".to_string(),
+            "network Huge(x: [16777216]) -> [10] {\n    dense(16777216) relu\n    dense(10)\n}\n".to_string(),
+            "error[E0601]: network `Huge` has 281475161260042 parameters; at most 2147483648 (2^31) are supported",
+            "params.nn:1:9",
+        ),
+        (
+            "acts.nn".into(),
+            "network Wide(image: [1024, 1024, 3]) -> [10] {\n    conv2d(64, 3, padding = same) relu\n    conv2d(64, 3, padding = same) relu\n    global_avg_pool2d\n    dense(10)\n}\n".into(),
+            "error[E0602]: network `Wide` needs 1536163988 workspace elements per sample",
+            "acts.nn:1:9",
+        ),
+        (
+            "tall.nn".into(),
+            tall,
+            "error[E0603]: network `Tall` has 1001 layers; at most 1000 are supported",
+            "tall.nn:1002:5",
+        ),
+        (
+            "rank.nn".into(),
+            "network Deep(x: [2, 2, 2, 2, 2, 2]) -> [64] {\n    flatten\n}\n".into(),
+            "error[E0604]: the input of `Deep` has rank 6; at most 5 is supported",
+            "rank.nn:1:17",
+        ),
+        (
+            "inferred.nn".into(),
+            "network Long(x: [8192, 8192]) -> [4096, 16384] {\n    reshape([-1])\n    reshape([4096, 16384])\n}\n".into(),
+            "error[E0605]: `reshape` infers `-1` as 67108864, above the largest dimension 16777216",
+            "inferred.nn:2:14",
+        ),
+    ];
+    for (file, src, message, at) in cases {
+        let (code, err) = check_text(&file, &src);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(message) && err.contains(at), "{err}");
+        assert_eq!(err.matches("error[").count(), 1, "{err}");
+    }
+}
+
+#[test]
 fn invisible_characters_fat_arrows_and_rounding_in_messages() {
     let (_, err) = check_text("nbsp.nn", "network A(x: [4]) ->\u{a0}[2] { dense(2) }");
     assert!(err.contains("U+00A0 (no-break space)"), "{err}");

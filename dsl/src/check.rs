@@ -25,6 +25,18 @@ pub const MAX_DIM: usize = 1 << 24;
 pub const MAX_DIAGNOSTICS: usize = 100;
 /// Largest accepted element count of one per-sample tensor.
 pub const MAX_ELEMENTS: usize = 1 << 32;
+/// Most layers in one network (E0603): generated code grows linearly with
+/// the layer count, and so does rustc's time (measured in docs/language.md).
+pub const MAX_LAYERS: usize = 1000;
+/// Most parameters in one network (E0601): 2^31 `f32`s are 8 GiB, and
+/// training holds three to four copies (gradients, optimizer moments).
+pub const MAX_PARAMS: u64 = 1 << 31;
+/// Most workspace elements per sample (E0602): every layer output, its
+/// gradient and scratch such as im2col rows, 1 GiB of `f32` per sample.
+pub const MAX_ACTIVATIONS: u64 = 1 << 28;
+/// Highest rank of the input and output shapes (E0604): with the batch
+/// axis, `predict` takes and returns ndarray views of at most rank 6.
+pub const MAX_RANK: usize = 5;
 
 /// Checks a parsed spec and produces its IR, or every error found.
 pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
@@ -302,12 +314,39 @@ const KEYWORDS: &[&str] = &[
     "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
+/// Rust's primitive types: a network of one of these names would shadow
+/// the type in the module it is written in (generated code, and the
+/// user's own, use `f32`, `usize`, ...).
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16",
+    "u32", "u64", "u128", "usize",
+];
+
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && s != "_"
         && !KEYWORDS.contains(&s)
+}
+
+/// `f32` → `F32`.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// `a__b___c` → `a_b_c` (leading and trailing underscores kept single too).
+fn collapse_underscores(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Checker {
@@ -377,8 +416,37 @@ impl Checker {
     // ------------------------------------------------------------ networks
 
     fn network(&mut self, n: &ast::Network) -> (ir::Network, NetInfo) {
+        let diags_before = self.diags.len();
+        if let Some(extra) = n.layers.get(MAX_LAYERS) {
+            self.push(
+                Diagnostic::error(
+                    codes::TOO_MANY_LAYERS,
+                    format!(
+                        "network `{}` has {} layers; at most {MAX_LAYERS} are supported",
+                        n.name.name,
+                        n.layers.len()
+                    ),
+                    extra.call.span,
+                    format!("layer {} of {}", MAX_LAYERS + 1, n.layers.len()),
+                )
+                .with_help(format!("generated code and rustc's work grow with every layer; split the model, or keep it to {MAX_LAYERS} layers")),
+            );
+        }
         if !is_identifier(&n.name.name) {
             self.invalid_name(&n.name.name, n.name.span, "a network name");
+        } else if !self.reserved_name(&n.name.name, n.name.span, "network")
+            && PRIMITIVES.contains(&n.name.name.as_str())
+        {
+            let name = &n.name.name;
+            self.push(
+                Diagnostic::error(
+                    codes::PRIMITIVE_NAME,
+                    format!("a network cannot be named `{name}`: the generated struct would shadow the primitive type `{name}` in your module"),
+                    n.name.span,
+                    "a primitive type",
+                )
+                .with_help(format!("give the network a type-like name such as `{}Net`", capitalised(name))),
+            );
         }
         let mut input_shape = None;
         let mut input_name = String::new();
@@ -480,7 +548,7 @@ impl Checker {
             };
             if let (Some(name), Some(_)) = (&name, &op) {
                 // Unique ignoring case: generated code names each layer's
-                // kernel descriptor `<NAME>_KERNEL`.
+                // kernel descriptor `<NAME>__KERNEL`.
                 if let Some((first_name, first)) = names.get(&name.to_lowercase()) {
                     let named = if first_name == name {
                         format!("`{name}`")
@@ -624,6 +692,28 @@ impl Checker {
                 );
             }
         }
+        for (shape, lit, what) in [
+            (&input_shape, n.inputs.first().map(|i| &i.shape), "input"),
+            (&declared, Some(&n.output), "output"),
+        ] {
+            if let (Some(shape), Some(lit)) = (shape, lit) {
+                if shape.len() > MAX_RANK {
+                    self.push(
+                        Diagnostic::error(
+                            codes::RANK_LIMIT,
+                            format!(
+                                "the {what} of `{}` has rank {}; at most {MAX_RANK} is supported",
+                                n.name.name,
+                                shape.len()
+                            ),
+                            lit.span,
+                            format!("rank {}", shape.len()),
+                        )
+                        .with_help(format!("with the batch axis, `predict` works on ndarray views of rank up to {}; merge axes (`reshape`) to at most {MAX_RANK}", MAX_RANK + 1)),
+                    );
+                }
+            }
+        }
         let net = ir::Network {
             name: n.name.name.clone(),
             span: n.span,
@@ -638,12 +728,90 @@ impl Checker {
             train: None,
             text: n.to_string(),
         };
+        let sound = self.diags[diags_before..]
+            .iter()
+            .all(|d| d.severity == Severity::Warning);
+        if sound {
+            self.sizes(&net, n);
+        }
         let info = NetInfo {
             output: cur,
             last_act,
             last_span,
         };
         (net, info)
+    }
+
+    /// The size limits of a network otherwise sound: parameters
+    /// ([`MAX_PARAMS`]) and workspace elements per sample
+    /// ([`MAX_ACTIVATIONS`]), counted on the plan the code is generated
+    /// from. Each error names the largest layer.
+    fn sizes(&mut self, net: &ir::Network, n: &ast::Network) {
+        let plan = crate::lower::lower(net);
+        let numel = |s: &[usize]| s.iter().map(|&d| d as u128).product::<u128>();
+        let mut params = vec![0u128; net.layers.len()];
+        for p in &plan.params {
+            let layer = p.name.split('.').next().unwrap_or_default();
+            if let Some(i) = net.layers.iter().position(|l| l.name == layer) {
+                params[i] += numel(&p.shape);
+            }
+        }
+        let mut acts = vec![0u128; net.layers.len()];
+        let mut total_acts = 0u128;
+        for buf in &plan.buffers {
+            let w = buf.width as u128 * if buf.has_grad { 2 } else { 1 };
+            total_acts += w;
+            let layer = buf.ident.split_once("__").map(|(l, _)| l);
+            if let Some(i) = net
+                .layers
+                .iter()
+                .position(|l| Some(l.name.as_str()) == layer)
+            {
+                acts[i] += w;
+            }
+        }
+        total_acts += plan.one_scratch.iter().map(|s| s.len as u128).sum::<u128>();
+        let largest = |v: &[u128]| {
+            v.iter()
+                .enumerate()
+                .max_by_key(|(_, n)| **n)
+                .map(|(i, n)| (i, *n))
+        };
+        let total_params: u128 = params.iter().sum();
+        if total_params > u128::from(MAX_PARAMS) {
+            let mut d = Diagnostic::error(
+                codes::TOO_MANY_PARAMS,
+                format!(
+                    "network `{}` has {total_params} parameters; at most {MAX_PARAMS} (2^31) are supported",
+                    n.name.name
+                ),
+                n.name.span,
+                "too many parameters",
+            )
+            .with_help("2^31 f32 parameters are 8 GiB, and training keeps gradients and optimizer state beside them; use fewer or narrower layers");
+            if let Some((i, count)) = largest(&params) {
+                let l = &net.layers[i];
+                d = d.with_label(l.span, format!("`{}` alone has {count}", l.name));
+            }
+            self.push(d);
+        }
+        if total_acts > u128::from(MAX_ACTIVATIONS) {
+            let mut d = Diagnostic::error(
+                codes::TOO_MANY_ACTIVATIONS,
+                format!(
+                    "network `{}` needs {total_acts} workspace elements per sample (layer outputs, their gradients and scratch); at most {MAX_ACTIVATIONS} (2^28) are supported",
+                    n.name.name
+                ),
+                n.name.span,
+                "too large per sample",
+            )
+            .with_help("2^28 f32 are 1 GiB for every sample of a batch; use smaller images, fewer filters or a stride");
+            if let Some((i, count)) = largest(&acts) {
+                let l = &net.layers[i];
+                d = d.with_label(l.span, format!("`{}` alone needs {count}", l.name));
+            }
+            self.push(d);
+        }
     }
 
     /// A value a layer reads by name: marks it used, or reports why it
@@ -723,6 +891,25 @@ impl Checker {
                 "read it in a later layer (`name >> ...`, `add(name, ...)`), or remove the `let`",
             ),
         );
+    }
+
+    /// Reports a name containing `__` (E0405) and returns whether it did:
+    /// generated fields, locals and modules are `<name>__<suffix>` and
+    /// `__nnc_<network>`, so such a name could collide with one of them.
+    fn reserved_name(&mut self, name: &str, span: Span, what: &str) -> bool {
+        if !name.contains("__") {
+            return false;
+        }
+        self.push(
+            Diagnostic::error(
+                codes::RESERVED_NAME,
+                format!("a {what} name cannot contain `__`, found `{name}`: generated code reserves names with `__`"),
+                span,
+                "contains `__`",
+            )
+            .with_help(format!("use a single `_`: `{}`", collapse_underscores(name))),
+        );
+        true
     }
 
     fn invalid_name(&mut self, name: &str, span: Span, what: &str) {
@@ -817,6 +1004,9 @@ impl Checker {
             self.invalid_name(s, v.span, "a layer name");
             return None;
         }
+        if self.reserved_name(s, v.span, "layer") {
+            return None;
+        }
         Some(s.to_string())
     }
 
@@ -826,6 +1016,21 @@ impl Checker {
         &mut self,
         call: &Call,
         standalone: bool,
+    ) -> (Option<Activation>, Option<String>) {
+        self.activation_in(call, standalone, false)
+    }
+
+    /// An activation written after a layer (`dense(8) relu`), which the
+    /// parser fused into it.
+    pub(crate) fn fused_activation(&mut self, call: &Call) -> Option<Activation> {
+        self.activation_in(call, false, true).0
+    }
+
+    fn activation_in(
+        &mut self,
+        call: &Call,
+        standalone: bool,
+        fused_after: bool,
     ) -> (Option<Activation>, Option<String>) {
         let kind = call.name.name.as_str();
         let what = format!("`{kind}`");
@@ -862,9 +1067,39 @@ impl Checker {
         } else {
             &params[..params.len() - 1]
         };
+        // A fused activation is no layer of its own: a `name` on it would
+        // otherwise be "unknown" with no word on why.
+        let mut args: &[ast::Arg] = &call.args;
+        let kept: Vec<ast::Arg>;
+        if fused_after {
+            if let Some(named) = call
+                .args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == "name"))
+            {
+                self.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_ARGUMENT,
+                        format!("{what} directly after a layer is fused into that layer as its activation, so it has no `name` of its own"),
+                        named.span,
+                        "a fused activation cannot be named",
+                    )
+                    .with_help(format!(
+                        "to make {what} a separate layer with this name, end the layer before it with `;` (`dense(8); {kind}(name = ...)`); or name the layer it is fused into"
+                    )),
+                );
+                kept = call
+                    .args
+                    .iter()
+                    .filter(|a| !std::ptr::eq(*a, named))
+                    .cloned()
+                    .collect();
+                args = &kept;
+            }
+        }
         let b = self.bind(
             &what,
-            &call.args,
+            args,
             params,
             usize::from(params.first().is_some_and(|p| p.0 == "alpha")),
         );

@@ -176,6 +176,21 @@ pub mod codes {
     pub const DUPLICATE_TRAIN: &str = "E0403";
     /// A train setting given twice.
     pub const DUPLICATE_SETTING: &str = "E0404";
+    /// A network or layer name containing `__`, which generated names use.
+    pub const RESERVED_NAME: &str = "E0405";
+    /// A network named like a primitive type (`f32`), which it would shadow.
+    pub const PRIMITIVE_NAME: &str = "E0406";
+
+    /// A network with more than `MAX_PARAMS` parameters.
+    pub const TOO_MANY_PARAMS: &str = "E0601";
+    /// A network whose workspace exceeds `MAX_ACTIVATIONS` elements per sample.
+    pub const TOO_MANY_ACTIVATIONS: &str = "E0602";
+    /// A network with more than `MAX_LAYERS` layers.
+    pub const TOO_MANY_LAYERS: &str = "E0603";
+    /// An input or output shape of rank above `MAX_RANK`.
+    pub const RANK_LIMIT: &str = "E0604";
+    /// A `reshape` whose inferred (`-1`) dimension exceeds `MAX_DIM`.
+    pub const INFERRED_DIM: &str = "E0605";
 
     /// Binary cross-entropy on a multi-way softmax output.
     pub const BINARY_ON_SOFTMAX: &str = "E0501";
@@ -242,11 +257,18 @@ pub mod codes {
         DUPLICATE_LAYER,
         DUPLICATE_TRAIN,
         DUPLICATE_SETTING,
+        RESERVED_NAME,
+        PRIMITIVE_NAME,
         BINARY_ON_SOFTMAX,
         CATEGORICAL_ON_ONE_UNIT,
         DOUBLE_ACTIVATION,
         NOT_PROBABILITIES,
         CLASS_COUNT,
+        TOO_MANY_PARAMS,
+        TOO_MANY_ACTIVATIONS,
+        TOO_MANY_LAYERS,
+        RANK_LIMIT,
+        INFERRED_DIM,
         UNUSED_VALUE,
     ];
 }

@@ -12,6 +12,21 @@
 //! - `Name::train_config()` from the spec's `train` block.
 //!
 //! Generated code names everything through the `::nnc` facade.
+//!
+//! # Generated names
+//!
+//! Nothing a spec names can collide with a generated name or shadow a
+//! type the code uses:
+//! - only the network's struct is written into the caller's module; every
+//!   other item (parameter and workspace structs, the impls) is in a
+//!   private module `__nnc_<Network>` that sees nothing of the caller's
+//!   module (the struct is imported there as `Net`), and the struct's own
+//!   fields name their types by absolute paths (`::core::primitive::f32`);
+//! - each field, local and constant made from a layer name `L` is `L__`
+//!   followed by a fixed suffix (`L__out`, `L__out_grad`, `L__pre`,
+//!   `L__weight`, `L__KERNEL`), and the other generated names have no `__`;
+//!   since the checker rejects names containing `__` (E0405), the first
+//!   `__` of a generated name says which layer it belongs to.
 
 use crate::ir::{self, Activation};
 use crate::lower::{self, BufId, Plan, Value};
@@ -48,7 +63,7 @@ fn prelude() -> TokenStream {
 }
 
 /// Where a step's backward puts an input's gradient: a `kernels::Grad`
-/// that writes or adds into `d_<input>`.
+/// that writes or adds into `<input>_grad`.
 pub(crate) fn grad_target(plan: &Plan<'_>, t: crate::ops::GradTarget) -> TokenStream {
     let v = if t.scratch {
         view_mut(plan, t.buf)
@@ -62,17 +77,23 @@ pub(crate) fn grad_target(plan: &Plan<'_>, t: crate::ops::GradTarget) -> TokenSt
     }
 }
 
-/// `Self::DENSE1_KERNEL`: the associated constant holding a step's kernel
+/// `Self::DENSE1__KERNEL`: the associated constant holding a step's kernel
 /// descriptor ([`crate::ops::StepDef::descriptor`]).
 pub fn descriptor(plan: &Plan<'_>, step: &lower::Step) -> TokenStream {
     let name = kernel_const(&plan.net.layers[step.layer].name);
     quote!(Self::#name)
 }
 
-/// `dense1` → `DENSE1_KERNEL` (the suffix keeps layer names such as
-/// `input_shape` clear of the network's other constants).
+/// `dense1` → `DENSE1__KERNEL` (the `__` keeps layer names such as
+/// `input_shape` clear of the network's other constants; layer names are
+/// unique ignoring case).
 fn kernel_const(layer: &str) -> syn::Ident {
-    format_ident!("{}_KERNEL", layer.to_uppercase())
+    format_ident!("{}__KERNEL", layer.to_uppercase())
+}
+
+/// The workspace field holding buffer `ident`'s gradient.
+fn grad_ident(ident: &str) -> syn::Ident {
+    format_ident!("{ident}_grad")
 }
 
 /// The `&mut [f32]` local bound to `predict_one` scratch `id`.
@@ -100,52 +121,63 @@ pub(crate) fn activation(act: Activation) -> TokenStream {
     act.tokens_at(&quote!(Activation))
 }
 
-/// Emits one network.
+/// Emits one network: its struct, and everything else in a private module
+/// (see [Generated names](self#generated-names)). The struct is re-exported
+/// with a `pub use`, which also works where a `network!` block sits inside
+/// a function body (a module there cannot see the function's items, so the
+/// struct is defined in the module rather than the module reaching out).
 pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
     let net = plan.net;
     let name = format_ident!("{}", net.name);
-    let params_ty = format_ident!("{}Params", net.name);
-    let ws_ty = format_ident!("{}Workspace", net.name);
+    let module = format_ident!("__nnc_{}", net.name);
+    let params_ty = format_ident!("__Params");
+    let ws_ty = format_ident!("__Workspace");
     let name_str = &net.name;
 
     let docs = struct_docs(plan);
-    let one_field = if plan.one_scratch.is_empty() {
+    let one = one_plan(plan);
+    let one_field = if !one.bound {
         quote!()
     } else {
         quote! {
             /// `predict_one`'s scratch, on the heap and allocated once (locked
             /// so that `predict_one` can take `&self`).
-            one: ::std::sync::Mutex<Box<[f32]>>,
+            one: ::std::sync::Mutex<::std::boxed::Box<[f32]>>,
         }
     };
     let params_struct = params_struct(plan, &params_ty);
     let ws_struct = workspace_struct(plan, &ws_ty);
-    let inherent = inherent_impl(plan, &name, &params_ty, &ws_ty);
+    let inherent = inherent_impl(plan, &one, &name, &params_ty, &ws_ty);
     let model = model_impl(plan, &name, &ws_ty);
 
     quote! {
-        #docs
-        pub struct #name {
-            params: #params_ty,
-            grads: #params_ty,
-            ws: #ws_ty,
-            rng: ::nnc::rng::Rng,
-            /// Rows of the last forward pass, and whether it was a training pass.
-            batch: usize,
-            trained: bool,
-            #one_field
-        }
+        pub use #module::#name;
 
-        impl ::core::fmt::Debug for #name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(#name_str).field("params", &Self::PARAM_COUNT).finish_non_exhaustive()
+        #[allow(non_snake_case)]
+        mod #module {
+            #docs
+            pub struct #name {
+                params: #params_ty,
+                grads: #params_ty,
+                ws: #ws_ty,
+                rng: ::nnc::rng::Rng,
+                /// Rows of the last forward pass, and whether it was a training pass.
+                batch: usize,
+                trained: bool,
+                #one_field
             }
-        }
 
-        #params_struct
-        #ws_struct
-        #inherent
-        #model
+            impl ::core::fmt::Debug for #name {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(#name_str).field("params", &Self::PARAM_COUNT).finish_non_exhaustive()
+                }
+            }
+
+            #params_struct
+            #ws_struct
+            #inherent
+            #model
+        }
     }
 }
 
@@ -217,9 +249,9 @@ fn params_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
         match storage(&p.shape) {
             Storage::Matrix(_, cols) => {
                 let cols = usize_lit(cols);
-                quote!(#[doc = #doc] #ident: Box<[[f32; #cols]]>)
+                quote!(#[doc = #doc] #ident: ::std::boxed::Box<[[f32; #cols]]>)
             }
-            Storage::Vector(_) => quote!(#[doc = #doc] #ident: Box<[f32]>),
+            Storage::Vector(_) => quote!(#[doc = #doc] #ident: ::std::boxed::Box<[f32]>),
         }
     });
     let zeros = plan.params.iter().map(|p| {
@@ -227,11 +259,13 @@ fn params_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
         match storage(&p.shape) {
             Storage::Matrix(rows, cols) => {
                 let (rows, cols) = (usize_lit(rows), usize_lit(cols));
-                quote!(#ident: vec![[0.0; #cols]; #rows].into_boxed_slice())
+                // No `[0.0; cols]` temporary: a wide layer's row would
+                // not fit on a thread's stack.
+                quote!(#ident: ::nnc::support::zeros_rows::<#cols>(#rows))
             }
             Storage::Vector(len) => {
                 let len = usize_lit(len);
-                quote!(#ident: vec![0.0; #len].into_boxed_slice())
+                quote!(#ident: ::std::vec![0.0; #len].into_boxed_slice())
             }
         }
     });
@@ -255,7 +289,7 @@ fn workspace_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
         let width = usize_lit(buf.width);
         let mut names = vec![format_ident!("{}", buf.ident)];
         if buf.has_grad {
-            names.push(format_ident!("d_{}", buf.ident));
+            names.push(grad_ident(&buf.ident));
         }
         let elem = if buf.indices {
             quote!(u32)
@@ -296,15 +330,15 @@ pub(crate) fn view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
     quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
-/// `ws.d_<buf>.slice(s![..n, ..])`
+/// `ws.<buf>_grad.slice(s![..n, ..])`
 pub(crate) fn grad_view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
-    let ident = format_ident!("d_{}", plan.buffers[buf].ident);
+    let ident = grad_ident(&plan.buffers[buf].ident);
     quote!(ws.#ident.slice(s![..n, ..]))
 }
 
-/// `ws.d_<buf>.slice_mut(s![..n, ..])`
+/// `ws.<buf>_grad.slice_mut(s![..n, ..])`
 pub(crate) fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
-    let ident = format_ident!("d_{}", plan.buffers[buf].ident);
+    let ident = grad_ident(&plan.buffers[buf].ident);
     quote!(ws.#ident.slice_mut(s![..n, ..]))
 }
 
@@ -385,46 +419,114 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
         .collect()
 }
 
-/// Single-sample inference on stack arrays: sizes are constants, nothing allocates.
-fn predict_one_steps(plan: &Plan<'_>) -> (Vec<TokenStream>, TokenStream) {
-    let local = |buf: BufId| {
-        if buf == 0 {
-            format_ident!("x")
+/// Bytes of `predict_one` layer outputs kept on the stack. A network whose
+/// outputs add up to more keeps all of them in its heap scratch instead
+/// (allocated once in `new`): threads other than `main` get 2 MiB stacks,
+/// and one `dense(600000)` output alone is 2.4 MB.
+pub const ONE_STACK_BYTES: usize = 64 * 1024;
+
+/// Output elements above which `predict_one` returns `Box<[f32; N]>` (one
+/// allocation per call, small beside the work of computing such an output)
+/// instead of an array the caller's stack would have to hold.
+pub const ONE_RETURN_MAX: usize = ONE_STACK_BYTES / 4;
+
+/// Where `predict_one` keeps each step's output.
+struct OnePlan {
+    /// Per step: the local its output is bound to and its width, or `None`
+    /// when inference skips the step.
+    outputs: Vec<Option<(syn::Ident, usize)>>,
+    /// Whether the outputs live in the heap scratch (else on the stack).
+    heap: bool,
+    /// Ops' own scratch (im2col rows), always on the heap.
+    op_scratch: usize,
+    /// Whether `predict_one` binds scratch slices at all (an op may ask
+    /// for an empty one: a 1x1 convolution needs no im2col rows).
+    bound: bool,
+}
+
+impl OnePlan {
+    /// Elements of the heap scratch.
+    fn total(&self) -> usize {
+        let outputs: usize = if self.heap {
+            self.outputs.iter().flatten().map(|(_, w)| w).sum()
         } else {
-            format_ident!("h_{}", plan.buffers[buf].ident)
+            0
+        };
+        self.op_scratch + outputs
+    }
+}
+
+fn one_plan(plan: &Plan<'_>) -> OnePlan {
+    let probe = quote!(out);
+    let outputs: Vec<Option<(syn::Ident, usize)>> = plan
+        .steps
+        .iter()
+        .map(|step| {
+            let inputs: Vec<TokenStream> = step.inputs.iter().map(|_| quote!(x)).collect();
+            step.op.def().predict_one(plan, step, &inputs, &probe)?;
+            let buf = &plan.buffers[step.out];
+            Some((format_ident!("{}", buf.ident), buf.width))
+        })
+        .collect();
+    let stack: usize = outputs.iter().flatten().map(|(_, w)| w).sum::<usize>() + plan.output_width;
+    let heap = stack.saturating_mul(4) > ONE_STACK_BYTES;
+    OnePlan {
+        outputs,
+        heap,
+        op_scratch: plan.one_scratch.iter().map(|s| s.len).sum(),
+        bound: heap || !plan.one_scratch.is_empty(),
+    }
+}
+
+/// Single-sample inference with constant sizes and no allocation: the
+/// statements, the returned expression and the return type.
+fn predict_one_steps(
+    plan: &Plan<'_>,
+    one: &OnePlan,
+) -> (Vec<TokenStream>, TokenStream, TokenStream) {
+    let mut stmts = Vec::new();
+    let local = |buf: BufId| -> TokenStream {
+        if buf == 0 {
+            quote!(x)
+        } else {
+            let h = format_ident!("{}", plan.buffers[buf].ident);
+            quote!(&#h[..])
         }
     };
-    let mut stmts = Vec::new();
-    for step in &plan.steps {
-        // `x` is already a slice; the stack arrays are borrowed.
-        let inputs: Vec<TokenStream> = step
-            .inputs
-            .iter()
-            .map(|v| match v.infer {
-                0 => quote!(x),
-                buf => {
-                    let h = local(buf);
-                    quote!(&#h)
-                }
-            })
-            .collect();
-        stmts.extend(
-            step.op
-                .def()
-                .predict_one(plan, step, &inputs, &local(step.out)),
-        );
+    for (step, out) in plan.steps.iter().zip(&one.outputs) {
+        let Some((h, width)) = out else { continue };
+        let inputs: Vec<TokenStream> = step.inputs.iter().map(|v| local(v.infer)).collect();
+        let output = if one.heap {
+            // Bound to a `&mut [f32; width]` of the scratch.
+            quote!(&mut *#h)
+        } else {
+            let width = usize_lit(*width);
+            stmts.push(quote!(let mut #h = [0.0f32; #width];));
+            quote!(&mut #h)
+        };
+        stmts.extend(step.op.def().predict_one(plan, step, &inputs, &output));
     }
-    if plan.output.infer == 0 {
-        // No computing layer: the output is the (reshaped) input.
-        let width = usize_lit(plan.output_width);
+    let n = usize_lit(plan.output_width);
+    let src = local(plan.output.infer);
+    if plan.output_width > ONE_RETURN_MAX {
         stmts.push(quote! {
-            let mut y = [0.0f32; #width];
-            y.copy_from_slice(x);
+            let mut y: ::std::boxed::Box<[f32; #n]> = ::std::vec![0.0f32; #n]
+                .into_boxed_slice()
+                .try_into()
+                .expect("a boxed slice of the output's length");
+            y.copy_from_slice(#src);
         });
-        return (stmts, quote!(y));
+        return (stmts, quote!(y), quote!(::std::boxed::Box<[f32; #n]>));
     }
-    let result = local(plan.output.infer);
-    (stmts, quote!(#result))
+    if !one.heap && plan.output.infer != 0 {
+        let h = format_ident!("{}", plan.buffers[plan.output.infer].ident);
+        return (stmts, quote!(#h), quote!([f32; #n]));
+    }
+    stmts.push(quote! {
+        let mut y = [0.0f32; #n];
+        y.copy_from_slice(#src);
+    });
+    (stmts, quote!(y), quote!([f32; #n]))
 }
 
 fn input_array_type(shape: &[usize]) -> TokenStream {
@@ -436,6 +538,7 @@ fn input_array_type(shape: &[usize]) -> TokenStream {
 
 fn inherent_impl(
     plan: &Plan<'_>,
+    one: &OnePlan,
     name: &syn::Ident,
     params_ty: &syn::Ident,
     ws_ty: &syn::Ident,
@@ -449,7 +552,6 @@ fn inherent_impl(
     );
     let param_count = usize_lit(plan.param_count());
     let summary = crate::summary::summary(net).to_string();
-    let out_width = usize_lit(plan.output_width);
 
     let inits = plan.params.iter().map(|p| {
         let i = p.init;
@@ -461,26 +563,40 @@ fn inherent_impl(
     // `&[[f32; 28]; 28]` is flattened to `&[f32]` once; its length is checked by rustc.
     let in_ty = input_array_type(&net.input.shape);
     let flatten = (1..net.input.shape.len()).fold(quote!(x), |acc, _| quote!(#acc.as_flattened()));
-    let (one_steps, one_result) = predict_one_steps(plan);
-    let one_total = usize_lit(plan.one_scratch.iter().map(|s| s.len).sum());
-    let one_init = if plan.one_scratch.is_empty() {
+    let (one_steps, one_result, one_ty) = predict_one_steps(plan, one);
+    let one_total = usize_lit(one.total());
+    let one_init = if !one.bound {
         quote!()
     } else {
-        quote!(one: ::std::sync::Mutex::new(vec![0.0f32; #one_total].into_boxed_slice()),)
+        quote!(one: ::std::sync::Mutex::new(::std::vec![0.0f32; #one_total].into_boxed_slice()),)
     };
-    let one_bind = if plan.one_scratch.is_empty() {
+    let one_bind = if !one.bound {
         quote!()
     } else {
-        let slices = plan.one_scratch.iter().map(|s| {
+        let op_slices = plan.one_scratch.iter().map(|s| {
             let (ident, len) = (format_ident!("{}", s.ident), usize_lit(s.len));
             quote!(let (#ident, one_rest) = one_rest.split_at_mut(#len);)
         });
+        let out_slices = one
+            .outputs
+            .iter()
+            .flatten()
+            .filter(|_| one.heap)
+            .map(|(h, w)| {
+                let w = usize_lit(*w);
+                quote! {
+                    let (#h, one_rest) = one_rest
+                        .split_first_chunk_mut::<#w>()
+                        .expect("the scratch holds every output");
+                }
+            });
         quote! {
             // Another thread's `predict_one` in progress waits; a panic in
             // one left nothing that needs repair (the scratch is overwritten).
             let mut one = self.one.lock().unwrap_or_else(::std::sync::PoisonError::into_inner);
             let one_rest: &mut [f32] = &mut one;
-            #(#slices)*
+            #(#op_slices)*
+            #(#out_slices)*
             let _ = one_rest;
         }
     };
@@ -583,8 +699,9 @@ fn inherent_impl(
             #predict_logits
 
             /// Runs inference on one sample. Sizes are checked by rustc; nothing
-            /// is allocated.
-            pub fn predict_one(&self, x: &#in_ty) -> [f32; #out_width] {
+            /// is allocated (except the returned box of an output above
+            /// 16384 elements).
+            pub fn predict_one(&self, x: &#in_ty) -> #one_ty {
                 #prelude
                 let p = &self.params;
                 let x: &[f32] = #flatten;
@@ -652,7 +769,7 @@ fn train_config(t: &ir::Train) -> TokenStream {
             shuffle: #shuffle,
             seed: #seed,
             validation_split: #split,
-            metrics: vec![#(#metrics),*],
+            metrics: ::std::vec![#(#metrics),*],
             early_stopping: #early,
             clip_norm: #clip,
             schedule: #schedule,
@@ -818,8 +935,8 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
                 self.rng = ::nnc::rng::Rng::seed_from(seed);
             }
 
-            fn layers(&self) -> Vec<::nnc::LayerInfo> {
-                vec![#(#layer_infos),*]
+            fn layers(&self) -> ::std::vec::Vec<::nnc::LayerInfo> {
+                ::std::vec![#(#layer_infos),*]
             }
 
             fn graph(&self) -> Option<::nnc::graph::Graph> {
@@ -849,11 +966,11 @@ mod tests {
         });
         let code = format(emit_network(&plan)).unwrap();
         assert!(
-            code.contains("one: ::std::sync::Mutex<Box<[f32]>>"),
+            code.contains("one: ::std::sync::Mutex<::std::boxed::Box<[f32]>>"),
             "{code}"
         );
         assert!(
-            code.contains("vec![0.0f32; 12].into_boxed_slice()"),
+            code.contains("::std::vec![0.0f32; 12].into_boxed_slice()"),
             "{code}"
         );
         assert!(code.contains("let (s_a, one_rest) = one_rest.split_at_mut(5);"));

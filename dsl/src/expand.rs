@@ -128,7 +128,7 @@ fn network_names(input: TokenStream) -> Vec<proc_macro2::Ident> {
 fn fallback(names: Vec<proc_macro2::Ident>) -> TokenStream {
     let aliases = names.into_iter().map(|name| {
         let missing = proc_macro2::Ident::new("SpecHasErrors", name.span());
-        quote!(#[allow(dead_code)] pub type #name = #missing;)
+        quote!(#[allow(dead_code, non_camel_case_types)] pub type #name = #missing;)
     });
     quote!(#(#aliases)*)
 }

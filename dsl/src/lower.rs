@@ -56,7 +56,7 @@ pub struct Buffer {
     pub ident: String,
     /// Elements per sample.
     pub width: usize,
-    /// Whether backward needs a gradient buffer of the same size (`d_<ident>`).
+    /// Whether backward needs a gradient buffer of the same size (`<ident>_grad`).
     pub has_grad: bool,
     /// Holds `u32` indices (a max-pooling argmax) instead of `f32` values.
     pub indices: bool,
@@ -83,7 +83,8 @@ pub type OneId = usize;
 pub struct ParamPlan {
     /// Name in weight files and summaries, e.g. `dense1.weight`.
     pub name: String,
-    /// Field name in the generated code, e.g. `dense1_weight`.
+    /// Field name in the generated code, e.g. `dense1__weight` (see
+    /// [`crate::emit`] on generated names).
     pub ident: String,
     /// Any rank; see [`crate::ops::ParamDecl::shape`] for the storage.
     pub shape: Vec<usize>,
@@ -245,7 +246,7 @@ impl Lowering<'_> {
             .map(|d| {
                 self.params.push(ParamPlan {
                     name: format!("{}.{}", l.name, d.suffix),
-                    ident: format!("{}_{}", l.name, d.suffix),
+                    ident: format!("{}__{}", l.name, d.suffix),
                     shape: d.shape,
                     init: d.init,
                     fan_in: d.fan_in,

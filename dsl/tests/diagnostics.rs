@@ -1017,3 +1017,161 @@ fn planned_layers_say_so() {
         .unwrap()
         .starts_with("`batch_norm` is planned but not built yet"));
 }
+
+// ---------------------------------------------------------------- generated names
+
+#[test]
+fn e0405_names_with_double_underscores() {
+    for (src, msg, line, col) in [
+        (
+            "network A(x: [4]) -> [2] {\n    dense(2, name = \"a__out\")\n}\n",
+            "a layer name cannot contain `__`, found `a__out`: generated code reserves names with `__`",
+            2,
+            21,
+        ),
+        (
+            "network __nnc_B(x: [4]) -> [2] {\n    dense(2)\n}\n",
+            "a network name cannot contain `__`, found `__nnc_B`: generated code reserves names with `__`",
+            1,
+            9,
+        ),
+        (
+            "network A(x: [4]) -> [2] {\n    relu(name = \"x__\")\n    dense(2)\n}\n",
+            "a layer name cannot contain `__`, found `x__`: generated code reserves names with `__`",
+            2,
+            17,
+        ),
+    ] {
+        one(src, codes::RESERVED_NAME, msg, line, col);
+    }
+}
+
+#[test]
+fn e0406_networks_named_like_primitive_types() {
+    for prim in ["f32", "usize", "bool", "u8", "str", "i128"] {
+        let src = format!("network {prim}(x: [4]) -> [2] {{\n    dense(2)\n}}\n");
+        let d = one(
+            &src,
+            codes::PRIMITIVE_NAME,
+            &format!("a network cannot be named `{prim}`: the generated struct would shadow the primitive type `{prim}` in your module"),
+            1,
+            9,
+        );
+        assert!(d.help.unwrap().contains("Net`"));
+    }
+    // Standard library types and generated-looking names are accepted:
+    // generated code no longer depends on what they mean in the module.
+    for name in [
+        "Box", "Vec", "Result", "Option", "Model", "String", "Self_", "AParams",
+    ] {
+        let src = format!(
+            "network A(x: [4]) -> [2] {{ dense(2) }}\nnetwork {name}(x: [4]) -> [2] {{ dense(2) }}"
+        );
+        compile(&src).unwrap_or_else(|d| panic!("{name}: {d:#?}"));
+    }
+}
+
+#[test]
+fn e0106_a_name_on_a_fused_activation_explains_the_fusion() {
+    let src =
+        "network A(x: [4]) -> [2] {\n    dense(2, name = \"d\")\n    softmax(name = \"p\")\n}\n";
+    let d = one(
+        src,
+        codes::UNKNOWN_ARGUMENT,
+        "`softmax` directly after a layer is fused into that layer as its activation, so it has no `name` of its own",
+        3,
+        13,
+    );
+    assert!(d.help.unwrap().contains("`dense(8); softmax(name = ...)`"));
+    // With `;` it is a layer of its own, and the name is its.
+    let kept =
+        "network A(x: [4]) -> [2] {\n    dense(2, name = \"d\");\n    softmax(name = \"p\")\n}\n";
+    let program = compile(kept).unwrap();
+    assert_eq!(program.networks[0].layers[1].name, "p");
+    // Other mistakes in the fused call are still reported.
+    let both = "network A(x: [4]) -> [2] {\n    dense(2) leaky_relu(-1, name = \"p\")\n}\n";
+    let diags = compile(both).unwrap_err();
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+}
+
+// ---------------------------------------------------------------- limits
+
+#[test]
+fn e0601_too_many_parameters_names_the_largest_layer() {
+    let src = "network Huge(x: [65536]) -> [2] {\n    dense(32768, name = \"big\") relu\n    dense(2)\n}\n";
+    let d = one(
+        src,
+        codes::TOO_MANY_PARAMS,
+        "network `Huge` has 2147581954 parameters; at most 2147483648 (2^31) are supported",
+        1,
+        9,
+    );
+    assert_eq!(d.labels[0].message, "`big` alone has 2147516416");
+    assert_eq!(line_col(src, d.labels[0].span.start), (2, 5));
+    // Just under the limit (2147450876 parameters) is accepted.
+    let ok = "network Big(x: [65536]) -> [2] {\n    dense(32766)\n    dense(2)\n}\n";
+    compile(ok).unwrap();
+}
+
+#[test]
+fn e0602_too_many_activations_per_sample() {
+    let src = "network Wide(image: [1024, 1024, 3]) -> [10] {\n    conv2d(64, 3, padding = same) relu\n    conv2d(64, 3, padding = same) relu\n    global_avg_pool2d\n    dense(10)\n}\n";
+    let d = one(
+        src,
+        codes::TOO_MANY_ACTIVATIONS,
+        "network `Wide` needs 1536163988 workspace elements per sample (layer outputs, their gradients and scratch); at most 268435456 (2^28) are supported",
+        1,
+        9,
+    );
+    assert_eq!(line_col(src, d.labels[0].span.start), (3, 5));
+}
+
+#[test]
+fn e0603_too_many_layers() {
+    let layers = |n: usize| "    dense(4) relu\n".repeat(n);
+    let src = format!("network Tall(x: [4]) -> [4] {{\n{}}}\n", layers(1001));
+    one(
+        &src,
+        codes::TOO_MANY_LAYERS,
+        "network `Tall` has 1001 layers; at most 1000 are supported",
+        1002,
+        5,
+    );
+    compile(&format!(
+        "network Tall(x: [4]) -> [4] {{\n{}}}\n",
+        layers(1000)
+    ))
+    .unwrap();
+}
+
+#[test]
+fn e0604_input_and_output_ranks() {
+    one(
+        "network Deep(x: [2, 2, 2, 2, 2, 2]) -> [64] {\n    flatten\n}\n",
+        codes::RANK_LIMIT,
+        "the input of `Deep` has rank 6; at most 5 is supported",
+        1,
+        17,
+    );
+    one(
+        "network Deep(x: [64]) -> [2, 2, 2, 2, 2, 2] {\n    reshape([2, 2, 2, 2, 2, 2])\n}\n",
+        codes::RANK_LIMIT,
+        "the output of `Deep` has rank 6; at most 5 is supported",
+        1,
+        26,
+    );
+    compile("network Deep(x: [2, 2, 2, 2, 2]) -> [2, 2, 2, 2, 2] {\n}\n").unwrap();
+}
+
+#[test]
+fn e0605_inferred_dimension_above_the_maximum() {
+    let src = "network Long(x: [8192, 8192]) -> [4096, 16384] {\n    reshape([-1])\n    reshape([4096, 16384])\n}\n";
+    one(
+        src,
+        codes::INFERRED_DIM,
+        "`reshape` infers `-1` as 67108864, above the largest dimension 16777216: the input [8192, 8192] has 67108864 elements, the other dimensions 1",
+        2,
+        14,
+    );
+    compile("network Long(x: [4096, 4096]) -> [16777216] {\n    reshape([-1])\n}\n").unwrap();
+}

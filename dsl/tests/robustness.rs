@@ -142,8 +142,11 @@ fn a_one_megabyte_spec() {
     let src = format!("network Big(x: [16]) -> [16] {{\n{}}}\n", layer.repeat(n));
     assert!(src.len() > 1_000_000);
     let start = Instant::now();
-    let p = compile(&src).unwrap();
-    assert_eq!(p.networks[0].layers.len(), n);
+    // Past the layer limit, the whole network is still checked, and the
+    // limit is the one error.
+    let diags = compile(&src).unwrap_err();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["E0603"]);
     assert!(start.elapsed() < Duration::from_secs(20));
     // And 1 MB of garbage, and a 1 MB name, and a 1 MB number.
     bounded("garbage", &"@#!".repeat(350_000));
@@ -341,4 +344,48 @@ fn arguments_to_functions_without_parameters() {
         let d = compile(src).expect_err(src);
         assert!(d.iter().any(|d| d.code == "E0204"), "{src}: {d:?}");
     }
+}
+
+#[path = "../../tests/support/specgen.rs"]
+mod specgen;
+
+/// Specs from the generator shared with `tests/accepted_build.rs`: the
+/// checker never panics on them, most are accepted, and each accepted one
+/// lowers, emits and formats as Rust (whether that Rust builds and trains is
+/// that test's job).
+#[test]
+fn generated_specs_are_accepted_and_emit() {
+    let count: usize = std::env::var("NNC_SPECGEN_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    let mut rng = specgen::Rng::new(7);
+    let mut accepted = 0;
+    let mut rejected = std::collections::BTreeMap::<String, (usize, String)>::new();
+    for _ in 0..count {
+        let spec = specgen::spec(&mut rng);
+        match compile(&spec.src) {
+            Ok(program) => {
+                accepted += 1;
+                let code = nnc_dsl::emit::emit_program(&program);
+                nnc_dsl::emit::format(code).unwrap_or_else(|e| panic!("{e}\n{}", spec.src));
+            }
+            Err(diags) => {
+                let first = &diags[0];
+                let e = rejected
+                    .entry(first.code.to_string())
+                    .or_insert((0, String::new()));
+                e.0 += 1;
+                if e.1.is_empty() {
+                    e.1 = format!("{}\n{}", render(&diags, "gen.nn", &spec.src), spec.src);
+                }
+            }
+        }
+    }
+    for (code, (n, example)) in &rejected {
+        eprintln!("rejected {n} with {code}, e.g.\n{example}");
+    }
+    // The generator writes sound specs; a rejection is a generator bug or
+    // a checker bug, and both are worth a look.
+    assert_eq!(accepted, count, "{rejected:#?}");
 }

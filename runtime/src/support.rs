@@ -148,6 +148,20 @@ pub fn fixed_rank<D: Dimension>(y: ArrayViewD<'_, f32>) -> Result<ndarray::Array
     })
 }
 
+/// `rows` rows of `C` zeros on the heap, built without a `[0.0; C]`
+/// temporary: generated `new()` stores a wide layer's kernel this way, and a
+/// row of a `dense(600000)` kernel would not fit on a 2 MiB thread stack.
+pub fn zeros_rows<const C: usize>(rows: usize) -> Box<[[f32; C]]> {
+    let mut v: Vec<[f32; C]> = Vec::with_capacity(rows);
+    // SAFETY: the capacity holds `rows` elements, and all-zero bytes are a
+    // valid `[f32; C]` (each element 0.0), so the first `rows` are initialised.
+    unsafe {
+        std::ptr::write_bytes(v.as_mut_ptr(), 0, rows);
+        v.set_len(rows);
+    }
+    v.into_boxed_slice()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

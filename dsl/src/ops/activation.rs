@@ -7,9 +7,7 @@ use quote::quote;
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
 use crate::check::Checker;
-use crate::emit::{
-    activation, grad_target, grad_view, grad_view_mut, usize_lit, value_view, view, view_mut,
-};
+use crate::emit::{activation, grad_target, grad_view, grad_view_mut, value_view, view, view_mut};
 use crate::ir::{self, Activation, Op};
 use crate::lower::{Lowering, ParamId, Plan, Step, StepOp, Value};
 
@@ -59,7 +57,7 @@ impl OpDef for Activation {
         }
         if let Some(needs_pre) = fused_pre {
             if needs_pre {
-                let pre = cx.buffer(format!("{name}_pre"), width);
+                let pre = cx.buffer(format!("{name}__pre"), width);
                 if let Some(Step {
                     op: StepOp::Dense(d),
                     ..
@@ -70,7 +68,7 @@ impl OpDef for Activation {
             }
             return input;
         }
-        let out = cx.buffer(name, width);
+        let out = cx.buffer(format!("{name}__out"), width);
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -223,21 +221,18 @@ impl StepDef for ActivationStep {
         plan: &Plan<'_>,
         step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
         let input = &inputs[0];
-        let width = usize_lit(plan.buffers[step.out].width);
         let act = activation(self.act);
         Some(match self.lanes(plan, step) {
             Lanes::Rows => quote! {
-                let mut #output = [0.0f32; #width];
-                kernels::act::forward_slice(#act, #input, &mut #output);
+                kernels::act::forward_slice(#act, #input, #output);
             },
             Lanes::Last { last, .. } => {
                 let last = usize_lit(last);
                 quote! {
-                    let mut #output = [0.0f32; #width];
-                    for (x, y) in (#input).chunks_exact(#last).zip(#output.chunks_exact_mut(#last)) {
+                    for (x, y) in (#input).chunks_exact(#last).zip((#output).chunks_exact_mut(#last)) {
                         kernels::act::forward_slice(#act, x, y);
                     }
                 }

@@ -8,7 +8,7 @@ use super::{merge_args, Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
 use crate::check::{fmt_shape, Checker};
 use crate::diag::{codes, Diagnostic};
-use crate::emit::{grad_target, grad_view, usize_lit, value_view, view_mut};
+use crate::emit::{grad_target, grad_view, value_view, view_mut};
 use crate::ir::{self, Activation, Op};
 use crate::lower::{Lowering, ParamId, Plan, Step, StepOp, Value};
 
@@ -67,7 +67,7 @@ impl OpDef for Add {
 
     fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
         let name = cx.layer_name(layer).to_string();
-        let out = cx.buffer(name, cx.width(layer));
+        let out = cx.buffer(format!("{name}__out"), cx.width(layer));
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -127,15 +127,13 @@ impl StepDef for AddStep {
 
     fn predict_one(
         &self,
-        plan: &Plan<'_>,
-        step: &Step,
+        _plan: &Plan<'_>,
+        _step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
-        let width = usize_lit(plan.buffers[step.out].width);
         Some(quote! {
-            let mut #output = [0.0f32; #width];
-            kernels::merge::add_one([#(&(#inputs)[..]),*], &mut #output);
+            kernels::merge::add_one([#(#inputs),*], #output);
         })
     }
 }

@@ -79,7 +79,7 @@ impl OpDef for Concat {
         let widths = l.input_shapes.iter().map(|s| s[s.len() - 1]).collect();
         let outer = l.output[..l.output.len() - 1].iter().product();
         let name = l.name.clone();
-        let out = cx.buffer(name, cx.width(layer));
+        let out = cx.buffer(format!("{name}__out"), cx.width(layer));
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -155,13 +155,11 @@ impl StepDef for ConcatStep {
         plan: &Plan<'_>,
         step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
         let layer = descriptor(plan, step);
-        let width = usize_lit(plan.buffers[step.out].width);
         Some(quote! {
-            let mut #output = [0.0f32; #width];
-            #layer.forward_one([#(&(#inputs)[..]),*], &mut #output);
+            #layer.forward_one([#(#inputs),*], #output);
         })
     }
 }

@@ -189,14 +189,13 @@ impl OpDef for Conv2d {
         let width = geom.out_width();
         let col_width = geom.col_width();
         // Forward fills the im2col matrix, backward reads it.
-        let col = cx.buffer(format!("{name}_col"), col_width);
+        let col = cx.buffer(format!("{name}__col"), col_width);
         let pre = self
             .activation
             .backward_needs_input()
-            .then(|| cx.buffer(format!("{name}_pre"), width));
-        let one_col = cx.scratch_one(format!("one_{name}_col"), col_width);
-        let one_out = cx.scratch_one(format!("one_{name}_out"), width);
-        let out = cx.buffer(name, width);
+            .then(|| cx.buffer(format!("{name}__pre"), width));
+        let one_col = cx.scratch_one(format!("{name}__one_col"), col_width);
+        let out = cx.buffer(format!("{name}__out"), width);
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -209,7 +208,6 @@ impl OpDef for Conv2d {
                 col,
                 pre,
                 one_col,
-                one_out,
                 l1: self.l1,
                 l2: self.l2,
             }),
@@ -285,8 +283,6 @@ pub struct Conv2dStep {
     pub pre: Option<BufId>,
     /// `predict_one`'s im2col rows.
     pub one_col: OneId,
-    /// `predict_one`'s output (on the heap: images are too big for the stack).
-    pub one_out: OneId,
     /// L1 factor on the kernel.
     pub l1: f32,
     /// L2 factor on the kernel.
@@ -423,9 +419,9 @@ impl StepDef for Conv2dStep {
     fn predict_one(
         &self,
         plan: &Plan<'_>,
-        step: &Step,
+        _step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
         let input = &inputs[0];
         let geom = self.geom.tokens();
@@ -439,17 +435,8 @@ impl StepDef for Conv2dStep {
         };
         let act = activation(self.act);
         let col = one_scratch(plan, self.one_col);
-        let out = one_scratch(plan, self.one_out);
-        let decl = if step.out == plan.output.infer {
-            // The network's output is returned as an array.
-            let width = usize_lit(self.geom.out_width());
-            quote!(let _ = #out; let mut #output = [0.0f32; #width];)
-        } else {
-            quote!(let #output: &mut [f32] = #out;)
-        };
         Some(quote! {
-            #decl
-            kernels::conv2d::forward_one(#geom, #input, p.#w.as_flattened(), #bv, #act, #col, &mut #output[..]);
+            kernels::conv2d::forward_one(#geom, #input, p.#w.as_flattened(), #bv, #act, #col, #output);
         })
     }
 }

@@ -144,8 +144,8 @@ impl OpDef for Dense {
         let pre = self
             .activation
             .backward_needs_input()
-            .then(|| cx.buffer(format!("{name}_pre"), width));
-        let out = cx.buffer(name, width);
+            .then(|| cx.buffer(format!("{name}__pre"), width));
+        let out = cx.buffer(format!("{name}__out"), width);
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -319,7 +319,7 @@ impl StepDef for DenseStep {
         plan: &Plan<'_>,
         _step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
         let input = &inputs[0];
         let w = &plan.params[self.w];
@@ -337,8 +337,7 @@ impl StepDef for DenseStep {
         };
         let act = activation(self.act);
         Some(quote! {
-            let mut #output = [0.0f32; #outw];
-            kernels::dense::forward_one::<#inw, #outw>(#input, &p.#wi, #bv, #act, &mut #output);
+            kernels::dense::forward_one::<#inw, #outw>(#input, &p.#wi, #bv, #act, #output);
         })
     }
 }

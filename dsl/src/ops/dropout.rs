@@ -49,8 +49,8 @@ impl OpDef for Dropout {
     fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
         let name = cx.layer_name(layer).to_string();
         let width = cx.width(layer);
-        let mask = cx.buffer(format!("{name}_mask"), width);
-        let out = cx.buffer(name, width);
+        let mask = cx.buffer(format!("{name}__mask"), width);
+        let out = cx.buffer(format!("{name}__out"), width);
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -136,7 +136,7 @@ impl StepDef for DropoutStep {
         _plan: &Plan<'_>,
         _step: &Step,
         _inputs: &[TokenStream],
-        _output: &syn::Ident,
+        _output: &TokenStream,
     ) -> Option<TokenStream> {
         None
     }

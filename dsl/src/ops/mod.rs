@@ -182,7 +182,7 @@ pub(crate) fn kernel_args(
             );
             None
         }
-        (Some(a), None) => cx.activation(a, false).0,
+        (Some(a), None) => cx.fused_activation(a),
         (None, Some(arg)) => cx
             .callee(&arg.value, "an activation such as `relu`", "`activation`")
             .and_then(|c| cx.activation(c, false).0),
@@ -297,13 +297,13 @@ impl Op {
 /// Where backward writes the gradient of one input of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GradTarget {
-    /// The input's buffer; its gradient is `d_<ident>`.
+    /// The input's buffer; its gradient is `<ident>_grad`.
     pub buf: BufId,
     /// Add into the gradient (another consumer of the value already wrote
     /// its part) rather than overwrite it.
     pub accumulate: bool,
     /// `buf` is scratch that receives the gradient in its own storage
-    /// (`ws.<ident>`, not `ws.d_<ident>`): for a value a step reads twice,
+    /// (`ws.<ident>`, not `ws.<ident>_grad`): for a value a step reads twice,
     /// whose second gradient cannot borrow the same buffer; the emitter adds
     /// it into the real gradient after the step ([`Backward::merge`]).
     pub scratch: bool,
@@ -318,7 +318,7 @@ pub struct Backward {
     /// the loss may have folded into its gradient (`skip` at run time).
     pub fused_out: bool,
     /// After the step: `(scratch, buf)` pairs whose scratch gradient is added
-    /// into `d_<buf>`.
+    /// into `<buf>_grad`.
     pub merge: Vec<(BufId, BufId)>,
 }
 
@@ -342,7 +342,7 @@ pub trait StepDef {
 
     /// The kernel's descriptor (shapes and options) as `(type, value)`, if
     /// the kernel takes one. The network gets it as an associated constant
-    /// named after the layer (`const DENSE1_KERNEL: kernels::dense::Dense = ...`),
+    /// named after the layer (`const DENSE1__KERNEL: kernels::dense::Dense = ...`),
     /// which [`crate::emit::descriptor`] names in the step's calls.
     fn descriptor(&self, plan: &Plan<'_>) -> Option<(TokenStream, TokenStream)>;
 
@@ -354,18 +354,20 @@ pub trait StepDef {
 
     /// The backward pass: parameter gradients (overwritten) and the input
     /// gradients `bw.input_grads` asks for. The output gradient is in
-    /// `d_<out>`, which the step may overwrite.
+    /// `<out>_grad`, which the step may overwrite.
     fn backward(&self, plan: &Plan<'_>, step: &Step, bw: &Backward) -> TokenStream;
 
     /// `predict_one`'s statements for the step, reading `inputs` (one
-    /// expression per input, each a `&[f32]` or a reference to an array)
-    /// and declaring the local `output`; `None` when inference skips the
-    /// step (its output value is its input).
+    /// `&[f32]` expression per input) and writing every element of
+    /// `output`, a `&mut [f32; WIDTH]` expression that emission declares
+    /// (on the stack or in the model's heap scratch, see
+    /// [`crate::emit`]); `None` when inference skips the step (its output
+    /// value is its input).
     fn predict_one(
         &self,
         plan: &Plan<'_>,
         step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream>;
 }

@@ -12,9 +12,9 @@ use super::window::{self, Padding, WindowAxis};
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
 use crate::check::{Checker, Param};
-use crate::emit::{grad_view, grad_view_mut, one_scratch, usize_lit, value_view, view_mut};
+use crate::emit::{grad_view, grad_view_mut, usize_lit, value_view, view_mut};
 use crate::ir::{self, Activation, Op};
-use crate::lower::{BufId, Lowering, OneId, ParamId, Plan, Step, StepOp, Value};
+use crate::lower::{BufId, Lowering, ParamId, Plan, Step, StepOp, Value};
 
 /// Which reduction a window pooling layer takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,9 +135,8 @@ impl OpDef for Pool2d {
         let name = cx.layer_name(layer).to_string();
         let width = rows.output() * cols.output() * c;
         let argmax =
-            (self.kind == PoolKind::Max).then(|| cx.index_buffer(format!("{name}_argmax"), width));
-        let one_out = cx.scratch_one(format!("one_{name}_out"), width);
-        let out = cx.buffer(name, width);
+            (self.kind == PoolKind::Max).then(|| cx.index_buffer(format!("{name}__argmax"), width));
+        let out = cx.buffer(format!("{name}__out"), width);
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
@@ -148,7 +147,6 @@ impl OpDef for Pool2d {
                 cols,
                 c,
                 argmax,
-                one_out,
             }),
         });
         Value::both(out)
@@ -168,13 +166,12 @@ impl OpDef for GlobalAvgPool2d {
         let l = cx.layer(layer);
         let [h, w, c] = [l.input[0], l.input[1], l.input[2]];
         let name = cx.layer_name(layer).to_string();
-        let one_out = cx.scratch_one(format!("one_{name}_out"), c);
-        let out = cx.buffer(name, c);
+        let out = cx.buffer(format!("{name}__out"), c);
         cx.push(Step {
             layer,
             inputs: inputs.to_vec(),
             out,
-            op: StepOp::GlobalAvgPool2d(GlobalPoolStep { h, w, c, one_out }),
+            op: StepOp::GlobalAvgPool2d(GlobalPoolStep { h, w, c }),
         });
         Value::both(out)
     }
@@ -193,8 +190,6 @@ pub struct Pool2dStep {
     pub c: usize,
     /// Max pooling: each output's winning input pixel, kept for backward.
     pub argmax: Option<BufId>,
-    /// `predict_one`'s output.
-    pub one_out: OneId,
 }
 
 impl Pool2dStep {
@@ -203,28 +198,6 @@ impl Pool2dStep {
         let fields = window::geometry_fields(&self.rows, &self.cols);
         let c = usize_lit(self.c);
         quote!(&kernels::pool2d::Pool2d { #fields c: #c })
-    }
-
-    fn out_width(&self) -> usize {
-        self.rows.output() * self.cols.output() * self.c
-    }
-}
-
-/// `predict_one`'s output local: a heap scratch slice, or an array when it
-/// is the network's output (returned by value).
-fn one_output(
-    plan: &Plan<'_>,
-    step: &Step,
-    scratch: OneId,
-    width: usize,
-    output: &syn::Ident,
-) -> TokenStream {
-    let out = one_scratch(plan, scratch);
-    if step.out == plan.output.infer {
-        let width = usize_lit(width);
-        quote!(let _ = #out; let mut #output = [0.0f32; #width];)
-    } else {
-        quote!(let #output: &mut [f32] = #out;)
     }
 }
 
@@ -305,21 +278,19 @@ impl StepDef for Pool2dStep {
 
     fn predict_one(
         &self,
-        plan: &Plan<'_>,
-        step: &Step,
+        _plan: &Plan<'_>,
+        _step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
         let input = &inputs[0];
         let geom = self.tokens();
-        let decl = one_output(plan, step, self.one_out, self.out_width(), output);
         let f = match self.kind {
             PoolKind::Max => quote!(max_forward_one),
             PoolKind::Avg => quote!(avg_forward_one),
         };
         Some(quote! {
-            #decl
-            kernels::pool2d::#f(#geom, #input, &mut #output[..]);
+            kernels::pool2d::#f(#geom, #input, #output);
         })
     }
 }
@@ -333,8 +304,6 @@ pub struct GlobalPoolStep {
     pub w: usize,
     /// Channels.
     pub c: usize,
-    /// `predict_one`'s output.
-    pub one_out: OneId,
 }
 
 impl GlobalPoolStep {
@@ -396,17 +365,15 @@ impl StepDef for GlobalPoolStep {
 
     fn predict_one(
         &self,
-        plan: &Plan<'_>,
-        step: &Step,
+        _plan: &Plan<'_>,
+        _step: &Step,
         inputs: &[TokenStream],
-        output: &syn::Ident,
+        output: &TokenStream,
     ) -> Option<TokenStream> {
         let input = &inputs[0];
         let geom = self.tokens();
-        let decl = one_output(plan, step, self.one_out, self.c, output);
         Some(quote! {
-            #decl
-            kernels::pool2d::global_avg_forward_one(#geom, #input, &mut #output[..]);
+            kernels::pool2d::global_avg_forward_one(#geom, #input, #output);
         })
     }
 }

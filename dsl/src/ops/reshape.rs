@@ -73,6 +73,22 @@ fn target(cx: &mut Checker, v: &Value, input: Option<&[usize]>) -> Option<Shape>
     let input = input?;
     let have: usize = input.iter().product();
     match infer {
+        Some(i) if have.is_multiple_of(known) && have / known > MAX_DIM => {
+            cx.push(
+                Diagnostic::error(
+                    codes::INFERRED_DIM,
+                    format!(
+                        "`reshape` infers `-1` as {}, above the largest dimension {MAX_DIM}: the input {} has {have} elements, the other dimensions {known}",
+                        have / known,
+                        fmt_shape(input),
+                    ),
+                    items[i].span,
+                    format!("would be {}", have / known),
+                )
+                .with_help(format!("every dimension is at most {MAX_DIM} (2^24); spread the elements over more axes")),
+            );
+            return None;
+        }
         Some(i) if have.is_multiple_of(known) => dims[i] = have / known,
         Some(_) => {
             cx.push(Diagnostic::error(
