@@ -7,7 +7,9 @@ use quote::quote;
 use super::{Backward, Checked, OpDef, ParamDecl, StepDef};
 use crate::ast;
 use crate::check::Checker;
-use crate::emit::{activation, grad_target, grad_view, grad_view_mut, value_view, view, view_mut};
+use crate::emit::{
+    activation, grad_target, grad_view, grad_view_mut, usize_lit, value_view, view, view_mut,
+};
 use crate::ir::{self, Activation, Op};
 use crate::lower::{Lowering, ParamId, Plan, Step, StepOp, Value};
 
