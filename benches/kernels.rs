@@ -252,23 +252,20 @@ fn bench_cnn(c: &mut Criterion) {
             let mut col = vec![0.0; conv.col_len(n)];
             let mut y = Array2::<f32>::zeros((n, conv.out_width()));
             g.throughput(Throughput::Elements(flops));
-            g.bench_function(
-                BenchmarkId::new(format!("{name} fwd"), n),
-                |bch| {
-                    bch.iter(|| {
-                        conv2d::forward(
-                            &conv,
-                            black_box(x.view()),
-                            w.view(),
-                            Some(b.view()),
-                            Activation::Relu,
-                            &mut col,
-                            None,
-                            y.view_mut(),
-                        )
-                    })
-                },
-            );
+            g.bench_function(BenchmarkId::new(format!("{name} fwd"), n), |bch| {
+                bch.iter(|| {
+                    conv2d::forward(
+                        &conv,
+                        black_box(x.view()),
+                        w.view(),
+                        Some(b.view()),
+                        Activation::Relu,
+                        &mut col,
+                        None,
+                        y.view_mut(),
+                    )
+                })
+            });
             let colv = Array2::from_shape_vec((m, k), col.clone()).expect("col");
             let mut out = Array2::<f32>::zeros((m, co));
             g.bench_function(

@@ -939,8 +939,8 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
                 ::std::vec![#(#layer_infos),*]
             }
 
-            fn graph(&self) -> Option<::nnc::graph::Graph> {
-                Some(#graph)
+            fn graph(&self) -> ::core::option::Option<::nnc::graph::Graph> {
+                ::core::option::Option::Some(#graph)
             }
         }
     }
