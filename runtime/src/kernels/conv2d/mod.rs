@@ -34,16 +34,16 @@
 //! two threads (`one_and_two_threads_agree_bitwise`).
 //!
 //! # Measured choice
-//! Against a direct convolution that never materialises `col` (in
-//! `benches/kernels.rs`: each output pixel's `C_out` sums held in
-//! registers, `C_out` a compile-time constant, AVX-512 code), on the
+//! Session 3 measured im2col + gemm against a first direct convolution
+//! (each output pixel's `C_out` sums in registers, AVX-512), on the
 //! tutorial CNN's layers. Median time and GFLOP/s (`2·macs`); "gemm" is the
 //! bare product of the lowering at the same shape, i.e. the ceiling of
 //! im2col + gemm; "fwd+bwd" also copies `dy` each iteration (it is
 //! overwritten). `cargo bench -p nnc-benches --bench kernels -- conv
-//! --warm-up-time 1 --measurement-time 3`, two threads allowed, on the
-//! 2-core AVX-512 VM of `kernels::gemm` while other jobs kept it loaded
-//! (load average 5-7): the numbers are noisy, to perhaps ±30%.
+//! --warm-up-time 1 --measurement-time 3` (with `NNC_CONV=im2col` for the
+//! im2col path now), two threads allowed, on the 2-core AVX-512 VM of
+//! `kernels::gemm` while other jobs kept it loaded (load average 5-7): the
+//! numbers are noisy, to perhaps ±30%.
 //!
 //! | layer (gemm shape), batch        | im2col+gemm fwd | direct fwd   | gemm fwd     | conv fwd+bwd | gemm fwd+bwd |
 //! | ---                              | ---             | ---          | ---          | ---          | ---          |
@@ -54,13 +54,13 @@
 //! | conv2, 64                        | 3.78 ms, 27.8   | 5.09 ms, 20.6 | 2.68 ms, 39.2 | 10.5 ms, 30.1 | 4.55 ms, 69.1 |
 //! | conv2, 256                       | 9.64 ms, 43.5   | 16.3 ms, 25.7 | 7.71 ms, 54.4 | 26.7 ms, 47.1 | 16.5 ms, 76.1 |
 //!
-//! im2col + gemm is kept: it is faster on conv2, which has 72% of the
-//! network's FLOPs, at batch 64 and 256, and its `col` is what the kernel
-//! gradient needs anyway. The direct kernel wins where the gemm is poor:
-//! conv1, whose `C_in = 1` makes a 16-deep product, and batch 1, where the
-//! 1.6 MFLOP conv2 product is split over the helper thread and (on this
-//! loaded machine) waits about a millisecond for it. A direct forward for
-//! thin `col` widths and for `predict_one` is the next step.
+//! So: im2col + gemm for deep inputs (conv2, 72% of the network's FLOPs,
+//! is faster through the gemm at batch 64 and 256); the direct kernels
+//! (`direct.rs`) where the product is thin (`KH·KW·C_in <= 64`: conv1's
+//! `C_in = 1` makes a 16-deep product). In a whole W6 training step (one
+//! thread, `perf record` shares) conv1 went from 41% to about 25% with
+//! the direct forward and kernel gradient; BENCHMARKS.md section 6 has the
+//! step and the peers.
 
 #[cfg(target_arch = "x86_64")]
 mod direct;
