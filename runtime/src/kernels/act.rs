@@ -2,7 +2,7 @@
 //! any rank. Softmax acts on the last axis.
 
 use crate::kernels::softmax;
-use crate::kernels::{Disjoint, Grad};
+use crate::kernels::Grad;
 use crate::Activation;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
@@ -275,9 +275,7 @@ pub fn backward_inplace<D: Dimension>(
 /// [`backward_inplace`] on a contiguous `[rows, width]` buffer that also
 /// sums the resulting `dz` over rows into `sum` (`[width]`, overwritten),
 /// in one pass: a convolution's bias gradient, without reading `dz` twice.
-/// Each channel's sum runs row by row in order, as a separate pass would.
-/// Wide enough buffers are split by channels (columns) over the helper
-/// thread: each channel is still summed by one thread in the same order.
+/// The sum runs row by row in order, as a separate pass would.
 ///
 /// # Panics
 /// If softmax is given (row-wise: use [`backward_inplace`]), if the lengths
@@ -291,90 +289,38 @@ pub(crate) fn backward_rows_summed(
 ) {
     assert!(!act.is_rowwise(), "backward_rows_summed: {act} is row-wise");
     assert_eq!(y.len(), dz.len(), "backward_rows_summed: y");
-    if let Some(x) = x {
-        assert_eq!(x.len(), dz.len(), "backward_rows_summed: x");
-    } else {
-        assert!(
-            !act.backward_needs_input(),
-            "{act} backward needs the pre-activation input"
-        );
-    }
     let width = sum.len();
-    assert!(
-        width > 0 && dz.len().is_multiple_of(width),
-        "backward_rows_summed: width"
-    );
-    let rows = dz.len() / width;
-    let (dzp, sp) = (Disjoint(dz.as_mut_ptr()), Disjoint(sum.as_mut_ptr()));
-    // Two column ranges of whole 16-lane groups, when there are two.
-    let parts = if width >= 32 { 2 } else { 1 };
-    super::by_images(
-        parts,
-        dz.len(),
-        (0, width),
-        |(a, b), _| {
-            let mid = (width / 2).next_multiple_of(16).min(b);
-            ((a, mid), (mid, b))
-        },
-        |(c0, c1)| {
-            // SAFETY: the two parts take disjoint column ranges of `dz`
-            // and `sum`, which outlive `by_images`.
-            unsafe { columns_summed(act, x, y, &dzp, &sp, rows, width, c0, c1) }
-        },
-    );
-}
-
-/// Columns `c0..c1` of [`backward_rows_summed`].
-///
-/// # Safety
-/// `dz` holds `rows · width` floats and `sum` `width`; no other thread
-/// touches columns `c0..c1` of either meanwhile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn columns_summed(
-    act: Activation,
-    x: Option<&[f32]>,
-    y: &[f32],
-    dz: &Disjoint,
-    sum: &Disjoint,
-    rows: usize,
-    width: usize,
-    c0: usize,
-    c1: usize,
-) {
-    let n = c1 - c0;
-    // SAFETY: the caller's contract.
-    let sum = unsafe { std::slice::from_raw_parts_mut(sum.0.add(c0), n) };
     sum.fill(0.0);
-    let row = |r: usize| {
-        // SAFETY: the caller's contract; one row's columns at a time.
-        unsafe { std::slice::from_raw_parts_mut(dz.0.add(r * width + c0), n) }
-    };
     match x {
-        Some(x) => specialized!(act, |a| {
-            for r in 0..rows {
-                for (((d, &x), &y), s) in row(r)
-                    .iter_mut()
-                    .zip(&x[r * width + c0..r * width + c1])
-                    .zip(&y[r * width + c0..r * width + c1])
-                    .zip(sum.iter_mut())
+        Some(x) => {
+            assert_eq!(x.len(), dz.len(), "backward_rows_summed: x");
+            specialized!(act, |a| {
+                for ((d, x), y) in dz
+                    .chunks_exact_mut(width)
+                    .zip(x.chunks_exact(width))
+                    .zip(y.chunks_exact(width))
                 {
-                    *d *= a.derivative(x, y);
-                    *s += *d;
+                    for (((d, &x), &y), s) in d.iter_mut().zip(x).zip(y).zip(sum.iter_mut()) {
+                        *d *= a.derivative(x, y);
+                        *s += *d;
+                    }
                 }
-            }
-        }),
-        None => specialized!(act, |a| {
-            for r in 0..rows {
-                for ((d, &y), s) in row(r)
-                    .iter_mut()
-                    .zip(&y[r * width + c0..r * width + c1])
-                    .zip(sum.iter_mut())
-                {
-                    *d *= a.derivative(f32::NAN, y);
-                    *s += *d;
+            })
+        }
+        None => {
+            assert!(
+                !act.backward_needs_input(),
+                "{act} backward needs the pre-activation input"
+            );
+            specialized!(act, |a| {
+                for (d, y) in dz.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
+                    for ((d, &y), s) in d.iter_mut().zip(y).zip(sum.iter_mut()) {
+                        *d *= a.derivative(f32::NAN, y);
+                        *s += *d;
+                    }
                 }
-            }
-        }),
+            })
+        }
     }
 }
 

@@ -62,15 +62,6 @@ impl<'a, D: Dimension> Grad<'a, D> {
 #[cfg(test)]
 pub(crate) mod gradcheck;
 
-/// A buffer that two threads write at once, each in its own cells (the
-/// columns of a `[rows, width]` matrix, say, which no `&mut` split can
-/// express). Whoever shares one must keep the cells apart and the buffer
-/// alive while the threads run.
-pub(crate) struct Disjoint(pub(crate) *mut f32);
-
-// SAFETY: see the type's contract: users write disjoint cells only.
-unsafe impl Sync for Disjoint {}
-
 /// A batch with at least this many floats of work is split by images over
 /// two threads (same order of size as the gemm's threshold; not tuned).
 const PARALLEL_IMAGES: usize = 1 << 15;

@@ -17,7 +17,6 @@
 #![cfg(target_arch = "x86_64")]
 
 use super::Conv2d;
-use crate::kernels::Disjoint;
 use std::arch::x86_64::*;
 
 /// Repeats `$body` with `$i` bound to each listed literal. Register arrays
@@ -214,8 +213,7 @@ pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f3
     // every pass while it is in L1, instead of streaming all of `dz` once
     // per pass.
     dw.fill(0.0);
-    // Each pass writes only its own taps × channels of `dw`.
-    let out = Disjoint(dw.as_mut_ptr());
+    let out = Out(dw.as_mut_ptr());
     let n = x.len() / c.in_width();
     crate::kernels::by_images(
         passes,
@@ -239,6 +237,12 @@ pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f3
     );
 }
 
+/// `dw` of [`kernel_grad`], written by passes that own disjoint cells.
+struct Out(*mut f32);
+// SAFETY: each pass writes only its own taps × channels of `dw`, which
+// outlives the passes (`by_images` returns after both halves).
+unsafe impl Sync for Out {}
+
 /// One output row `oh` of one image for one pass of [`kernel_grad`]: taps
 /// `t0..t0 + 16` by channels `c0..c0 + 16` (clipped to the layer), added
 /// onto the sums in `dw`. The tap loop always runs 16 times (a group's
@@ -246,15 +250,7 @@ pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f3
 /// unrolls and the sums stay in registers.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn grad_row(
-    c: &Conv2d,
-    img: &[f32],
-    g: &[f32],
-    oh: usize,
-    dw: &Disjoint,
-    t0: usize,
-    c0: usize,
-) {
+unsafe fn grad_row(c: &Conv2d, img: &[f32], g: &[f32], oh: usize, dw: &Out, t0: usize, c0: usize) {
     let taps = c.col_width();
     let nt = (taps - t0).min(16);
     let nc = (c.out_c - c0).min(16);
