@@ -588,7 +588,9 @@ pub fn backward(
     let mut at_logits = skip_activation;
     let db = match db {
         Some(mut db) if !skip_activation && !act.is_rowwise() && db.is_standard_layout() => {
-            act::backward_rows_summed(
+            act_backward_and_bias(
+                c,
+                n,
                 act,
                 pre.as_ref()
                     .map(|p| p.to_slice().expect("conv2d: pre is contiguous")),
@@ -650,6 +652,62 @@ pub fn backward(
         col2im(c, col, dxs);
     }
 }
+
+/// Most output channels whose bias gradient is split over two halves of
+/// the batch (the second half's sums live on the stack).
+const SPLIT_BIAS_CHANNELS: usize = 256;
+
+/// The activation backward and the bias gradient in one pass over `dz`
+/// ([`act::backward_rows_summed`]). A batch of two images or more is always
+/// cut into the same two halves, each summed separately and then added, so
+/// the helper thread can take one half and the bits do not depend on
+/// whether it did.
+#[allow(clippy::too_many_arguments)]
+fn act_backward_and_bias(
+    c: &Conv2d,
+    n: usize,
+    act: Activation,
+    pre: Option<&[f32]>,
+    y: &[f32],
+    dz: &mut [f32],
+    db: &mut [f32],
+) {
+    let out_c = c.out_c;
+    if n < 2 || out_c > SPLIT_BIAS_CHANNELS {
+        return act::backward_rows_summed(act, pre, y, dz, db);
+    }
+    let at = (n / 2) * c.out_width();
+    let big = dz.len() >= PARALLEL_BIAS;
+    let mut second = [0.0f32; SPLIT_BIAS_CHANNELS];
+    let (dz0, dz1) = dz.split_at_mut(at);
+    let (y0, y1) = y.split_at(at);
+    let (p0, p1) = match pre {
+        Some(p) => {
+            let (a, b) = p.split_at(at);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
+    let halves = [(p0, y0, dz0, &mut *db), (p1, y1, dz1, &mut second[..out_c])];
+    let run = |(p, y, dz, sum): (Option<&[f32]>, &[f32], &mut [f32], &mut [f32])| {
+        act::backward_rows_summed(act, p, y, dz, sum)
+    };
+    let share = match crate::pool::pool() {
+        Some(pool) if big => pool.share((0, 0)),
+        _ => None,
+    };
+    match share {
+        Some(share) => share.for_each(halves, &mut (Vec::new(), Vec::new()), |h, _| run(h)),
+        None => halves.into_iter().for_each(run),
+    }
+    for (d, s) in db.iter_mut().zip(&second[..out_c]) {
+        *d += s;
+    }
+}
+
+/// A `dz` of at least this many floats shares its activation backward
+/// with the helper thread.
+const PARALLEL_BIAS: usize = 1 << 15;
 
 /// `db = Σ dz` over all pixels of all images, row by row in order. On the
 /// contiguous slice: ndarray's per-row `+=` cost more than the sum itself
