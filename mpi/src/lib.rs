@@ -21,7 +21,12 @@
 //!         epochs    5
 //!     }
 //! }
-//! # fn data() -> nnc::Dataset { unimplemented!() }
+//! # fn data() -> nnc::Dataset {
+//! #     // Eight rows of four features and class labels; a real program reads its files.
+//! #     let x = nnc::ndarray::Array2::<f32>::zeros((8, 4)).into_dyn();
+//! #     let y = nnc::ndarray::Array1::<f32>::zeros(8).into_dyn();
+//! #     nnc::Dataset::new(x, y).expect("consistent shapes")
+//! # }
 //! let mut mpi = nnc_mpi::Mpi::init()?;
 //! let mut net = Net::new(0);
 //! let history = mpi.fit(&mut net, &Net::train_config(), &data(), nnc_mpi::DataLayout::Replicated)?;
