@@ -689,9 +689,7 @@ fn act_backward_and_bias(
         None => (None, None),
     };
     let halves = [(p0, y0, dz0, &mut *db), (p1, y1, dz1, &mut second[..out_c])];
-    let run = |(p, y, dz, sum): (Option<&[f32]>, &[f32], &mut [f32], &mut [f32])| {
-        act::backward_rows_summed(act, p, y, dz, sum)
-    };
+    let run = |(p, y, dz, sum): Half<'_>| act::backward_rows_summed(act, p, y, dz, sum);
     let share = match crate::pool::pool() {
         Some(pool) if big => pool.share((0, 0)),
         _ => None,
@@ -704,6 +702,10 @@ fn act_backward_and_bias(
         *d += s;
     }
 }
+
+/// One half of [`act_backward_and_bias`]'s work: `pre` (if kept), `y`,
+/// `dz` and where its bias sums go.
+type Half<'a> = (Option<&'a [f32]>, &'a [f32], &'a mut [f32], &'a mut [f32]);
 
 /// A `dz` of at least this many floats shares its activation backward
 /// with the helper thread.
