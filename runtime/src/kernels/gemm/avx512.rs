@@ -183,6 +183,8 @@ pub(super) unsafe fn gemm(
                         });
                         let a = Strided { rows, cs: csa };
                         unsafe { tile_rows(kc, a, bpanel, ldb, masks, width, height) }
+                    } else if csa == 1 && width == NR {
+                        unsafe { tile_rows_asm(kc, a0, rsa, bpanel, ldb) }
                     } else if csa == 1 {
                         let rows = std::array::from_fn(|i| a0.wrapping_offset(i as isize * rsa));
                         unsafe { tile_w(kc, RowMajor(rows), bpanel, ldb, masks, width) }
@@ -385,6 +387,173 @@ unsafe fn tile<A: ARows, const NV: usize, const R: usize>(
         }
     }
     acc
+}
+
+/// [`tile`] for a whole `8 × 32` tile of a row-major `a` (rows `rs` floats
+/// apart), written out in assembly. The compiler's version of the same loop
+/// spent as many instructions on addresses (one add per row per depth
+/// step) and on a branch as on products, and the core issues only so many
+/// per cycle; unrolled, it hoisted the broadcasts and spilled them. Here two
+/// depth steps are four loads of `b`, sixteen broadcasts, thirty-two FMAs
+/// and four adds. Each FMA is the one [`tile`] does, in the same order
+/// (`acc += a[i, p] · b[p, ..]`, rounded once), so the bits are the same
+/// (`all_paths_agree_bitwise`). 256×784×128 on one core: 142 → 150
+/// GFLOP/s with one step per iteration (both at nice -20 on a busy machine,
+/// `bench/compare` W5).
+///
+/// # Safety
+/// AVX-512F; rows `0..8` of `a` (`rs` floats apart) hold `kc` floats each,
+/// and `kc` rows of `b` (`ldb` floats apart) hold 32 floats each.
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_rows_asm(
+    kc: usize,
+    a: *const f32,
+    rs: isize,
+    b: *const f32,
+    ldb: isize,
+) -> [[__m512; 2]; MR] {
+    let z = _mm512_setzero_ps();
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
+        (z, z, z, z, z, z, z, z);
+    let (mut c40, mut c41, mut c50, mut c51, mut c60, mut c61, mut c70, mut c71) =
+        (z, z, z, z, z, z, z, z);
+    let rsb = rs * 4;
+    // SAFETY: reads only a[i·rs + p] for i < 8, p < kc and b[p·ldb + j]
+    // for p < kc, j < 32 (the caller's guarantee); writes only the named
+    // registers.
+    unsafe {
+        std::arch::asm!(
+                // Two depth steps per iteration, then one if kc is odd.
+                "shr {k}, 1",
+                "jz 3f",
+                "2:",
+                "vmovups {b0}, [{b}]",
+                "vmovups {b1}, [{b} + 64]",
+                "vbroadcastss {t}, dword ptr [{a}]",
+                "vfmadd231ps {c00}, {t}, {b0}",
+                "vfmadd231ps {c01}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs}]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs} * 2]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs3}]",
+                "vfmadd231ps {c30}, {t}, {b0}",
+                "vfmadd231ps {c31}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4}]",
+                "vfmadd231ps {c40}, {t}, {b0}",
+                "vfmadd231ps {c41}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs}]",
+                "vfmadd231ps {c50}, {t}, {b0}",
+                "vfmadd231ps {c51}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs} * 2]",
+                "vfmadd231ps {c60}, {t}, {b0}",
+                "vfmadd231ps {c61}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs3}]",
+                "vfmadd231ps {c70}, {t}, {b0}",
+                "vfmadd231ps {c71}, {t}, {b1}",
+                "vmovups {b0}, [{b} + {ldb}]",
+                "vmovups {b1}, [{b} + {ldb} + 64]",
+                "vbroadcastss {t}, dword ptr [{a} + 4]",
+                "vfmadd231ps {c00}, {t}, {b0}",
+                "vfmadd231ps {c01}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs} + 4]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs} * 2 + 4]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs3} + 4]",
+                "vfmadd231ps {c30}, {t}, {b0}",
+                "vfmadd231ps {c31}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + 4]",
+                "vfmadd231ps {c40}, {t}, {b0}",
+                "vfmadd231ps {c41}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs} + 4]",
+                "vfmadd231ps {c50}, {t}, {b0}",
+                "vfmadd231ps {c51}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs} * 2 + 4]",
+                "vfmadd231ps {c60}, {t}, {b0}",
+                "vfmadd231ps {c61}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs3} + 4]",
+                "vfmadd231ps {c70}, {t}, {b0}",
+                "vfmadd231ps {c71}, {t}, {b1}",
+                "add {a}, 8",
+                "add {a4}, 8",
+                "lea {b}, [{b} + {ldb} * 2]",
+                "dec {k}",
+                "jnz 2b",
+                "3:",
+                "test {odd}, 1",
+                "jz 4f",
+                "vmovups {b0}, [{b}]",
+                "vmovups {b1}, [{b} + 64]",
+                "vbroadcastss {t}, dword ptr [{a}]",
+                "vfmadd231ps {c00}, {t}, {b0}",
+                "vfmadd231ps {c01}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs}]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs} * 2]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + {rs3}]",
+                "vfmadd231ps {c30}, {t}, {b0}",
+                "vfmadd231ps {c31}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4}]",
+                "vfmadd231ps {c40}, {t}, {b0}",
+                "vfmadd231ps {c41}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs}]",
+                "vfmadd231ps {c50}, {t}, {b0}",
+                "vfmadd231ps {c51}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs} * 2]",
+                "vfmadd231ps {c60}, {t}, {b0}",
+                "vfmadd231ps {c61}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a4} + {rs3}]",
+                "vfmadd231ps {c70}, {t}, {b0}",
+                "vfmadd231ps {c71}, {t}, {b1}",
+                "4:",
+            a = inout(reg) a => _,
+            a4 = inout(reg) a.wrapping_offset(4 * rs) => _,
+            rs = in(reg) rsb,
+            rs3 = in(reg) 3 * rsb,
+            b = inout(reg) b => _,
+            ldb = in(reg) ldb * 4,
+            k = inout(reg) kc => _,
+            odd = in(reg) kc,
+            b0 = out(zmm_reg) _,
+            b1 = out(zmm_reg) _,
+            t = out(zmm_reg) _,
+            c00 = inout(zmm_reg) c00,
+            c01 = inout(zmm_reg) c01,
+            c10 = inout(zmm_reg) c10,
+            c11 = inout(zmm_reg) c11,
+            c20 = inout(zmm_reg) c20,
+            c21 = inout(zmm_reg) c21,
+            c30 = inout(zmm_reg) c30,
+            c31 = inout(zmm_reg) c31,
+            c40 = inout(zmm_reg) c40,
+            c41 = inout(zmm_reg) c41,
+            c50 = inout(zmm_reg) c50,
+            c51 = inout(zmm_reg) c51,
+            c60 = inout(zmm_reg) c60,
+            c61 = inout(zmm_reg) c61,
+            c70 = inout(zmm_reg) c70,
+            c71 = inout(zmm_reg) c71,
+            options(nostack, readonly),
+        );
+    }
+    [
+        [c00, c01],
+        [c10, c11],
+        [c20, c21],
+        [c30, c31],
+        [c40, c41],
+        [c50, c51],
+        [c60, c61],
+        [c70, c71],
+    ]
 }
 
 /// [`tile`] with as many vectors as `width` needs.
