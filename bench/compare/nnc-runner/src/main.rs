@@ -120,16 +120,24 @@ fn train(
 }
 
 fn gemm_rate(o: &Opts, m: usize, k: usize, n: usize) {
+    gemm_rate_as(o, m, k, n, false);
+}
+
+/// `c = a·b` at `m×k×n`; with `at`, `a` is a transposed view (`xᵀ` in the
+/// weight gradient `dw = xᵀ·dz`), named `..aT`.
+fn gemm_rate_as(o: &Opts, m: usize, k: usize, n: usize, at: bool) {
     let mut r = Rng::seed_from(1);
     let a = Array2::from_shape_fn((m, k), |_| r.uniform(-1.0, 1.0));
+    let a_t = a.t().as_standard_layout().into_owned();
     let b = Array2::from_shape_fn((k, n), |_| r.uniform(-1.0, 1.0));
     let mut c = Array2::<f32>::zeros((m, n));
+    let av = if at { a_t.t() } else { a.view() };
     let res = measure(o, || {
-        nnc::kernels::gemm(1.0, black_box(a.view()), b.view(), 0.0, c.view_mut())
+        nnc::kernels::gemm(1.0, black_box(av), b.view(), 0.0, c.view_mut())
     });
     // "samples" carries the FLOPs of one product here.
     emit(
-        &format!("W5_gemm_{m}x{k}x{n}"),
+        &format!("W5_gemm_{m}x{k}x{n}{}", if at { "aT" } else { "" }),
         (2 * m * k * n) as f64,
         "flop",
         &res,
@@ -233,7 +241,10 @@ fn main() {
             });
             let mut net = W6::new(0);
             let res = measure(&o, || {
-                black_box(t.train_batch(&mut net, black_box(x.view()), y.view()).unwrap());
+                black_box(
+                    t.train_batch(&mut net, black_box(x.view()), y.view())
+                        .unwrap(),
+                );
             });
             emit(&format!("W6_b{n}"), n as f64, "step", &res);
         }
@@ -249,8 +260,15 @@ fn main() {
         emit("W7_predict1", 1.0, "call", &res);
     }
     if want("W5") {
-        for (m, k, n) in [(64, 784, 128), (256, 784, 128), (1024, 784, 128), (1024, 1024, 1024)] {
+        for (m, k, n) in [
+            (64, 784, 128),
+            (256, 784, 128),
+            (1024, 784, 128),
+            (1024, 1024, 1024),
+        ] {
             gemm_rate(&o, m, k, n);
         }
+        // W1's weight gradient of its first layer at batch 256.
+        gemm_rate_as(&o, 784, 256, 128, true);
     }
 }

@@ -172,11 +172,15 @@ pub(super) unsafe fn gemm(
                     // of b's panel, whose columns past `width` are masked.
                     let acc = if let Some(ap) = apack {
                         let base = ap.wrapping_add((i0 - ic) / MR * kc * MR);
-                        let a = ColMajor {
-                            base,
-                            ld: MR as isize,
-                        };
-                        unsafe { tile_w(kc, a, bpanel, ldb, masks, width) }
+                        if width == NR {
+                            unsafe { tile_packed_asm(kc, base, bpanel, ldb) }
+                        } else {
+                            let a = ColMajor {
+                                base,
+                                ld: MR as isize,
+                            };
+                            unsafe { tile_w(kc, a, bpanel, ldb, masks, width) }
+                        }
                     } else if height < MR {
                         let rows = std::array::from_fn(|i| {
                             a0.wrapping_offset(i.min(height - 1) as isize * rsa)
@@ -518,6 +522,159 @@ unsafe fn tile_rows_asm(
             a4 = inout(reg) a.wrapping_offset(4 * rs) => _,
             rs = in(reg) rsb,
             rs3 = in(reg) 3 * rsb,
+            b = inout(reg) b => _,
+            ldb = in(reg) ldb * 4,
+            k = inout(reg) kc => _,
+            odd = in(reg) kc,
+            b0 = out(zmm_reg) _,
+            b1 = out(zmm_reg) _,
+            t = out(zmm_reg) _,
+            c00 = inout(zmm_reg) c00,
+            c01 = inout(zmm_reg) c01,
+            c10 = inout(zmm_reg) c10,
+            c11 = inout(zmm_reg) c11,
+            c20 = inout(zmm_reg) c20,
+            c21 = inout(zmm_reg) c21,
+            c30 = inout(zmm_reg) c30,
+            c31 = inout(zmm_reg) c31,
+            c40 = inout(zmm_reg) c40,
+            c41 = inout(zmm_reg) c41,
+            c50 = inout(zmm_reg) c50,
+            c51 = inout(zmm_reg) c51,
+            c60 = inout(zmm_reg) c60,
+            c61 = inout(zmm_reg) c61,
+            c70 = inout(zmm_reg) c70,
+            c71 = inout(zmm_reg) c71,
+            options(nostack, readonly),
+        );
+    }
+    [
+        [c00, c01],
+        [c10, c11],
+        [c20, c21],
+        [c30, c31],
+        [c40, c41],
+        [c50, c51],
+        [c60, c61],
+        [c70, c71],
+    ]
+}
+
+/// [`tile_rows_asm`] for an `a` packed by [`pack_a_t`] (the tile's 8
+/// values of a depth step adjacent, as in `dw = xᵀ·dz`): the same FMAs in
+/// the same order as [`tile`] with [`ColMajor`] `ld = MR`.
+///
+/// # Safety
+/// AVX-512F; `a` holds `kc · 8` floats and `kc` rows of `b` (`ldb` floats
+/// apart) hold 32 floats each.
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_packed_asm(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: isize,
+) -> [[__m512; 2]; MR] {
+    let z = _mm512_setzero_ps();
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
+        (z, z, z, z, z, z, z, z);
+    let (mut c40, mut c41, mut c50, mut c51, mut c60, mut c61, mut c70, mut c71) =
+        (z, z, z, z, z, z, z, z);
+    // SAFETY: reads only a[p·8 + i] for i < 8, p < kc and b[p·ldb + j] for
+    // p < kc, j < 32 (the caller's guarantee); writes only the named
+    // registers.
+    unsafe {
+        std::arch::asm!(
+            // Two depth steps per iteration, then one if kc is odd.
+            "shr {k}, 1",
+            "jz 3f",
+            "2:",
+            "vmovups {b0}, [{b}]",
+            "vmovups {b1}, [{b} + 64]",
+            "vbroadcastss {t}, dword ptr [{a}]",
+            "vfmadd231ps {c00}, {t}, {b0}",
+            "vfmadd231ps {c01}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 4]",
+            "vfmadd231ps {c10}, {t}, {b0}",
+            "vfmadd231ps {c11}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 8]",
+            "vfmadd231ps {c20}, {t}, {b0}",
+            "vfmadd231ps {c21}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 12]",
+            "vfmadd231ps {c30}, {t}, {b0}",
+            "vfmadd231ps {c31}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 16]",
+            "vfmadd231ps {c40}, {t}, {b0}",
+            "vfmadd231ps {c41}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 20]",
+            "vfmadd231ps {c50}, {t}, {b0}",
+            "vfmadd231ps {c51}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 24]",
+            "vfmadd231ps {c60}, {t}, {b0}",
+            "vfmadd231ps {c61}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 28]",
+            "vfmadd231ps {c70}, {t}, {b0}",
+            "vfmadd231ps {c71}, {t}, {b1}",
+            "vmovups {b0}, [{b} + {ldb}]",
+            "vmovups {b1}, [{b} + {ldb} + 64]",
+            "vbroadcastss {t}, dword ptr [{a} + 32]",
+            "vfmadd231ps {c00}, {t}, {b0}",
+            "vfmadd231ps {c01}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 36]",
+            "vfmadd231ps {c10}, {t}, {b0}",
+            "vfmadd231ps {c11}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 40]",
+            "vfmadd231ps {c20}, {t}, {b0}",
+            "vfmadd231ps {c21}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 44]",
+            "vfmadd231ps {c30}, {t}, {b0}",
+            "vfmadd231ps {c31}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 48]",
+            "vfmadd231ps {c40}, {t}, {b0}",
+            "vfmadd231ps {c41}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 52]",
+            "vfmadd231ps {c50}, {t}, {b0}",
+            "vfmadd231ps {c51}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 56]",
+            "vfmadd231ps {c60}, {t}, {b0}",
+            "vfmadd231ps {c61}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 60]",
+            "vfmadd231ps {c70}, {t}, {b0}",
+            "vfmadd231ps {c71}, {t}, {b1}",
+            "add {a}, 64",
+            "lea {b}, [{b} + {ldb} * 2]",
+            "dec {k}",
+            "jnz 2b",
+            "3:",
+            "test {odd}, 1",
+            "jz 4f",
+            "vmovups {b0}, [{b}]",
+            "vmovups {b1}, [{b} + 64]",
+            "vbroadcastss {t}, dword ptr [{a}]",
+            "vfmadd231ps {c00}, {t}, {b0}",
+            "vfmadd231ps {c01}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 4]",
+            "vfmadd231ps {c10}, {t}, {b0}",
+            "vfmadd231ps {c11}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 8]",
+            "vfmadd231ps {c20}, {t}, {b0}",
+            "vfmadd231ps {c21}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 12]",
+            "vfmadd231ps {c30}, {t}, {b0}",
+            "vfmadd231ps {c31}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 16]",
+            "vfmadd231ps {c40}, {t}, {b0}",
+            "vfmadd231ps {c41}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 20]",
+            "vfmadd231ps {c50}, {t}, {b0}",
+            "vfmadd231ps {c51}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 24]",
+            "vfmadd231ps {c60}, {t}, {b0}",
+            "vfmadd231ps {c61}, {t}, {b1}",
+            "vbroadcastss {t}, dword ptr [{a} + 28]",
+            "vfmadd231ps {c70}, {t}, {b0}",
+            "vfmadd231ps {c71}, {t}, {b1}",
+            "4:",
+            a = inout(reg) a => _,
             b = inout(reg) b => _,
             ldb = in(reg) ldb * 4,
             k = inout(reg) kc => _,
