@@ -29,7 +29,7 @@ if [[ -z "${MNIST:-}" ]]; then
 fi
 if [[ -z "${NETWORKS:-}" ]]; then
     NETWORKS=$(cargo bench -p nnc-benches --bench networks --no-run 2>&1 |
-        sed -n 's/.*Executable benches\/networks.rs (\(.*\))/\1/p')
+        sed -n 's/.*Executable \(benches\/\)\{0,1\}networks.rs (\(.*\))/\2/p')
 fi
 out=$(mktemp -d)
 busy_pid=

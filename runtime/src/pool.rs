@@ -23,10 +23,11 @@
 //!
 //! # Measured progress, not assumed
 //! After each job the caller looks at what the helper did. A helper that
-//! was spinning for the job but took no part twice in a row (it had no
-//! core; one parked, or unparked but not yet running, was only late, and
-//! counting those as misses kept an idle machine's helper out of most
-//! jobs: W1 at batch 64 ran 12% slower on two threads than on one), or whose started part held
+//! was spinning for the job, or was unparked more than [`WAKE_LATE`] ago
+//! and has still not run, but took no part, twice in a row (it had no
+//! core; one parked, or unparked a moment ago, was only late: counting
+//! those as misses kept an idle machine's helper out of most jobs, and W1
+//! at batch 64 ran 12% slower on two threads than on one), or whose started part held
 //! the caller up for longer than both [`STALL`] and the caller's own work,
 //! is not offered jobs for a while (doubling from 100 µs up to 50 ms, and at
 //! least 4 times the wait it caused), after which one job probes it again.
@@ -66,6 +67,10 @@ const WAIT_SPIN: Duration = Duration::from_micros(30);
 /// A wait this long for the helper's parts (and longer than the caller's
 /// own work) means the helper was preempted in a part.
 const STALL: Duration = Duration::from_micros(200);
+/// A helper unparked this long ago that has still not started running has
+/// no core (another thread has it); a shorter delay is only a slow wake-up
+/// (tens of microseconds on a VM).
+const WAKE_LATE: Duration = Duration::from_micros(500);
 /// How long the helper does not spin after a job it did not help with.
 const QUIET: Duration = Duration::from_millis(10);
 /// First time the helper is left out after jobs it did not help with.
@@ -148,6 +153,8 @@ struct Progress {
     misses: u32,
     /// Jobs run on the caller alone until then.
     solo_until: Option<Instant>,
+    /// When the caller last unparked the helper.
+    unparked_at: Option<Instant>,
     /// How long the helper should spin for the next job.
     spin: Duration,
     /// The helper does not spin until then.
@@ -452,7 +459,16 @@ impl Share<'_> {
         pool.claims
             .store(pack(ticket, 0, count as u32), Ordering::SeqCst);
         let was_asleep = pool.sleeping.swap(false, Ordering::SeqCst);
+        let now = Instant::now();
+        // Neither spinning nor parked: unparked for an earlier job and not
+        // running yet. Late, or without a core if that was long ago.
+        let coreless = was_spinning
+            || (!was_asleep
+                && progress
+                    .unparked_at
+                    .is_some_and(|t| now.saturating_duration_since(t) > WAKE_LATE));
         if was_asleep {
+            progress.unparked_at = Some(now);
             if let Some(t) = pool.helper.get() {
                 t.unpark();
             }
@@ -475,7 +491,7 @@ impl Share<'_> {
         let (helper_parts, waited) = finish.wait();
         std::mem::forget(finish);
         if !idle {
-            progress.record(helper_parts, was_spinning, own, waited);
+            progress.record(helper_parts, coreless, own, waited);
             pool.spin_ns
                 .store(progress.spin.as_nanos() as u32, Ordering::Relaxed);
         }
@@ -487,7 +503,7 @@ impl Share<'_> {
 
 impl Progress {
     /// Leaves the helper out for a while if it did not help with the last job.
-    fn record(&mut self, helper_parts: u32, was_spinning: bool, own: Duration, waited: Duration) {
+    fn record(&mut self, helper_parts: u32, coreless: bool, own: Duration, waited: Duration) {
         let stalled = waited > own.max(STALL);
         if helper_parts > 0 && !stalled {
             self.misses = 0;
@@ -498,9 +514,9 @@ impl Progress {
             }
             return;
         }
-        if helper_parts == 0 && !was_spinning {
-            // Parked, or unparked for an earlier job and not running yet:
-            // late, but no sign of another thread on its core.
+        if helper_parts == 0 && !coreless {
+            // Parked, or unparked a moment ago and not running yet: late,
+            // but no sign of another thread on its core.
             return;
         }
         // The helper spun without a core (another thread has it) or was
