@@ -113,7 +113,7 @@ pub(super) unsafe fn gemm(
         // The depth block of b: in place (panel j starts at column j, rows
         // `ldb` apart) or packed (panel j/NR is kc contiguous rows of NR).
         let direct = b.strides()[1] == 1 || b.ncols() == 1;
-        let (bptr, ldb, packed) = if direct && !(aliasing(b.strides()[0]) && m >= 4 * MR) {
+        let (bptr, ldb, packed) = if direct && !aliasing(b.strides()[0], m) {
             let p = b.as_ptr().wrapping_offset(pc as isize * b.strides()[0]);
             (p, b.strides()[0], false)
         } else {
@@ -246,7 +246,7 @@ pub(super) fn scratch_len(job: &Product<'_>) -> (usize, usize) {
     let kc = job.kc_step.min(k);
     // The conditions under which `gemm` calls `pack_a_t` and `pack_b`.
     let direct = b.strides()[1] == 1 || n == 1;
-    let packs_b = !direct || (aliasing(b.strides()[0]) && m >= 4 * MR);
+    let packs_b = !direct || aliasing(b.strides()[0], m);
     let packs_a = a.strides()[0] == 1 && a.strides()[1] != 1 && kc >= 2 * MR && n > NR;
     let a_len = if packs_a {
         MC.min(m).div_ceil(MR) * MR * kc + 16
@@ -271,13 +271,19 @@ fn aligned(buf: &mut Vec<f32>, need: usize) -> &mut [f32] {
     &mut buf[skip..skip + need]
 }
 
-/// Whether rows `stride` floats apart fall into few L1 sets: with a
-/// multiple of 1 KiB (a 1024-wide layer, say), a `kc × 32` panel read in
-/// place evicts itself, and packing it first pays (1024³, one thread: 85 →
-/// 126 GFLOP/s).
-/// Narrower power-of-two strides (128 floats) measured the same either way.
-fn aliasing(stride: isize) -> bool {
-    stride.unsigned_abs().is_multiple_of(256)
+/// Whether a `b` with rows `stride` floats apart is copied into panels for
+/// `m` rows of `a`: its rows fall into few L1 sets, so a `kc × 32` panel
+/// read in place does not stay in L1 (with 512-byte rows, 16 of the 64 sets
+/// hold 392 lines of a 196-deep panel: the panel streams from L2 for every
+/// tile). With a multiple of 1 KiB (a 1024-wide layer) packing pays from 32
+/// rows (1024³, one thread: 85 → 126 GFLOP/s); with 512 bytes (a 128-wide
+/// layer) from 128 rows, where the copy is spread over enough tiles (one
+/// core at nice -20: 256×784×128 136 → 151 GFLOP/s, 784×256×128 with a
+/// transposed `a` 129 → 145, W1 at batch 256 +4%; at 64×784×128 it lost
+/// 4%). Narrower strides measured the same either way.
+fn aliasing(stride: isize, m: usize) -> bool {
+    let s = stride.unsigned_abs();
+    (s.is_multiple_of(256) && m >= 4 * MR) || (s.is_multiple_of(128) && m >= 128)
 }
 
 /// Load/store masks for the two vectors of a tile row `width` columns wide.
