@@ -195,3 +195,47 @@ fn standalone_softmax_acts_on_the_last_axis() {
         }
     }
 }
+
+/// Inference reads a contiguous batch in place and copies any other
+/// layout: every layout gives the same bits, and a training pass (which
+/// keeps its own copy for backward) works after an inference pass on a
+/// batch that has since gone away.
+#[test]
+fn inference_reads_any_layout_and_training_still_copies() {
+    use nnc::ndarray::s;
+    let x = inputs(9, 5);
+    let mut net = Joined::new(3);
+    let want = net.predict(x.view()).unwrap().to_owned();
+    // Column-major (the transpose of a transposed copy), and every other row.
+    let fortran = x.t().as_standard_layout().into_owned();
+    let y = net.predict(fortran.t()).unwrap().to_owned();
+    assert_eq!(y, want, "column-major batch");
+    let y = net.predict(x.slice(s![..;2, ..])).unwrap().to_owned();
+    assert_eq!(y, want.slice(s![..;2, ..]), "strided rows");
+    // The logits follow the same pass.
+    let mut labels = Labels::new(1);
+    let z = labels.predict_logits(x.view()).unwrap().to_owned();
+    let zf = labels.predict_logits(fortran.t()).unwrap().to_owned();
+    assert_eq!(z, zf);
+
+    // A training step after inference on a temporary batch: backward reads
+    // the copy the training forward made, not the inference batch.
+    let mut a = Classes::new(2);
+    let mut b = Classes::new(2);
+    {
+        let temp = inputs(4, 9);
+        a.predict(temp.view()).unwrap();
+    }
+    let grad = Array2::from_elem((9, 4), 0.25f32);
+    for net in [&mut a, &mut b] {
+        Model::forward(net, x.view().into_dyn(), true).unwrap();
+        Model::backward(net, grad.view().into_dyn(), nnc::GradAt::Output).unwrap();
+    }
+    let grads = |m: &mut Classes| {
+        let mut all = Vec::new();
+        m.visit_params(&mut |p| all.extend_from_slice(p.grad));
+        all
+    };
+    assert_eq!(grads(&mut a), grads(&mut b));
+    assert!(grads(&mut a).iter().any(|g| *g != 0.0));
+}

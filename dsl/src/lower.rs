@@ -155,6 +155,9 @@ impl Step {
     }
 }
 
+/// The buffer of the network's input (created first by [`lower`]).
+pub const INPUT_BUFFER: BufId = 0;
+
 /// Everything [`crate::emit`] needs to write one network.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
@@ -166,7 +169,9 @@ pub struct Plan<'a> {
     pub output_width: usize,
     /// Parameter tensors in visiting order (layer order, kernel before bias).
     pub params: Vec<ParamPlan>,
-    /// Workspace buffers; buffer 0 holds a copy of the input batch.
+    /// Workspace buffers; buffer [`INPUT_BUFFER`] holds a copy of the input
+    /// batch for backward (an inference pass reads the caller's batch in
+    /// place when it is contiguous).
     pub buffers: Vec<Buffer>,
     /// Forward steps in topological order.
     pub steps: Vec<Step>,
@@ -301,6 +306,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         }
     }
     let x = cx.buffer("x".into(), numel(&net.input.shape));
+    debug_assert_eq!(x, INPUT_BUFFER);
     // The value of each layer's output, in layer order (a topological order).
     let mut values: Vec<Value> = Vec::with_capacity(net.layers.len());
     let value = |values: &[Value], src: ir::Source| match src {

@@ -129,6 +129,16 @@ pub fn copy_batch(
     Ok(())
 }
 
+/// The batch `src` (`[rows, ..shape]`, checked by [`check_batch`]) as a
+/// `[rows, width]` matrix without a copy, if it is contiguous in standard
+/// order; `None` otherwise (then [`copy_batch`] it).
+pub fn batch_in_place<'a>(src: &ArrayViewD<'a, f32>) -> Option<ArrayView2<'a, f32>> {
+    let rows = *src.shape().first()?;
+    let width = src.shape()[1..].iter().product::<usize>();
+    let data = src.to_slice()?;
+    ArrayView2::from_shape((rows, width), data).ok()
+}
+
 /// Views the `[n, width]` matrix `v` as `[n, ..shape]`.
 pub fn unflatten<'a>(v: ArrayView2<'a, f32>, shape: &[usize]) -> Result<ArrayViewD<'a, f32>> {
     let (dims, k) = batch_dims(v.nrows(), shape);
