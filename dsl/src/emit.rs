@@ -156,6 +156,9 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
         #[allow(non_snake_case)]
         mod #module {
             #docs
+            // A lowercase network name is the checker's warning W0002, at
+            // the spec's name; rustc's would point here.
+            #[allow(non_camel_case_types)]
             pub struct #name {
                 params: #params_ty,
                 grads: #params_ty,
