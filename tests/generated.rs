@@ -41,6 +41,145 @@ nnc::network! {
     }
 }
 
+mod mnist {
+    nnc::include_network!("examples/specs/mnist.nn");
+}
+mod cnn {
+    nnc::include_network!("tests/specs/cnn.nn");
+}
+
+nnc::network! {
+    /// Class probabilities per pixel: a softmax over channels fused into a
+    /// convolution; layer outputs in the heap scratch (68x68x16 floats are
+    /// over 64 KiB) and a boxed output (68x68x4 is over 16384 elements).
+    network PixelClasses(image: [70, 70, 1]) -> [68, 68, 4] {
+        conv2d(16, 3) relu
+        conv2d(4, 1) softmax
+    }
+}
+
+/// `predict_one_logits` of one sample against `predict_one` (through the
+/// output's softmax over lanes of `lane` values, or sigmoid) and against
+/// the sample's row of `predict_logits`.
+#[track_caller]
+fn one_logits_agree(
+    what: &str,
+    softmax_lane: Option<usize>,
+    logits: &[f32],
+    probs: &[f32],
+    batch_row: &[f32],
+) {
+    assert_eq!(
+        (logits.len(), probs.len()),
+        (batch_row.len(), batch_row.len())
+    );
+    let z: Vec<f64> = logits.iter().map(|&z| f64::from(z)).collect();
+    let activated: Vec<f64> = match softmax_lane {
+        Some(lane) => z
+            .chunks(lane)
+            .flat_map(|z| {
+                let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = z.iter().map(|z| (z - max).exp()).sum();
+                z.iter().map(move |z| (z - max).exp() / sum)
+            })
+            .collect(),
+        None => z.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect(),
+    };
+    for (i, (a, &p)) in activated.iter().zip(probs).enumerate() {
+        assert!(
+            (a - f64::from(p)).abs() < 1e-6,
+            "{what}[{i}]: activated logit {a}, predict_one {p}"
+        );
+    }
+    // Not the probabilities: a copy of predict_one would pass the above.
+    assert!(
+        logits.iter().zip(probs).any(|(z, p)| (z - p).abs() > 1e-3),
+        "{what}: {logits:?}"
+    );
+    let scale = batch_row.iter().fold(1.0f32, |m, z| m.max(z.abs()));
+    for (i, (a, b)) in logits.iter().zip(batch_row).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * scale,
+            "{what}[{i}]: predict_one_logits {a}, predict_logits {b}"
+        );
+    }
+}
+
+#[test]
+fn predict_one_logits_is_predict_one_before_its_activation() {
+    use nnc::ndarray::{Array, Axis};
+    let mut rng = nnc::Rng::seed_from(11);
+    let mut uniform = |shape: &[usize]| Array::from_shape_fn(shape, |_| rng.uniform(0.0, 1.0));
+
+    // The MNIST example's MLP (softmax fused into the last dense layer).
+    let images = uniform(&[6, 28, 28]).into_dimensionality().unwrap();
+    let mut mlp = mnist::Mnist::new(1);
+    let batch_z = mlp.predict_logits(images.view()).unwrap().to_owned();
+    for (n, image) in images.outer_iter().enumerate() {
+        let one: [[f32; 28]; 28] = std::array::from_fn(|i| std::array::from_fn(|j| image[[i, j]]));
+        let (z, p) = (mlp.predict_one_logits(&one), mlp.predict_one(&one));
+        one_logits_agree(
+            "Mnist",
+            Some(10),
+            &z,
+            &p,
+            batch_z.row(n).as_slice().unwrap(),
+        );
+    }
+    // A CNN with a dense softmax head (im2col scratch, outputs on the stack).
+    let x = uniform(&[6, 12, 10]).into_dimensionality().unwrap();
+    let mut options = cnn::Options::new(2);
+    let batch_z = options.predict_logits(x.view()).unwrap().to_owned();
+    for (n, sample) in x.outer_iter().enumerate() {
+        let one: [[f32; 10]; 12] = std::array::from_fn(|i| std::array::from_fn(|j| sample[[i, j]]));
+        let (z, p) = (options.predict_one_logits(&one), options.predict_one(&one));
+        one_logits_agree(
+            "Options",
+            Some(4),
+            &z,
+            &p,
+            batch_z.row(n).as_slice().unwrap(),
+        );
+    }
+    // A softmax fused into a convolution, heap scratch, boxed output.
+    let x = uniform(&[2, 70, 70, 1]).into_dimensionality().unwrap();
+    let mut pixels = PixelClasses::new(3);
+    let batch_z = pixels.predict_logits(x.view()).unwrap().to_owned();
+    for (n, sample) in x.outer_iter().enumerate() {
+        let one: Box<[[[f32; 1]; 70]; 70]> = Box::new(std::array::from_fn(|i| {
+            std::array::from_fn(|j| [sample[[i, j, 0]]])
+        }));
+        let (z, p) = (pixels.predict_one_logits(&one), pixels.predict_one(&one));
+        let row = batch_z.index_axis(Axis(0), n);
+        one_logits_agree(
+            "PixelClasses",
+            Some(4),
+            &z[..],
+            &p[..],
+            row.as_slice().unwrap(),
+        );
+    }
+    // A fused sigmoid, and a standalone softmax (the logits are its input).
+    let x = inputs(6, 12);
+    let mut labels = Labels::new(3);
+    let mut joined = Joined::new(4);
+    let labels_z = labels.predict_logits(x.view()).unwrap().to_owned();
+    let joined_z = joined.predict_logits(x.view()).unwrap().to_owned();
+    for (n, row) in x.rows().into_iter().enumerate() {
+        let one: [f32; 3] = row.as_slice().unwrap().try_into().unwrap();
+        let (z, p) = (labels.predict_one_logits(&one), labels.predict_one(&one));
+        one_logits_agree("Labels", None, &z, &p, labels_z.row(n).as_slice().unwrap());
+        let (z, p) = (joined.predict_one_logits(&one), joined.predict_one(&one));
+        one_logits_agree(
+            "Joined",
+            Some(3),
+            &z,
+            &p,
+            joined_z.row(n).as_slice().unwrap(),
+        );
+    }
+}
+
 /// Random inputs in [-2, 2).
 fn inputs(n: usize, seed: u64) -> Array2<f32> {
     let mut rng = nnc::Rng::seed_from(seed);

@@ -31,6 +31,15 @@ nnc::network! {
         dense(10)
     }
 
+    /// Softmax classes after a convolution whose output (26x26x32 floats)
+    /// puts `predict_one`'s layer outputs in its heap scratch.
+    network HeapCnn(image: [28, 28]) -> [10] {
+        reshape([28, 28, 1])
+        conv2d(32, 3) relu
+        flatten
+        dense(10) softmax
+    }
+
     network Tiny(x: [2]) -> [2] {
         dense(3) sigmoid
         dense(2) softmax
@@ -76,6 +85,34 @@ fn steady_state_training_and_inference_do_not_allocate() {
     });
     assert_eq!(n, 0, "predict_one allocated");
     assert!(acc > 0.0);
+    let n = allocations_during(|| {
+        for i in 0..100 {
+            acc += tiny.predict_one_logits(&[i as f32, 1.0])[0];
+        }
+    });
+    assert_eq!(n, 0, "predict_one_logits allocated");
+    let image = [[0.25f32; 28]; 28];
+    let n = allocations_during(|| {
+        for _ in 0..10 {
+            acc += net.predict_one_logits(&image)[0];
+        }
+    });
+    assert_eq!(n, 0, "Mlp predict_one_logits allocated");
+    assert!(acc.is_finite());
+}
+
+#[test]
+fn predict_one_and_its_logits_with_heap_scratch_do_not_allocate() {
+    let net = HeapCnn::new(0);
+    let image = [[0.25f32; 28]; 28];
+    let mut acc = 0.0;
+    let n = allocations_during(|| {
+        for _ in 0..5 {
+            acc += net.predict_one(&image)[0] + net.predict_one_logits(&image)[0];
+        }
+    });
+    assert_eq!(n, 0, "HeapCnn predict_one or predict_one_logits allocated");
+    assert!(acc.is_finite());
 }
 
 #[test]

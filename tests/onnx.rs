@@ -122,6 +122,96 @@ fn python(test: &str) -> Option<String> {
     None
 }
 
+/// What `check.py` reports about one case (`result.txt`): one record a
+/// line, fields separated by tabs, the first field the record's key, and
+/// `\\`, `\t`, `\n`, `\r` escaped in fields (the format is described in
+/// `check.py`). A line format rather than JSON so that `nnc` needs no JSON
+/// parser among its dev-dependencies.
+struct Report {
+    path: PathBuf,
+    /// Line number, key, and the other fields, unescaped.
+    records: Vec<(usize, String, Vec<String>)>,
+}
+
+impl Report {
+    /// Reads and parses `path`, panicking with the file and line of
+    /// anything malformed.
+    fn read(path: &Path) -> Report {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: cannot read check.py's report: {e}", path.display()));
+        let mut records = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let at = || format!("{}:{}", path.display(), i + 1);
+            if line.is_empty() {
+                panic!("{}: empty line", at());
+            }
+            let mut fields = line
+                .split('\t')
+                .map(|f| unescape(f).unwrap_or_else(|e| panic!("{}: {e} in {line:?}", at())));
+            let key = fields.next().unwrap_or_default();
+            records.push((i + 1, key, fields.collect()));
+        }
+        Report {
+            path: path.to_owned(),
+            records,
+        }
+    }
+
+    /// The fields of the record `key`, which must occur exactly once.
+    fn one(&self, key: &str) -> &[String] {
+        self.unique(key, |_| true)
+    }
+
+    /// The fields after the first of the record `key` whose first field is
+    /// `first` (`metadata nnc.spec ...`), which must occur exactly once.
+    fn keyed(&self, key: &str, first: &str) -> &[String] {
+        &self.unique(key, |f| f.first().is_some_and(|f| f == first))[1..]
+    }
+
+    fn unique(&self, key: &str, pick: impl Fn(&[String]) -> bool) -> &[String] {
+        let mut found = self.records.iter().filter(|(_, k, f)| k == key && pick(f));
+        match (found.next(), found.next()) {
+            (Some((_, _, fields)), None) => fields,
+            (None, _) => panic!(
+                "{}: no record {key:?} (or not the one wanted)",
+                self.path.display()
+            ),
+            (Some((a, ..)), Some((b, ..))) => panic!(
+                "{}: record {key:?} twice, lines {a} and {b}",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// A field that must be a decimal number.
+    fn number(&self, field: &str) -> usize {
+        field
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {field:?} is not a number: {e}", self.path.display()))
+    }
+}
+
+/// Undoes `check.py`'s escaping of a field.
+fn unescape(field: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('\\') => '\\',
+            Some('t') => '\t',
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some(other) => return Err(format!("unknown escape \\{other}")),
+            None => return Err("a backslash at the end of a field".into()),
+        });
+    }
+    Ok(out)
+}
+
 /// One network to check: exported, run in onnxruntime on `x`, compared.
 struct Case<'a> {
     name: &'static str,
@@ -142,8 +232,8 @@ fn check(test: &str, py: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)>
         let x = case.x.as_standard_layout();
         let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(dir.join("input.bin"), bytes).unwrap();
-        let json = serde_json::json!({ "input_shape": x.shape() });
-        std::fs::write(dir.join("case.json"), json.to_string()).unwrap();
+        let shape: Vec<String> = x.shape().iter().map(usize::to_string).collect();
+        std::fs::write(dir.join("input_shape.txt"), shape.join(" ")).unwrap();
         let expected = case.net.forward(x.view(), false).unwrap().to_owned();
         let graph = case.net.graph().unwrap();
         prepared.push((case.name, dir, x.into_owned(), expected, graph));
@@ -163,30 +253,37 @@ fn check(test: &str, py: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)>
     );
     let mut report = Vec::new();
     for (name, dir, x, expected, graph) in prepared {
-        let result: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
-                .unwrap();
+        let result = Report::read(&dir.join("result.txt"));
         // The signature's input name, a symbolic batch, nnc's layout.
-        assert_eq!(result["input"]["name"], graph.input_name.as_str(), "{name}");
-        let mut want: Vec<serde_json::Value> = vec!["batch".into()];
-        want.extend(graph.input_shape.iter().map(|&d| d.into()));
         assert_eq!(
-            result["input"]["shape"],
-            serde_json::Value::from(want),
+            result.one("input.name"),
+            [graph.input_name.as_str()],
             "{name}"
         );
-        assert_eq!(result["input"]["type"], "tensor(float)", "{name}");
-        assert_eq!(result["output"]["name"], nnc::onnx::OUTPUT_NAME, "{name}");
-        assert_eq!(result["opsets"][""], nnc::onnx::OPSET, "{name}");
-        assert_eq!(result["producer"][0], "nnc", "{name}");
+        let mut want = vec!["$batch".to_string()];
+        want.extend(graph.input_shape.iter().map(usize::to_string));
+        assert_eq!(result.one("input.shape"), want, "{name}");
+        assert_eq!(result.one("input.type"), ["tensor(float)"], "{name}");
         assert_eq!(
-            result["metadata"]["nnc.spec"],
-            graph.spec.as_str(),
+            result.one("output.name"),
+            [nnc::onnx::OUTPUT_NAME],
+            "{name}"
+        );
+        let opset = nnc::onnx::OPSET.to_string();
+        assert_eq!(result.keyed("opset", ""), [opset.as_str()], "{name}");
+        assert_eq!(
+            result.one("producer").first().map(String::as_str),
+            Some("nnc"),
             "{name}"
         );
         assert_eq!(
-            result["metadata"]["nnc.version"],
-            env!("CARGO_PKG_VERSION"),
+            result.keyed("metadata", "nnc.spec"),
+            [graph.spec.as_str()],
+            "{name}"
+        );
+        assert_eq!(
+            result.keyed("metadata", "nnc.version"),
+            [env!("CARGO_PKG_VERSION")],
             "{name}"
         );
         let got: Vec<f32> = std::fs::read(dir.join("output.bin"))
@@ -194,8 +291,11 @@ fn check(test: &str, py: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)>
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let runtime_shape: Vec<usize> =
-            serde_json::from_value(result["output"]["runtime_shape"].clone()).unwrap();
+        let runtime_shape: Vec<usize> = result
+            .one("output.runtime_shape")
+            .iter()
+            .map(|d| result.number(d))
+            .collect();
         assert_eq!(runtime_shape, expected.shape(), "{name}: output shape");
         assert!(x.shape()[0] >= 100, "{name}: fewer than 100 samples");
         let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -211,7 +311,7 @@ fn check(test: &str, py: &str, cases: Vec<Case<'_>>) -> Vec<(&'static str, f32)>
         eprintln!(
             "{name}: {} samples, max |onnxruntime - nnc| = {diff:e} = {rel:e} of the output scale {scale}; ops {}",
             x.shape()[0],
-            result["ops"]
+            result.one("ops").join(" ")
         );
         assert!(
             rel <= 1e-5,
@@ -451,68 +551,16 @@ fn every_layer_and_activation_matches_onnxruntime() {
     );
 }
 
-/// The graph the compiler builds from a spec (what `nnc export-onnx` uses)
-/// is the one the generated code returns.
+/// `check.py`'s escapes come back, and a malformed field is an error.
 #[test]
-fn spec_graphs_equal_generated_graphs() {
-    let generated: Vec<(&str, Box<dyn Model>)> = vec![
-        ("examples/specs/mnist.nn", Box::new(mnist::Mnist::new(0))),
-        (
-            "examples/specs/mnist.nn",
-            Box::new(mnist::MnistBest::new(0)),
-        ),
-        (
-            "examples/specs/boston_housing.nn",
-            Box::new(boston::Boston::new(0)),
-        ),
-        (
-            "examples/specs/digits.nn",
-            Box::new(digits::DigitsBinary::new(0)),
-        ),
-        ("examples/specs/digits.nn", Box::new(digits::Digits::new(0))),
-        (
-            "examples/specs/mnist_cnn.nn",
-            Box::new(mnist_cnn::MnistCnn::new(0)),
-        ),
-        (
-            "examples/specs/mnist_cnn.nn",
-            Box::new(mnist_cnn::StrongCnn::new(0)),
-        ),
-        (
-            "examples/specs/residual.nn",
-            Box::new(residual::PlainDigits::new(0)),
-        ),
-        (
-            "examples/specs/residual.nn",
-            Box::new(residual::ResidualDigits::new(0)),
-        ),
-        ("tests/specs/layers.nn", Box::new(layers::Layers::new(0))),
-        (
-            "tests/specs/layers.nn",
-            Box::new(layers::Activations::new(0)),
-        ),
-        ("tests/specs/cnn.nn", Box::new(cnn::Cnn::new(0))),
-        ("tests/specs/cnn.nn", Box::new(cnn::Options::new(0))),
-    ];
-    for (file, net) in generated {
-        let text = std::fs::read_to_string(root().join(file)).unwrap();
-        let program = nnc_dsl::compile(&text).unwrap();
-        let ir = program
-            .networks
-            .iter()
-            .find(|n| n.name == net.name())
-            .unwrap();
-        let from_spec = nnc_dsl::graph::graph(ir);
-        assert_eq!(
-            Some(&from_spec),
-            net.graph().as_ref(),
-            "{file}: {}",
-            net.name()
-        );
-        // The recorded spec text compiles to the same network again.
-        let again = nnc_dsl::compile(&from_spec.spec).unwrap();
-        assert_eq!(nnc_dsl::graph::graph(&again.networks[0]), from_spec);
-    }
+fn report_fields_are_unescaped() {
+    assert_eq!(unescape(r"a\tb\nc\rd\\e\\n").unwrap(), "a\tb\nc\rd\\e\\n");
+    assert_eq!(
+        unescape("network Mnist(image: [28, 28])").unwrap(),
+        "network Mnist(image: [28, 28])"
+    );
+    assert!(unescape(r"a\x").unwrap_err().contains("unknown escape"));
+    assert!(unescape("a\\").unwrap_err().contains("end of a field"));
 }
 
 #[test]

@@ -55,6 +55,14 @@ fn train_evaluate_save_load_predict() -> Result<(), Box<dyn std::error::Error>> 
         let q = (v - top).exp() / sum;
         assert!((q - p).abs() < 1e-5, "softmax(logits) {q} vs predict {p}");
     }
+    // One sample's logits are its row of the batch's.
+    let one_logits: [f32; 10] = again.predict_one_logits(&image);
+    for (a, b) in one_logits.iter().zip(z) {
+        assert!(
+            (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+            "predict_one_logits {a} vs predict_logits {b}"
+        );
+    }
     assert_eq!(again.output_shape(), &[10]);
     Ok(())
 }

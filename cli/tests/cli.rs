@@ -554,3 +554,25 @@ fn export_onnx_errors_name_what_is_wrong() {
         .unwrap()
         .contains("not a safetensors file"));
 }
+
+/// Lowercase network names: `check` warns (W0002) at each name with a
+/// CamelCase suggestion and exits 0; `emit` still writes the code, with the
+/// name as given.
+#[test]
+fn lowercase_network_names_are_a_warning() {
+    let src = "network mlp(x: [2]) -> [2] {\n    dense(2) softmax\n}\n\nnetwork my_net(x: [2]) -> [1] {\n    dense(1)\n}\n";
+    let path = spec("lowercase.nn", src.as_bytes());
+    let out = nnc(&["check", &path]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for (name, at, camel) in [("mlp", "1:9", "Mlp"), ("my_net", "5:9", "MyNet")] {
+        let warning = format!("warning[W0002]: network name `{name}` is not UpperCamelCase");
+        assert!(err.contains(&warning), "{err}");
+        assert!(err.contains(&format!("{path}:{at}")), "{err}");
+        assert!(err.contains(&format!("call it `{camel}`")), "{err}");
+    }
+    let out = nnc(&["emit", &path]);
+    assert_eq!(out.status.code(), Some(0));
+    let code = String::from_utf8(out.stdout).unwrap();
+    assert!(code.contains("pub struct my_net"), "{code}");
+}

@@ -48,25 +48,51 @@ impl std::error::Error for BuildError {}
 /// naming `file_name`. The same function backs `nnc emit` and build scripts,
 /// and gives the same code as `network!` for the same spec.
 pub fn emit_source(src: &str, file_name: &str) -> Result<String, BuildError> {
+    emit_with_warnings(src, file_name).map(|(code, _)| code)
+}
+
+/// [`emit_source`], and the warnings a build shows (those `network!` shows
+/// too), one line each: `file:line:column: warning[CODE]: message`.
+fn emit_with_warnings(src: &str, file_name: &str) -> Result<(String, Vec<String>), BuildError> {
     let program = crate::compile(src)
         .map_err(|diags| BuildError::Spec(crate::render(&diags, file_name, src)))?;
     let tokens = crate::emit::emit_program(&program);
-    crate::emit::format(tokens).map_err(|e| {
+    let code = crate::emit::format(tokens).map_err(|e| {
         BuildError::Spec(format!(
             "internal error: generated code does not parse: {e}"
         ))
-    })
+    })?;
+    let warnings = program
+        .warnings
+        .iter()
+        .filter(|d| crate::expand::in_rustc(d))
+        .map(|d| {
+            let (line, column) = crate::line_col(src, d.span.start);
+            let mut text = format!(
+                "{file_name}:{line}:{column}: warning[{}]: {}",
+                d.code, d.message
+            );
+            if let Some(help) = &d.help {
+                text.push_str(&format!(" (help: {help})"));
+            }
+            crate::diag::escape_invisible(&text.replace(['\n', '\r'], " ")).into_owned()
+        })
+        .collect();
+    Ok((code, warnings))
 }
 
 /// Compiles one `.nn` file to Rust source.
 pub fn compile_file(path: impl AsRef<Path>) -> Result<String, BuildError> {
-    let path = path.as_ref();
+    compile_file_with_warnings(path.as_ref()).map(|(code, _)| code)
+}
+
+fn compile_file_with_warnings(path: &Path) -> Result<(String, Vec<String>), BuildError> {
     let bytes = std::fs::read(path).map_err(|error| BuildError::Io {
         path: path.into(),
         error,
     })?;
     let src = String::from_utf8(bytes).map_err(|_| BuildError::NotUtf8(path.into()))?;
-    emit_source(&src, &path.display().to_string())
+    emit_with_warnings(&src, &path.display().to_string())
 }
 
 /// The `.nn` files at `path`: the file itself, or every `.nn` file directly
@@ -92,7 +118,8 @@ fn spec_files(path: &Path) -> Result<Vec<PathBuf>, BuildError> {
 
 /// Compiles the spec file or directory at `path` (relative to the crate
 /// root) into `OUT_DIR/<stem>.rs`, and tells Cargo to rerun when it changes.
-/// Every spec is compiled and every error reported before failing.
+/// Every spec is compiled and every error reported before failing; the
+/// warnings `network!` would show (W0001, W0002) become Cargo warnings.
 pub fn try_compile_specs(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, BuildError> {
     let path = path.as_ref();
     println!("cargo:rerun-if-changed={}", path.display());
@@ -104,12 +131,19 @@ pub fn try_compile_specs(path: impl AsRef<Path>) -> Result<Vec<PathBuf>, BuildEr
 pub fn compile_specs_into(path: &Path, out_dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut written = Vec::new();
     let mut failures = String::new();
+    // Only a build script's output is read by Cargo.
+    let in_build_script = std::env::var_os("OUT_DIR").is_some();
     for file in spec_files(path)? {
-        if std::env::var_os("OUT_DIR").is_some() {
+        if in_build_script {
             println!("cargo:rerun-if-changed={}", file.display());
         }
-        match compile_file(&file) {
-            Ok(code) => {
+        match compile_file_with_warnings(&file) {
+            Ok((code, warnings)) => {
+                if in_build_script {
+                    for w in warnings {
+                        println!("cargo:warning={w}");
+                    }
+                }
                 let stem = file
                     .file_stem()
                     .unwrap_or_default()
@@ -179,5 +213,23 @@ mod tests {
         assert!(err.contains(&format!("{worse}:1:26")), "{err}");
         assert!(err.contains("^^^^^^^^^"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A build script shows the warnings `network!` shows, one line each
+    /// with the spec's place, and not the rows a pooling window drops.
+    #[test]
+    fn warnings_are_lines_with_the_specs_place() {
+        let src = "network tiny(x: [5, 5, 1]) -> [2] {\n    max_pool2d(2)\n    flatten\n    dense(2)\n}\n";
+        let (code, warnings) = emit_with_warnings(src, "specs/tiny.nn").unwrap();
+        assert!(code.contains("pub struct tiny"));
+        assert!(crate::compile(src)
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|d| d.code == crate::codes::DROPPED_CELLS));
+        assert_eq!(
+            warnings,
+            ["specs/tiny.nn:1:9: warning[W0002]: network name `tiny` is not UpperCamelCase, the style of Rust type names: the network is a struct (help: call it `Tiny` (in its `train` block too))"]
+        );
     }
 }

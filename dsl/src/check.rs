@@ -68,6 +68,15 @@ pub fn check(file: &ast::File) -> Result<ir::Program, Vec<Diagnostic>> {
             networks.push(checked);
         }
     }
+    let names: Vec<&str> = spans.keys().copied().collect();
+    for item in &file.items {
+        if let ast::Item::Network(n) = item {
+            // Only the first of duplicates, and names without an error.
+            if spans.get(n.name.name.as_str()) == Some(&n.name.span) {
+                cx.name_case(&n.name.name, n.name.span, &names);
+            }
+        }
+    }
     let mut trained: HashMap<usize, Span> = HashMap::new();
     for item in &file.items {
         if let ast::Item::Train(t) = item {
@@ -336,6 +345,35 @@ fn capitalised(s: &str) -> String {
     c.next()
         .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
         .unwrap_or_default()
+}
+
+/// Whether rustc's `non_camel_case_types` lint accepts `name` (a valid
+/// identifier) as a type name: once the `_` at either end are trimmed, it
+/// does not start with a lowercase letter and no `_` touches a letter
+/// (`Net2_3` passes, `Mnist_Cnn` does not).
+fn is_upper_camel_case(name: &str) -> bool {
+    let core = name.trim_matches('_');
+    let letter_beside_underscore = core.as_bytes().windows(2).any(|w| {
+        (w[0] == b'_' && w[1].is_ascii_alphabetic()) || (w[1] == b'_' && w[0].is_ascii_alphabetic())
+    });
+    !core.starts_with(|c: char| c.is_ascii_lowercase()) && !letter_beside_underscore
+}
+
+/// `mlp` → `Mlp`, `mnist_cnn` → `MnistCnn`, `myNet` → `MyNet`: each
+/// `_`-separated part capitalised, the parts joined. A `_` stays between
+/// two digits (`net_2_3` → `Net2_3`), where dropping it would merge two
+/// numbers, and before a leading digit (`_2_net` → `_2Net`).
+fn upper_camel_case(name: &str) -> String {
+    let mut out = String::new();
+    for part in name.split('_').filter(|p| !p.is_empty()) {
+        let digits_meet = out.ends_with(|c: char| c.is_ascii_digit())
+            && part.starts_with(|c: char| c.is_ascii_digit());
+        if digits_meet || (out.is_empty() && part.starts_with(|c: char| c.is_ascii_digit())) {
+            out.push('_');
+        }
+        out.push_str(&capitalised(part));
+    }
+    out
 }
 
 /// `a__b___c` → `a_b_c` (leading and trailing underscores kept single too).
@@ -890,6 +928,40 @@ impl Checker {
             .with_help(
                 "read it in a later layer (`name >> ...`, `add(name, ...)`), or remove the `let`",
             ),
+        );
+    }
+
+    /// Warns about a network name rustc would call non-camel-case (W0002)
+    /// and suggests one that is, not taken by another network of `names`.
+    /// Names with an error of their own (not identifiers, `__`, primitive
+    /// types) are left to it. The generated struct carries
+    /// `#[allow(non_camel_case_types)]`, so this is the one warning, and it
+    /// points at the spec rather than at generated code.
+    fn name_case(&mut self, name: &str, span: Span, names: &[&str]) {
+        if !is_identifier(name)
+            || name.contains("__")
+            || PRIMITIVES.contains(&name)
+            || is_upper_camel_case(name)
+        {
+            return;
+        }
+        let camel = upper_camel_case(name);
+        let free = |s: &String| is_identifier(s) && !names.contains(&s.as_str());
+        let suggestion = std::iter::once(camel.clone())
+            .chain((1..).map(|k| match k {
+                1 => format!("{camel}Net"),
+                k => format!("{camel}Net{k}"),
+            }))
+            .find(free)
+            .unwrap_or_default();
+        self.push(
+            Diagnostic::warning(
+                codes::NETWORK_NAME_CASE,
+                format!("network name `{name}` is not UpperCamelCase, the style of Rust type names: the network is a struct"),
+                span,
+                "not UpperCamelCase",
+            )
+            .with_help(format!("call it `{suggestion}` (in its `train` block too)")),
         );
     }
 

@@ -212,6 +212,9 @@ pub mod codes {
     pub const CYCLE: &str = "E0310";
     /// A `let` nothing reads (a warning).
     pub const UNUSED_VALUE: &str = "W0001";
+    /// A network name that is not UpperCamelCase, the style of Rust type
+    /// names (a warning).
+    pub const NETWORK_NAME_CASE: &str = "W0002";
     /// Every code, in order (for documentation checks).
     pub const ALL: &[&str] = &[
         READ,
@@ -270,6 +273,7 @@ pub mod codes {
         RANK_LIMIT,
         INFERRED_DIM,
         UNUSED_VALUE,
+        NETWORK_NAME_CASE,
     ];
 }
 

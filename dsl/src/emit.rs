@@ -6,7 +6,9 @@
 //!   the dropout RNG;
 //! - `Name::new(seed)` applying the spec's initialisers, shape constants, the
 //!   summary, `predict` (batch, shape-checked at run time) and `predict_one`
-//!   (one sample as fixed-size arrays, so a wrong width is a rustc error);
+//!   (one sample as fixed-size arrays, so a wrong width is a rustc error),
+//!   and for a softmax or sigmoid output `predict_logits` and
+//!   `predict_one_logits`, the same before that activation;
 //! - an implementation of `nnc::Model`: straight-line forward and backward,
 //!   each step one call to a runtime kernel with its sizes as constants;
 //! - `Name::train_config()` from the spec's `train` block.
@@ -156,6 +158,9 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
         #[allow(non_snake_case)]
         mod #module {
             #docs
+            // A lowercase network name is the checker's warning W0002, at
+            // the spec's name; rustc's would point here.
+            #[allow(non_camel_case_types)]
             pub struct #name {
                 params: #params_ty,
                 grads: #params_ty,
@@ -538,6 +543,68 @@ fn predict_one_steps(
     (stmts, quote!(y), quote!([f32; #n]))
 }
 
+/// What `predict_one_logits` runs, for a softmax or sigmoid output (where
+/// `predict_logits` exists): the plan without the output's activation (a
+/// fused dense or convolution made linear, a standalone activation left
+/// out) and the matching [`OnePlan`]. The scratch layout is predict_one's
+/// (same heap choice, the same slices in the same order, one fewer at
+/// most), so both share the one scratch allocated in `new`.
+fn logits_plans<'a>(plan: &Plan<'a>, one: &OnePlan) -> Option<(Plan<'a>, OnePlan)> {
+    plan.logits?;
+    let mut logits = plan.clone();
+    let last = logits.steps.last_mut()?;
+    match &mut last.op {
+        lower::StepOp::Dense(d) => d.act = Activation::Linear,
+        lower::StepOp::Conv2d(c) => c.act = Activation::Linear,
+        lower::StepOp::Activation(_) => {
+            logits.output = last.inputs[0];
+            logits.steps.pop();
+        }
+        _ => return None,
+    }
+    let one = OnePlan {
+        outputs: one.outputs[..logits.steps.len()].to_vec(),
+        heap: one.heap,
+        op_scratch: one.op_scratch,
+        bound: one.bound,
+    };
+    Some((logits, one))
+}
+
+/// Binds `predict_one`'s scratch slices (ops' scratch, then the heap
+/// outputs) from the locked scratch.
+fn bind_one_scratch(plan: &Plan<'_>, one: &OnePlan) -> TokenStream {
+    if !one.bound {
+        return quote!();
+    }
+    let op_slices = plan.one_scratch.iter().map(|s| {
+        let (ident, len) = (format_ident!("{}", s.ident), usize_lit(s.len));
+        quote!(let (#ident, one_rest) = one_rest.split_at_mut(#len);)
+    });
+    let out_slices = one
+        .outputs
+        .iter()
+        .flatten()
+        .filter(|_| one.heap)
+        .map(|(h, w)| {
+            let w = usize_lit(*w);
+            quote! {
+                let (#h, one_rest) = one_rest
+                    .split_first_chunk_mut::<#w>()
+                    .expect("the scratch holds every output");
+            }
+        });
+    quote! {
+        // Another thread's `predict_one` in progress waits; a panic in
+        // one left nothing that needs repair (the scratch is overwritten).
+        let mut one = self.one.lock().unwrap_or_else(::std::sync::PoisonError::into_inner);
+        let one_rest: &mut [f32] = &mut one;
+        #(#op_slices)*
+        #(#out_slices)*
+        let _ = one_rest;
+    }
+}
+
 fn input_array_type(shape: &[usize]) -> TokenStream {
     shape.iter().rev().fold(quote!(f32), |inner, &d| {
         let d = usize_lit(d);
@@ -579,36 +646,7 @@ fn inherent_impl(
     } else {
         quote!(one: ::std::sync::Mutex::new(::std::vec![0.0f32; #one_total].into_boxed_slice()),)
     };
-    let one_bind = if !one.bound {
-        quote!()
-    } else {
-        let op_slices = plan.one_scratch.iter().map(|s| {
-            let (ident, len) = (format_ident!("{}", s.ident), usize_lit(s.len));
-            quote!(let (#ident, one_rest) = one_rest.split_at_mut(#len);)
-        });
-        let out_slices = one
-            .outputs
-            .iter()
-            .flatten()
-            .filter(|_| one.heap)
-            .map(|(h, w)| {
-                let w = usize_lit(*w);
-                quote! {
-                    let (#h, one_rest) = one_rest
-                        .split_first_chunk_mut::<#w>()
-                        .expect("the scratch holds every output");
-                }
-            });
-        quote! {
-            // Another thread's `predict_one` in progress waits; a panic in
-            // one left nothing that needs repair (the scratch is overwritten).
-            let mut one = self.one.lock().unwrap_or_else(::std::sync::PoisonError::into_inner);
-            let one_rest: &mut [f32] = &mut one;
-            #(#op_slices)*
-            #(#out_slices)*
-            let _ = one_rest;
-        }
-    };
+    let one_bind = bind_one_scratch(plan, one);
     let prelude = prelude();
     let batch_in = format_ident!("ArrayView{}", net.input.shape.len() + 1);
     let batch_out = format_ident!("ArrayView{}", net.output.len() + 1);
@@ -636,6 +674,34 @@ fn inherent_impl(
                         &Self::OUTPUT_SHAPE,
                     )?;
                     ::nnc::support::fixed_rank::<::nnc::ndarray::#batch_out_dim>(z)
+                }
+            }
+        }
+        None => quote!(),
+    };
+
+    let predict_one_logits = match logits_plans(plan, one) {
+        Some((logits, logits_one)) => {
+            let (steps, result, ty) = predict_one_steps(&logits, &logits_one);
+            let bind = bind_one_scratch(&logits, &logits_one);
+            let act = plan.output_activation.name();
+            let doc = format!(
+                " Runs inference on one sample like [`Self::predict_one`], but returns the \
+                 logits: what the output's `{act}` receives, so that `{act}` of them is what \
+                 `predict_one` returns, and they are the sample's row of \
+                 [`Self::predict_logits`] (both to rounding). Sizes are checked by rustc; \
+                 nothing is allocated (except the returned box of an output above 16384 \
+                 elements)."
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn predict_one_logits(&self, x: &#in_ty) -> #ty {
+                    #prelude
+                    let p = &self.params;
+                    let x: &[f32] = #flatten;
+                    #bind
+                    #(#steps)*
+                    #result
                 }
             }
         }
@@ -718,6 +784,8 @@ fn inherent_impl(
                 #(#one_steps)*
                 #one_result
             }
+
+            #predict_one_logits
 
             #train_config
         }

@@ -55,8 +55,9 @@ fn raw_message(d: &Diagnostic) -> String {
 /// Whether a warning is also a rustc warning of the user's build. Rows a
 /// pooling window drops (W0301) are what Keras does silently, and the
 /// tutorial's own model does it: `nnc check` and `nnc summary` show them,
-/// the build stays quiet. A value never used (W0001) is a likely mistake.
-fn in_rustc(d: &Diagnostic) -> bool {
+/// the build stays quiet. A value never used (W0001) is a likely mistake,
+/// and a lowercase network name (W0002) is a style rustc would warn about.
+pub(crate) fn in_rustc(d: &Diagnostic) -> bool {
     d.code != crate::diag::codes::DROPPED_CELLS
 }
 

@@ -1175,3 +1175,80 @@ fn e0605_inferred_dimension_above_the_maximum() {
     );
     compile("network Long(x: [4096, 4096]) -> [16777216] {\n    reshape([-1])\n}\n").unwrap();
 }
+
+#[test]
+fn w0002_network_names_rustc_would_call_non_camel_case() {
+    // Name, and the suggestion: each `_`-separated part capitalised, a `_`
+    // kept only where two digits (or a leading digit) would run together.
+    let lowercase = [
+        ("mlp", "Mlp"),
+        ("std", "Std"),
+        ("my_net", "MyNet"),
+        ("myNet", "MyNet"),
+        ("Mnist_Cnn", "MnistCnn"),
+        ("mnist_CNN", "MnistCNN"),
+        ("_net", "Net"),
+        ("net_", "Net"),
+        ("net2", "Net2"),
+        ("net_2_3", "Net2_3"),
+        ("_2_net", "_2Net"),
+        ("Net_a", "NetA"),
+        ("x", "X"),
+    ];
+    for (name, suggested) in lowercase {
+        let src = format!("// {name}\nnetwork {name}(x: [4]) -> [2] {{\n    dense(2)\n}}\ntrain {name} {{\n    loss mse\n}}\n");
+        let program = compile(&src).unwrap_or_else(|e| panic!("{name}: {e:#?}"));
+        let [w] = program.warnings.as_slice() else {
+            panic!("{name}: {:#?}", program.warnings)
+        };
+        check(
+            &src,
+            w,
+            codes::NETWORK_NAME_CASE,
+            &format!("network name `{name}` is not UpperCamelCase, the style of Rust type names: the network is a struct"),
+            2,
+            9,
+        );
+        assert_eq!(w.severity, Severity::Warning);
+        assert_eq!(
+            w.help.as_deref(),
+            Some(format!("call it `{suggested}` (in its `train` block too)").as_str()),
+            "{name}"
+        );
+        // The suggestion is one rustc accepts, so following it ends the warning.
+        let fixed = src.replace(&format!(" {name}"), &format!(" {suggested}"));
+        assert!(compile(&fixed).unwrap().warnings.is_empty(), "{fixed}");
+    }
+    // What rustc accepts gets no warning: an uppercase start after any
+    // leading `_`, and `_` only between non-letters or at the ends.
+    for name in [
+        "Mnist", "MnistCNN", "M", "Net2_3", "Net_", "_Net", "_2net", "CNN2D", "N1_2",
+    ] {
+        let src = format!("network {name}(x: [4]) -> [2] {{ dense(2) }}");
+        let warnings = compile(&src).unwrap().warnings;
+        assert!(warnings.is_empty(), "{name}: {warnings:#?}");
+    }
+    // A name with an error of its own gets that error, not the warning too.
+    for (name, code) in [
+        ("f32", codes::PRIMITIVE_NAME),
+        ("my__net", codes::RESERVED_NAME),
+        ("match", codes::INVALID_NAME),
+    ] {
+        let src = format!("network {name}(x: [4]) -> [2] {{ dense(2) }}");
+        let codes: Vec<&str> = compile(&src).unwrap_err().iter().map(|d| d.code).collect();
+        assert_eq!(codes, [code], "{name}");
+    }
+    // The suggestion is not another network's name; a duplicate is warned
+    // about once (with its E0401).
+    let src = "network mlp(x: [4]) -> [2] { dense(2) }\nnetwork Mlp(x: [4]) -> [2] { dense(2) }\nnetwork MlpNet(x: [4]) -> [2] { dense(2) }\n";
+    let w = compile(src).unwrap().warnings;
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(
+        w[0].help.as_deref(),
+        Some("call it `MlpNet2` (in its `train` block too)")
+    );
+    let twice =
+        "network mlp(x: [4]) -> [2] { dense(2) }\nnetwork mlp(x: [4]) -> [2] { dense(2) }\n";
+    let codes: Vec<&str> = compile(twice).unwrap_err().iter().map(|d| d.code).collect();
+    assert_eq!(codes, [codes::NETWORK_NAME_CASE, codes::DUPLICATE_NETWORK]);
+}

@@ -349,10 +349,10 @@ fn arguments_to_functions_without_parameters() {
 #[path = "../../tests/support/specgen.rs"]
 mod specgen;
 
-/// Specs from the generator shared with `tests/accepted_build.rs`: the
-/// checker never panics on them, most are accepted, and each accepted one
-/// lowers, emits and formats as Rust (whether that Rust builds and trains is
-/// that test's job).
+/// Specs from the generator shared with `tests/compile/accepted_build.rs`:
+/// the checker never panics on them, most are accepted, and each accepted
+/// one lowers, emits and formats as Rust (whether that Rust builds and
+/// trains is that test's job).
 #[test]
 fn generated_specs_are_accepted_and_emit() {
     let count: usize = std::env::var("NNC_SPECGEN_COUNT")

@@ -51,3 +51,15 @@ fn network_macro_and_build_script_emit_the_same_code() {
         );
     }
 }
+
+/// A network whose layer outputs fit the stack keeps `predict_one` on it:
+/// no heap scratch behind a lock (`tests/wide_layers.rs` runs it on a small
+/// stack).
+#[test]
+fn small_networks_emit_no_lock() {
+    let program =
+        nnc_dsl::compile("network Small(x: [4]) -> [3] { dense(8) relu dense(3) softmax }")
+            .unwrap();
+    let code = nnc_dsl::emit::format(nnc_dsl::emit::emit_program(&program)).unwrap();
+    assert!(!code.contains("Mutex"), "{code}");
+}

@@ -4,7 +4,7 @@
 //! used to collide with generated code (workspace fields and locals,
 //! `<Other>Params`, standard types). Shared by the checker's property test
 //! (`dsl/tests/robustness.rs`) and the test that builds and trains what the
-//! checker accepts (`tests/accepted_build.rs`).
+//! checker accepts (`tests/compile/accepted_build.rs`).
 #![allow(dead_code)]
 
 /// SplitMix64: small, seedable, and the same on every machine.

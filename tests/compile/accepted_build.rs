@@ -7,8 +7,11 @@
 //!
 //! The seed is fixed; `NNC_ACCEPTED_SPECS=N` raises the count (default 24)
 //! and `NNC_ACCEPTED_SEED` changes the sample.
+//!
+//! In `nnc-compile-tests` because it needs `nnc-dsl`, which is not a
+//! dev-dependency of `nnc`.
 
-#[path = "support/specgen.rs"]
+#[path = "../support/specgen.rs"]
 mod specgen;
 
 use std::fmt::Write as _;
@@ -92,8 +95,9 @@ fn module(code: &str, nets: &[GenNet]) -> String {
     format!("{code}\n#[allow(dead_code)]\npub fn run() {{{run}\n}}\n")
 }
 
+/// The workspace's root, where `nnc` is; this crate is `tests/compile/`.
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The workspace's own target directory: the crate's dependencies are
