@@ -12,8 +12,9 @@
 //!
 //! # Three paths, one result
 //! - **AVX-512** (`avx512.rs`, chosen at run time): an `8 × 32` register
-//!   tile that mostly reads `a` and `b` where they lie (see that module for
-//!   where packing pays at MLP sizes and where not), masked edges, an
+//!   tile (whole tiles written out in assembly, edges in intrinsics) that
+//!   mostly reads `a` and `b` where they lie (see that module for where
+//!   packing pays at MLP sizes and where not), masked edges, an
 //!   8-accumulator single-row kernel for batch-1 inference.
 //! - **AVX2+FMA and portable** (`driver` below): the classic Goto/BLIS
 //!   blocking (pack a `KC × NR` panel of `b`, an `MC × KC` block of `a`, a
@@ -52,9 +53,12 @@
 //! | 256×10×64 bT (dx)          | 64.6  | 39.7 | 65.6  | 60.3 | 67.3  |
 //! | 1024×1024×1024             | 125.8 | 78.5 | 263.4 | 81.7 | 93.6  |
 //!
-//! MKL (`torch.mm`) reaches about 170 on one core (BENCHMARKS.md, W5): the
-//! AVX-512 tile itself runs at 150 in L1, about 85% of what the same loop
-//! written in C reaches; the rest is memory traffic.
+//! MKL (`torch.mm`) reaches about 170 on one core (BENCHMARKS.md, W5).
+//! The table predates the tile in assembly and the packing of `b` with
+//! 512-byte rows; after them, `bench/compare` W5 on one core at nice -20
+//! (a loaded machine, December 2026) gave 64×784×128 157, 256×784×128
+//! 152, 1024×784×128 152, 784×256×128 with a transposed `a` 147 and 1024³
+//! 138-143 GFLOP/s.
 
 use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 use std::cell::RefCell;
