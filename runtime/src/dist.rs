@@ -30,7 +30,7 @@ use crate::data::Dataset;
 use crate::history::History;
 use crate::metrics::Metric;
 use crate::train::{Evaluation, TrainConfig, TrainState};
-use crate::{Error, LayerInfo, Model, Param, Result};
+use crate::{Error, Model, Param, Result};
 use ndarray::ArrayViewD;
 
 /// The collective operations data-parallel training needs. Every rank calls
@@ -61,6 +61,60 @@ pub trait GradientSync {
     /// # Errors
     /// Whatever the transport reports.
     fn broadcast_f32(&mut self, buf: &mut [f32]) -> Result<()>;
+
+    /// Sums `send` over all ranks and leaves this rank's block of the sum
+    /// in `recv`: with `b = recv.len()`, rank `r` receives elements
+    /// `r·b .. (r+1)·b`, and `send` holds `size()·b` elements on every
+    /// rank. `send` may be overwritten. Two runs with the same inputs
+    /// should give the same bits (MPI: `MPI_Reduce_scatter_block`).
+    ///
+    /// The default sums the whole of `send` with
+    /// [`GradientSync::sum_f32`], in place, and copies the block out:
+    /// correct for any transport, but it moves `size()` times the data a
+    /// real reduce-scatter moves.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `send` is not `size()·recv.len()` long;
+    /// whatever the transport reports.
+    fn reduce_scatter_f32(&mut self, send: &mut [f32], recv: &mut [f32]) -> Result<()> {
+        let (b, r) = (recv.len(), self.rank());
+        block_lengths("reduce-scatter", recv.len(), send.len(), self.size())?;
+        self.sum_f32(send)?;
+        recv.copy_from_slice(&send[r * b..(r + 1) * b]);
+        Ok(())
+    }
+
+    /// Every rank's `send`, in rank order, in `recv` on every rank:
+    /// `recv` holds `size()·send.len()` elements and rank `r`'s block is
+    /// `r·b .. (r+1)·b` with `b = send.len()`. The blocks must arrive
+    /// unchanged, bit for bit (MPI: `MPI_Allgather`).
+    ///
+    /// The default fills the other ranks' blocks with `-0.0` and sums with
+    /// [`GradientSync::sum_f32`]: `-0.0` is the identity of IEEE addition
+    /// (`x + -0.0` is `x` for every `x`, `+0.0` included), so the sum is
+    /// exact as long as `sum_f32` only adds the ranks' values (it must not
+    /// start from `+0.0`, which would turn a `-0.0` into `+0.0`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `recv` is not `size()·send.len()` long;
+    /// whatever the transport reports.
+    fn all_gather_f32(&mut self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        let (b, r) = (send.len(), self.rank());
+        block_lengths("all-gather", send.len(), recv.len(), self.size())?;
+        recv.fill(-0.0);
+        recv[r * b..(r + 1) * b].copy_from_slice(send);
+        self.sum_f32(recv)
+    }
+}
+
+/// Checks that `whole` is `size` blocks of `block` elements.
+fn block_lengths(op: &str, block: usize, whole: usize, size: usize) -> Result<()> {
+    if block.checked_mul(size) != Some(whole) {
+        return Err(Error::Config(format!(
+            "{op}: a buffer of {whole} elements is not {size} blocks of {block}"
+        )));
+    }
+    Ok(())
 }
 
 /// Where each rank's rows come from.
@@ -159,11 +213,24 @@ pub(crate) struct Dist<'a> {
     size: usize,
     /// Rows of this rank per step ([`DataLayout::Sharded`]).
     local_batch: usize,
-    /// Every parameter's gradient, row-weighted, then the row count, the
-    /// row-weighted loss and one failure flag per rank.
+    /// The global batch size.
+    batch_size: usize,
+    /// Every rank's number of training rows.
+    rows: Vec<usize>,
+    /// `size` blocks of `part.len()` values, covering the flat parameter
+    /// vector (every parameter's values in visiting order) and a few zeros
+    /// of padding: every parameter's gradient, row-weighted, going into
+    /// the reduce-scatter; the updated parameters coming out of the
+    /// all-gather.
     flat: Vec<f32>,
-    /// Length of the gradient part of `flat`.
+    /// This rank's block: the summed gradient of its share of the
+    /// parameters, then their updated values.
+    part: Vec<f32>,
+    /// The number of parameter values.
     n_grad: usize,
+    /// The step's small sums: rows, row-weighted loss, squared gradient
+    /// norm of each rank's share, then one failure flag per rank.
+    tail: Vec<f64>,
     /// The epoch's `(sum, count)` pairs, flattened, plus failure flags.
     sums: Vec<f64>,
 }
@@ -177,8 +244,12 @@ impl<'a> Dist<'a> {
             rank,
             size,
             local_batch: 0,
+            batch_size: 0,
+            rows: Vec::new(),
             flat: Vec::new(),
+            part: Vec::new(),
             n_grad: 0,
+            tail: vec![0.0; 3 + size],
             sums: Vec::new(),
         }
     }
@@ -236,7 +307,9 @@ impl<'a> Dist<'a> {
         let mut len = 0;
         model.visit_params(&mut |p: Param<'_>| len += p.value.len());
         self.n_grad = len;
-        self.flat = vec![0.0; len + 2 + self.size];
+        let block = len.div_ceil(self.size);
+        self.flat = vec![0.0; block * self.size];
+        self.part = vec![0.0; block];
         let w = &mut self.flat[..len];
         let mut at = 0;
         model.visit_params(&mut |p: Param<'_>| {
@@ -255,6 +328,7 @@ impl<'a> Dist<'a> {
         rows[self.rank] = n as f64;
         self.sync.sum_f64(&mut rows)?;
         let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+        self.rows = rows.clone();
         match self.layout {
             DataLayout::Replicated => {
                 if let Some(r) = rows.iter().position(|&r| r != rows[0]) {
@@ -264,6 +338,7 @@ impl<'a> Dist<'a> {
                     )));
                 }
                 let bs = batch_size.min(n);
+                self.batch_size = bs;
                 Ok((bs, n.div_ceil(bs)))
             }
             DataLayout::Sharded => {
@@ -276,6 +351,7 @@ impl<'a> Dist<'a> {
                     )));
                 }
                 let share = |r: usize| split_rows(bs, r, self.size).len();
+                self.batch_size = bs;
                 self.local_batch = share(self.rank);
                 let steps = (0..self.size)
                     .map(|r| rows[r].div_ceil(share(r)))
@@ -310,10 +386,32 @@ impl<'a> Dist<'a> {
         }
     }
 
+    /// The rows of step `b` (0-based) over all ranks: the sum of what
+    /// [`Dist::rows`] gives each rank, known to all without asking.
+    fn global_rows(&self, b: usize) -> usize {
+        let take = |n: usize, per: usize| ((b + 1) * per).min(n) - (b * per).min(n);
+        match self.layout {
+            DataLayout::Replicated => take(self.rows.first().copied().unwrap_or(0), self.batch_size),
+            DataLayout::Sharded => (0..self.size)
+                .map(|r| take(self.rows[r], split_rows(self.batch_size, r, self.size).len()))
+                .sum(),
+        }
+    }
+
+    /// The positions of the flat parameter vector whose update is this
+    /// rank's: its block, without the padding.
+    fn own(&self) -> std::ops::Range<usize> {
+        let block = self.part.len();
+        let lo = (self.rank * block).min(self.n_grad);
+        lo..(lo + block).min(self.n_grad)
+    }
+
     /// One distributed step on this rank's rows `(x, y)` (possibly none):
-    /// forward and backward here, the row-weighted gradient summed over all
-    /// ranks, then the update with the global mean gradient. Returns the
-    /// global batch's mean loss.
+    /// forward and backward here; the row-weighted gradient reduce-scattered,
+    /// so that each rank holds the sum over all ranks of its block; the
+    /// global gradient norm from every rank's share; this rank's share of
+    /// the optimizer update; the updated parameters all-gathered. Returns
+    /// the global batch's mean loss.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &mut self,
@@ -333,9 +431,15 @@ impl<'a> Dist<'a> {
         } else {
             crate::train::forward_backward(model, cfg, grad, sums, x, y, (epoch, batch))
         };
-        let n_grad = self.n_grad;
-        let (grads, tail) = self.flat.split_at_mut(n_grad);
-        tail.fill(0.0);
+        let own = self.own();
+        // Known on every rank before any sum, so each can scale its block
+        // (1 / total, as one process's mean) before the norm is taken.
+        let total = self.global_rows(batch.saturating_sub(1));
+        let pre = if total > 0 { 1.0 / total as f32 } else { 1.0 };
+        self.tail.fill(0.0);
+        self.tail[0] = m as f64;
+        let (grads, padding) = self.flat.split_at_mut(self.n_grad);
+        padding.fill(0.0);
         match &local {
             Ok(loss) if m > 0 => {
                 // The loss is a mean over this rank's rows: weight it by them.
@@ -352,33 +456,80 @@ impl<'a> Dist<'a> {
                     }
                     at += p.value.len();
                 });
-                tail[0] = w;
-                tail[1] = loss * w;
+                self.tail[1] = f64::from(*loss) * m as f64;
             }
             Ok(_) => grads.fill(0.0),
-            Err(_) => tail[2 + self.rank] = 1.0,
+            Err(_) => {
+                grads.fill(0.0);
+                self.tail[3 + self.rank] = 1.0;
+            }
         }
-        self.sync.sum_f32(&mut self.flat)?;
+        self.sync.reduce_scatter_f32(&mut self.flat, &mut self.part)?;
+        let mine = &self.part[..own.len()];
+        self.tail[2] = opt.sum_sq_range(model, own.clone(), mine, pre);
+        // One small sum for rows, loss, norm and failures: a rank that
+        // failed took part in every collective so far and stops here with
+        // all the others.
+        self.sync.sum_f64(&mut self.tail)?;
         let loss = local?;
-        if self.flat[n_grad + 2..].iter().any(|&f| f > 0.0) {
+        if self.tail[3..].iter().any(|&f| f > 0.0) {
             self.peer_failed(
-                self.flat[n_grad + 2..].iter().map(|&f| f > 0.0),
+                self.tail[3..].iter().map(|&f| f > 0.0),
                 &format!("epoch {epoch}, batch {batch}"),
             )?;
         }
-        let (grads, tail) = self.flat.split_at_mut(n_grad);
-        let total = tail[0];
-        let global_loss = if total > 0.0 { tail[1] / total } else { loss };
-        if total > 0.0 {
-            let inv = 1.0 / total;
-            grads.iter_mut().for_each(|g| *g *= inv);
+        if self.tail[0] != total as f64 {
+            return Err(Error::Config(format!(
+                "the ranks took {} rows in epoch {epoch}, batch {batch}, where {total} were expected",
+                self.tail[0]
+            )));
         }
-        let mut reduced = Reduced {
-            model,
-            grads: &self.flat[..n_grad],
+        let global_loss = if total > 0 {
+            (self.tail[1] / total as f64) as f32
+        } else {
+            loss
         };
-        crate::train::update(&mut reduced, opt, (epoch, batch))?;
+        let norm = self.tail[2].sqrt() as f32;
+        if !norm.is_finite() {
+            // Every rank has the same norm, so all stop here together.
+            return Err(Error::NonFinite {
+                what: "gradient norm",
+                value: norm,
+                epoch,
+                batch,
+            });
+        }
+        opt.step_range(model, own.clone(), &self.part[..own.len()], pre, norm);
+        copy_params(model, own.clone(), &mut self.part, false);
+        self.part[own.len()..].fill(0.0);
+        self.sync.all_gather_f32(&self.part, &mut self.flat)?;
+        let flat = &mut self.flat[..self.n_grad];
+        copy_params(model, 0..own.start, &mut flat[..own.start], true);
+        copy_params(model, own.end..self.n_grad, &mut flat[own.end..], true);
         Ok(global_loss)
+    }
+
+    /// `state` with its optimizer state gathered from every rank's share,
+    /// so that each vector covers its whole parameter, as one process's
+    /// would: what a checkpoint must hold. Collective: every rank calls it.
+    pub(crate) fn gathered(
+        &mut self,
+        model: &mut dyn Model,
+        state: &TrainState,
+    ) -> Result<TrainState> {
+        let mut whole = state.clone();
+        let own = self.own();
+        for k in 0..state.optimizer.optimizer().slot_names().len() {
+            state
+                .optimizer
+                .export_range(model, own.clone(), k, &mut self.part[..own.len()]);
+            self.part[own.len()..].fill(0.0);
+            self.sync.all_gather_f32(&self.part, &mut self.flat)?;
+            whole
+                .optimizer
+                .import_whole(model, k, &self.flat[..self.n_grad]);
+        }
+        Ok(whole)
     }
 
     /// Sums the epoch's `(sum, count)` pairs over the ranks, in place.
@@ -430,57 +581,32 @@ impl<'a> Dist<'a> {
     }
 }
 
-/// The model with the summed gradients in place of its own, for the
-/// optimizer (which reads gradients through [`Model::visit_params`]).
-struct Reduced<'m, 'g> {
-    model: &'m mut dyn Model,
-    grads: &'g [f32],
-}
-
-impl Model for Reduced<'_, '_> {
-    fn name(&self) -> &str {
-        self.model.name()
-    }
-    fn input_shape(&self) -> &[usize] {
-        self.model.input_shape()
-    }
-    fn output_shape(&self) -> &[usize] {
-        self.model.output_shape()
-    }
-    fn output_activation(&self) -> crate::Activation {
-        self.model.output_activation()
-    }
-    fn forward(&mut self, x: ArrayViewD<'_, f32>, training: bool) -> Result<ArrayViewD<'_, f32>> {
-        self.model.forward(x, training)
-    }
-    fn backward(&mut self, grad: ArrayViewD<'_, f32>, at: crate::GradAt) -> Result<()> {
-        self.model.backward(grad, at)
-    }
-    fn penalty(&self) -> f32 {
-        self.model.penalty()
-    }
-    fn visit_params(&mut self, f: &mut dyn FnMut(Param<'_>)) {
-        let grads = self.grads;
-        let mut at = 0;
-        self.model.visit_params(&mut |p: Param<'_>| {
-            let len = p.value.len();
-            f(Param {
-                index: p.index,
-                name: p.name,
-                shape: p.shape,
-                value: p.value,
-                grad: &grads[at..at + len],
-                trainable: p.trainable,
-            });
-            at += len;
-        });
-    }
-    fn reseed(&mut self, seed: u64) {
-        self.model.reseed(seed)
-    }
-    fn layers(&self) -> Vec<LayerInfo> {
-        self.model.layers()
-    }
+/// Copies the positions `range` of the flat parameter vector between the
+/// model's parameters and `buf` (`range.len()` long): into the model when
+/// `into_model`, else out of it.
+fn copy_params(
+    model: &mut dyn Model,
+    range: std::ops::Range<usize>,
+    buf: &mut [f32],
+    into_model: bool,
+) {
+    let mut at = 0usize;
+    model.visit_params(&mut |p: Param<'_>| {
+        let len = p.value.len();
+        let (lo, hi) = (range.start.max(at), range.end.min(at + len));
+        if lo < hi {
+            let (w, b) = (
+                &mut p.value[lo - at..hi - at],
+                &mut buf[lo - range.start..hi - range.start],
+            );
+            if into_model {
+                w.copy_from_slice(b);
+            } else {
+                b.copy_from_slice(w);
+            }
+        }
+        at += len;
+    });
 }
 
 #[cfg(test)]
@@ -533,7 +659,8 @@ mod tests {
         fn sum_f32(&mut self, buf: &mut [f32]) -> Result<()> {
             let all = self.exchange(buf.iter().map(|&v| v as f64).collect());
             for (k, v) in buf.iter_mut().enumerate() {
-                *v = all.iter().fold(0.0f32, |acc, r| acc + r[k] as f32);
+                // From -0.0, the identity of addition, as an MPI sum does.
+                *v = all.iter().fold(-0.0f32, |acc, r| acc + r[k] as f32);
             }
             Ok(())
         }
