@@ -391,9 +391,16 @@ impl<'a> Dist<'a> {
     fn global_rows(&self, b: usize) -> usize {
         let take = |n: usize, per: usize| ((b + 1) * per).min(n) - (b * per).min(n);
         match self.layout {
-            DataLayout::Replicated => take(self.rows.first().copied().unwrap_or(0), self.batch_size),
+            DataLayout::Replicated => {
+                take(self.rows.first().copied().unwrap_or(0), self.batch_size)
+            }
             DataLayout::Sharded => (0..self.size)
-                .map(|r| take(self.rows[r], split_rows(self.batch_size, r, self.size).len()))
+                .map(|r| {
+                    take(
+                        self.rows[r],
+                        split_rows(self.batch_size, r, self.size).len(),
+                    )
+                })
                 .sum(),
         }
     }
@@ -464,7 +471,8 @@ impl<'a> Dist<'a> {
                 self.tail[3 + self.rank] = 1.0;
             }
         }
-        self.sync.reduce_scatter_f32(&mut self.flat, &mut self.part)?;
+        self.sync
+            .reduce_scatter_f32(&mut self.flat, &mut self.part)?;
         let mine = &self.part[..own.len()];
         self.tail[2] = opt.sum_sq_range(model, own.clone(), mine, pre);
         // One small sum for rows, loss, norm and failures: a rank that
@@ -818,6 +826,161 @@ mod tests {
             errors.iter().all(|e| e.contains("DataLayout::Replicated")),
             "{errors:?}"
         );
+    }
+
+    /// The ranks of these tests cut parameters between them (the update of
+    /// a parameter is split), so the tests below cover that case.
+    fn cuts_a_parameter(m: &mut dyn Model, size: usize) -> bool {
+        let mut lens = Vec::new();
+        m.visit_params(&mut |p: Param<'_>| lens.push(p.value.len()));
+        let block = lens.iter().sum::<usize>().div_ceil(size);
+        let mut at = 0;
+        lens.iter().any(|&len| {
+            let inside = (1..size).any(|r| r * block > at && r * block < at + len);
+            at += len;
+            inside
+        })
+    }
+
+    /// Each rank updates only its block of the parameters, yet 2 and 3 ranks
+    /// end where one process does: Adam; SGD with momentum, clipping and L2
+    /// penalties; AdamW (decay) with a frozen layer.
+    #[test]
+    fn the_sharded_update_is_the_whole_update() {
+        let d = data(301);
+        let l2_model = |seed: u64| {
+            Sequential::builder(&[3])
+                .dense(8, Activation::Tanh)
+                .regularize(1e-3, 1e-2)
+                .dense(3, Activation::Softmax)
+                .regularize(0.0, 1e-2)
+                .build(seed)
+                .unwrap()
+        };
+        let adam = TrainConfig {
+            optimizer: Optimizer::adam(0.02),
+            ..cfg(75)
+        };
+        let clipped = TrainConfig {
+            optimizer: Optimizer::momentum(0.3, 0.9, true),
+            clip_norm: Some(0.05),
+            ..cfg(75)
+        };
+        let frozen = TrainConfig {
+            optimizer: Optimizer::adamw(0.02, 0.05),
+            frozen: vec!["dense2".into()],
+            ..cfg(75)
+        };
+        // The clipping bound is below the gradient norm, so it acts.
+        let mut with = l2_model(5);
+        let mut without = l2_model(5);
+        crate::fit(&mut with, &clipped, &d).unwrap();
+        let unclipped = TrainConfig {
+            clip_norm: None,
+            ..clipped.clone()
+        };
+        crate::fit(&mut without, &unclipped, &d).unwrap();
+        assert_ne!(params(&mut with), params(&mut without));
+
+        for (name, c, l2) in [
+            ("adam", &adam, false),
+            ("sgd, clip, l2", &clipped, true),
+            ("adamw, frozen", &frozen, false),
+        ] {
+            let build = |seed| if l2 { l2_model(seed) } else { model(seed) };
+            let mut single = build(5);
+            crate::fit(&mut single, c, &d).unwrap();
+            let want = params(&mut single);
+            for size in [2, 3] {
+                assert!(cuts_a_parameter(&mut build(5), size));
+                let runs = on_ranks(size, |rank, sync| {
+                    let mut m = build(5 + rank as u64);
+                    fit_distributed(&mut m, c, &d, DataLayout::Replicated, sync).unwrap();
+                    params(&mut m)
+                });
+                for (rank, got) in runs.iter().enumerate() {
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(got), bits(&runs[0]), "{name}: rank {rank} of {size}");
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f32, f32::max);
+                    assert!(worst < 1e-5, "{name}, {size} ranks: off by {worst}");
+                }
+            }
+            if name.contains("frozen") {
+                let mut start = build(5);
+                let (mut before, mut after) = (Vec::new(), Vec::new());
+                start.visit_params(&mut |p: Param<'_>| {
+                    if p.name.starts_with("dense2") {
+                        before.extend_from_slice(p.value)
+                    }
+                });
+                single.visit_params(&mut |p: Param<'_>| {
+                    if p.name.starts_with("dense2") {
+                        after.extend_from_slice(p.value)
+                    }
+                });
+                assert_eq!(before, after, "the frozen layer moved");
+            }
+        }
+    }
+
+    /// The optimizer state a 2- or 3-rank run writes into a checkpoint is
+    /// whole (each rank held only its block) and equals one process's.
+    #[test]
+    fn checkpoints_hold_the_whole_optimizer_state() {
+        let dir = std::env::temp_dir().join(format!("nnc-dist-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = data(200);
+        let with_ckpt = |name: &str| TrainConfig {
+            epochs: 2,
+            optimizer: Optimizer::adam(0.01),
+            checkpoint: Some(crate::train::Checkpointing {
+                path: dir.join(name),
+                every: 1,
+                save_best_only: false,
+                monitor: "loss".into(),
+            }),
+            ..cfg(30)
+        };
+        let state = |name: &str, c: &TrainConfig| {
+            let s = crate::io::load_checkpoint(dir.join(name), &mut model(0), c).unwrap();
+            let mut v: Vec<(usize, String, Vec<f32>)> = s
+                .optimizer
+                .state()
+                .into_iter()
+                .map(|(i, n, v)| (i, n.to_string(), v.to_vec()))
+                .collect();
+            v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            (s.optimizer.iterations(), v)
+        };
+        let one = with_ckpt("one.safetensors");
+        crate::fit(&mut model(6), &one, &d).unwrap();
+        let (iterations, want) = state("one.safetensors", &one);
+        // m and v of 4 parameters.
+        assert_eq!(want.len(), 8);
+        for size in [2, 3] {
+            let name = format!("ranks{size}.safetensors");
+            let c = with_ckpt(&name);
+            on_ranks(size, |_, sync| {
+                fit_distributed(&mut model(6), &c, &d, DataLayout::Replicated, sync).unwrap();
+            });
+            let (its, got) = state(&name, &c);
+            assert_eq!(its, iterations);
+            assert_eq!(got.len(), want.len(), "{size} ranks");
+            for ((i, n, a), (_, _, b)) in got.iter().zip(&want) {
+                assert_eq!(a.len(), b.len(), "{size} ranks: {i} {n}");
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() <= 1e-6 + 1e-4 * y.abs(),
+                        "{size} ranks, param {i} {n}: {x} vs {y}"
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A checkpoint written during a 2-rank run resumes on 3 ranks and ends

@@ -791,6 +791,59 @@ pub(crate) mod tests {
         assert_eq!(state.iterations(), 1);
     }
 
+    /// Two states updating the two halves of the flat parameter vector
+    /// (cut inside `w`) give the bits one state updating all of it gives,
+    /// with clipping acting, for several steps; gathered, their state is
+    /// the whole state.
+    #[test]
+    fn an_update_in_parts_is_the_whole_update() {
+        for opt in [
+            Optimizer::adam(0.1),
+            Optimizer::momentum(0.1, 0.9, false),
+            Optimizer::adagrad(0.5),
+        ] {
+            let mut whole = Quadratic::new();
+            let mut parts = Quadratic::new();
+            let new = || OptimizerState::new(opt).with_clip_norm(Some(2.0));
+            let mut one = new();
+            let mut halves = [(new(), 0..2), (new(), 2..4)];
+            for _ in 0..4 {
+                whole.grad();
+                assert!(one.step(&mut whole) > 2.0, "clipping must act");
+                parts.grad();
+                let g = parts.g.clone();
+                let grads = |r: &Range<usize>| {
+                    let mut v: Vec<f32> = g.iter().chain(&[1.0]).copied().collect();
+                    v.truncate(r.end);
+                    v.split_off(r.start)
+                };
+                let sq: f64 = halves
+                    .iter()
+                    .map(|(s, r)| s.sum_sq_range(&mut parts, r.clone(), &grads(r), 0.5))
+                    .sum();
+                // pre = 0.5 on doubled gradients: the same gradients.
+                let norm = (sq.sqrt() * 2.0) as f32;
+                for (s, r) in halves.iter_mut() {
+                    let doubled: Vec<f32> = grads(r).iter().map(|v| v * 2.0).collect();
+                    s.step_range(&mut parts, r.clone(), &doubled, 0.5, norm);
+                }
+                assert_eq!(parts.w, whole.w, "{opt:?}");
+                assert_eq!(parts.frozen, [5.0]);
+            }
+            let mut gathered = halves[0].0.clone();
+            for k in 0..opt.slot_names().len() {
+                let mut flat = vec![0.0; 4];
+                for (s, r) in &halves {
+                    let mut part = vec![0.0; r.len()];
+                    s.export_range(&mut parts, r.clone(), k, &mut part);
+                    flat[r.clone()].copy_from_slice(&part);
+                }
+                gathered.import_whole(&mut parts, k, &flat);
+            }
+            assert_eq!(gathered.state(), one.state(), "{opt:?}");
+        }
+    }
+
     #[test]
     fn sum_sq_matches_the_plain_sum() {
         let x: Vec<f32> = (0..10_007).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
