@@ -9,11 +9,32 @@
 //! - each global batch of `batch_size` rows is split across the ranks
 //!   ([`DataLayout`] says how the rows are chosen); each rank runs forward
 //!   and the generated backward on its rows only;
-//! - between backward and the optimizer update, every rank's gradient,
-//!   weighted by its row count, is summed with [`GradientSync::sum_f32`] and
-//!   divided by the global row count: the mean gradient over the global
-//!   batch, whatever the split (an uneven split, a last partial batch, a rank
-//!   with no rows at all), so every rank applies the same update;
+//! - the optimizer update is split across the ranks (ZeRO stage 1): the
+//!   parameters' values, concatenated in visiting order into one flat
+//!   vector and padded to a multiple of the rank count, are cut into equal
+//!   blocks, rank `r` owning block `r` (a block may end inside a
+//!   parameter: every update rule is elementwise). A step packs every
+//!   gradient, weighted by this rank's row count, into that vector and
+//!   [`GradientSync::reduce_scatter_f32`] leaves each rank the sum over
+//!   the ranks of its own block. Each rank multiplies it by 1 / the global
+//!   row count (known to all in advance; the multiplication is folded into
+//!   the norm and the update, not a pass of its own): the mean gradient
+//!   over the global batch, whatever the split (uneven, a last partial
+//!   batch, a rank with no rows). It adds up
+//!   its block's share of the squared gradient norm (trainable, unfrozen
+//!   parameters only), and one small [`GradientSync::sum_f64`] of
+//!   `(rows, loss, norm², failure flag per rank)` gives every rank the
+//!   global loss, the global norm (for `clip_norm`, and the non-finite
+//!   check, which stops every rank together) and any rank's failure. Each
+//!   rank then updates its block only, and
+//!   [`GradientSync::all_gather_f32`] gives every rank all the updated
+//!   values, bit for bit the owner's: the ranks cannot drift apart;
+//! - so the optimizer state (moments, accumulators) lives sharded: each
+//!   rank keeps the state of its block only. It is gathered whole, one
+//!   all-gather per state vector, only where a whole state is needed: a
+//!   checkpoint (written by rank 0) holds the state one process would
+//!   have, so it resumes on any number of ranks; a resumed state is cut
+//!   down to each rank's block at its first step;
 //! - the loss and metrics of an epoch are summed over the ranks, so the
 //!   history is the global one; validation, early stopping, the learning-rate
 //!   schedule and checkpoint decisions are therefore identical on every rank;
@@ -23,8 +44,8 @@
 //! write) is made known to every rank at the next collective operation, so
 //! the others return [`Error::PeerFailed`] instead of waiting forever.
 //!
-//! A step allocates nothing after the first: the gradient buffer is sized
-//! once for the whole model.
+//! A step allocates nothing after the first: the buffers are sized once for
+//! the whole model, the optimizer state once for the rank's block.
 
 use crate::data::Dataset;
 use crate::history::History;
@@ -35,6 +56,13 @@ use ndarray::ArrayViewD;
 
 /// The collective operations data-parallel training needs. Every rank calls
 /// them in the same order with buffers of the same length.
+///
+/// A step calls [`GradientSync::reduce_scatter_f32`],
+/// [`GradientSync::sum_f64`] (a few values) and
+/// [`GradientSync::all_gather_f32`]. The first and last have defaults built
+/// on [`GradientSync::sum_f32`], correct but moving more data than a
+/// transport's own collectives: implement them where the transport has
+/// them, and forward them in a wrapper around another implementation.
 pub trait GradientSync {
     /// This process's index, `0..size()`.
     fn rank(&self) -> usize;
