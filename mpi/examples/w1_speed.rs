@@ -101,27 +101,28 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let mut mpi = Mpi::init()?;
         let size = mpi.size();
         let mut buf = vec![1.0f32; 109_386];
-        mpi.sum_f32(&mut buf)?;
-        let t = Instant::now();
-        for _ in 0..times {
-            mpi.sum_f32(&mut buf)?;
-        }
-        let allreduce = t.elapsed().as_secs_f64();
         // As a step pads them: `size` equal blocks.
         let block = buf.len().div_ceil(size);
         let (mut flat, mut part) = (vec![1.0f32; block * size], vec![0.0f32; block]);
-        let t = Instant::now();
-        for _ in 0..times {
-            mpi.reduce_scatter_f32(&mut flat, &mut part)?;
-            mpi.all_gather_f32(&part, &mut flat)?;
-        }
-        let pair = t.elapsed().as_secs_f64();
+        mpi.sum_f32(&mut buf)?;
+        let mut ms = |f: &mut dyn FnMut(&mut Mpi) -> Result<()>| -> Result<f64> {
+            let t = Instant::now();
+            for _ in 0..times {
+                f(&mut mpi)?;
+            }
+            Ok(1e3 * t.elapsed().as_secs_f64() / times as f64)
+        };
+        let allreduce = ms(&mut |m| m.sum_f32(&mut buf))?;
+        let scatter = ms(&mut |m| m.reduce_scatter_f32(&mut flat, &mut part))?;
+        let gather = ms(&mut |m| m.all_gather_f32(&part, &mut flat))?;
+        let both = ms(&mut |m| {
+            m.reduce_scatter_f32(&mut flat, &mut part)?;
+            m.all_gather_f32(&part, &mut flat)
+        })?;
         if mpi.is_root() {
             println!(
-                "ranks {size} of {} floats: allreduce {:.3} ms, reduce-scatter + all-gather {:.3} ms",
+                "ranks {size} of {} floats: allreduce {allreduce:.3} ms, reduce-scatter {scatter:.3} ms, all-gather {gather:.3} ms, both in turn {both:.3} ms",
                 buf.len(),
-                1e3 * allreduce / times as f64,
-                1e3 * pair / times as f64
             );
         }
         return Ok(());

@@ -4,7 +4,7 @@
 //! network and calls [`Mpi::fit`]. Rank 0's initial weights are broadcast,
 //! each global batch is split across the ranks, every rank runs forward and
 //! the generated backward on its rows, the gradients are summed with
-//! `MPI_Reduce_scatter_block` so that each rank holds the sum for its share
+//! `MPI_Reduce_scatter` so that each rank holds the sum for its share
 //! of the parameters, each rank applies the optimizer update to that share
 //! only (keeping the optimizer state of that share only), and
 //! `MPI_Allgather` gives every rank all the updated parameters. The
@@ -51,6 +51,7 @@
 
 use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::environment::Universe;
+use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::Threading;
 use nnc::train::{TrainConfig, TrainState};
@@ -68,6 +69,8 @@ pub struct Mpi {
     /// The send side of an allreduce (rsmpi has no `MPI_IN_PLACE`).
     send32: Vec<f32>,
     send64: Vec<f64>,
+    /// Every rank's block length, for `MPI_Reduce_scatter`.
+    counts: Vec<i32>,
     /// Declared last: dropping it finalizes MPI, after the communicator.
     _universe: Option<Universe>,
 }
@@ -110,6 +113,7 @@ impl Mpi {
             comm,
             send32: Vec::new(),
             send64: Vec::new(),
+            counts: Vec::new(),
             _universe: None,
         }
     }
@@ -246,18 +250,36 @@ impl GradientSync for Mpi {
         Ok(())
     }
 
-    // MPI_Reduce_scatter_block: the blocks are equal (nnc pads the flat
-    // parameter vector to a multiple of the rank count), so the block form
-    // suffices, and rsmpi has it. The send and receive buffers are distinct
-    // by design, not for want of MPI_IN_PLACE: the send buffer is the one
-    // nnc packs the gradients into anyway, and the receive buffer is the
-    // send buffer of the all-gather, so no copy is made. Open MPI picks the
-    // algorithm from the sizes alone, so a rerun sums in the same order (the
-    // mpirun test compares two runs bit for bit).
+    // MPI_Reduce_scatter with equal counts (nnc pads the flat parameter
+    // vector to a multiple of the rank count), through `mpi::ffi`: rsmpi
+    // wraps only the _block form, and Open MPI 4.1's default algorithms
+    // for this one were faster for W1's gradient on 2 ranks here (best of
+    // 12 runs of `w1_speed --comm-only 2000` on a loaded machine: 0.049 ms
+    // against 0.062 ms). Send and receive buffers are distinct by design,
+    // not for want of MPI_IN_PLACE (which mpi-sys does not export): the
+    // send buffer is the one nnc packs the gradients into anyway, and the
+    // receive buffer is the all-gather's send buffer, so nothing is copied.
+    // Open MPI picks the algorithm from the sizes alone, so a rerun sums in
+    // the same order (the mpirun test compares two runs bit for bit).
     fn reduce_scatter_f32(&mut self, send: &mut [f32], recv: &mut [f32]) -> Result<()> {
         blocks(recv.len(), send.len(), self.size)?;
-        self.comm
-            .reduce_scatter_block_into(&send[..], recv, SystemOperation::sum());
+        self.counts.clear();
+        self.counts.resize(self.size, recv.len() as i32);
+        // SAFETY: `send` holds `size` blocks of `recv.len()` floats (checked
+        // above; `blocks` also keeps the counts within a C int), `counts`
+        // has one entry per rank, and MPI returns only when done with both
+        // buffers. Errors abort the job (MPI_ERRORS_ARE_FATAL), so the
+        // return code is always MPI_SUCCESS.
+        unsafe {
+            mpi::ffi::MPI_Reduce_scatter(
+                send.as_ptr().cast(),
+                recv.as_mut_ptr().cast(),
+                self.counts.as_ptr(),
+                mpi::ffi::RSMPI_FLOAT,
+                mpi::ffi::RSMPI_SUM,
+                self.comm.as_raw(),
+            );
+        }
         Ok(())
     }
 

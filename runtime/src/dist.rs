@@ -94,7 +94,7 @@ pub trait GradientSync {
     /// in `recv`: with `b = recv.len()`, rank `r` receives elements
     /// `r·b .. (r+1)·b`, and `send` holds `size()·b` elements on every
     /// rank. `send` may be overwritten. Two runs with the same inputs
-    /// should give the same bits (MPI: `MPI_Reduce_scatter_block`).
+    /// should give the same bits (MPI: `MPI_Reduce_scatter`).
     ///
     /// The default sums the whole of `send` with
     /// [`GradientSync::sum_f32`], in place, and copies the block out:
