@@ -47,8 +47,9 @@ struct Options {
     mpi: bool,
     /// Time only the collectives of W1's 109,386 parameters, this many
     /// times each: an allreduce, and the reduce-scatter plus all-gather a
-    /// step makes; then exit.
-    #[arg(long)]
+    /// step makes; then exit. (`--allreduce-only`, its name when a step
+    /// was one allreduce, still works.)
+    #[arg(long, alias = "allreduce-only")]
     comm_only: Option<usize>,
     /// Folder with the MNIST IDX files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist"))]
