@@ -437,8 +437,9 @@ fn cnn_training_steps_and_predict_one_allocate_nothing_after_the_first() {
 }
 
 /// One rank alone: the collectives change nothing, so what is counted is the
-/// distributed step itself (gradients packed, summed, unpacked for the
-/// optimizer), which must allocate nothing either.
+/// distributed step itself (gradients packed and reduce-scattered, the
+/// rank's share of the update, the parameters all-gathered, through the
+/// trait's default collectives), which must allocate nothing either.
 struct Solo;
 
 impl nnc_runtime::dist::GradientSync for Solo {
