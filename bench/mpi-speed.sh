@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Data-parallel speed of W1 (784-128-64-10, Adam) over MPI on this machine:
 # one process of one thread against 2 ranks of one thread each, at global
-# batches 256 and 1024, interleaved, REPS times; then the allreduce of W1's
-# gradient alone, and one-process step times at the per-rank batches of the
-# cluster estimate in BENCHMARKS.md. Prints the raw lines, the medians and
+# batches 256 and 1024, interleaved, REPS times; then the collectives of
+# W1's 109,386 parameters alone (an allreduce, and the reduce-scatter plus
+# all-gather a step makes), and one-process step times at the per-rank
+# batches of the cluster estimate in BENCHMARKS.md. Prints the raw lines, the medians and
 # the fastest runs (the least disturbed by other load).
 #
 #   bench/mpi-speed.sh            # REPS=5 by default
@@ -27,12 +28,12 @@ for rep in $(seq "$REPS"); do
   done
 done
 # shellcheck disable=SC2086
-mpirun -np 2 $MPIRUN_ARGS $B --allreduce-only 1000
+mpirun -np 2 $MPIRUN_ARGS $B --comm-only 1000
 for batch in 16 128 512; do
   $B --batch "$batch" --epochs 1 | tee -a "$out"
 done
 echo "load after: $(uptime)"
-# Medians per (ranks, batch): step time, allreduce time; then the ratios.
+# Medians per (ranks, batch): step time, communication time; then the ratios.
 awk '
   { key = $2 " " $4; step[key] = step[key] " " $8; ar[key] = ar[key] " " $10 }
   function least(list,   a, n, i, m) {
@@ -51,7 +52,7 @@ awk '
       if (!(one in step)) continue
       printf "batch %4d: 1 process %.3f ms/step", b, median(step[one])
       if (two in step) {
-        printf ", 2 ranks %.3f ms/step (allreduce %.3f ms, %.0f%% of a step): speed-up %.2fx",
+        printf ", 2 ranks %.3f ms/step (communication %.3f ms, %.0f%% of a step): speed-up %.2fx",
           median(step[two]), median(ar[two]), 100 * median(ar[two]) / median(step[two]),
           median(step[one]) / median(step[two])
         printf "; fastest runs: %.3f and %.3f ms/step, %.2fx", least(step[one]), least(step[two]),

@@ -8,8 +8,9 @@
 //!
 //! Every rank builds the same network (784 → 128 → 64 → 10, Adam); rank
 //! 0's initial weights are broadcast; each global batch of 256 images is
-//! split across the ranks and their gradients are summed with an
-//! allreduce. With `--layout replicated` (the default) every rank reads the
+//! split across the ranks, their gradients are summed with a
+//! reduce-scatter (each rank gets the sum for its share of the parameters,
+//! updates that share, and an all-gather hands the result to all). With `--layout replicated` (the default) every rank reads the
 //! whole training set and the run takes exactly the steps a single process
 //! would; with `--layout sharded` each rank reads only its own rows of the
 //! IDX files (`nnc::data::idx::read_images_and_labels_rows`). Rank 0 prints

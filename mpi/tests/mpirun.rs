@@ -35,7 +35,7 @@ nnc::network! {
 /// The two compute the same sums in a different order: one process's
 /// weight gradient is one gemm over 255 rows, two ranks add a gemm over
 /// 128 rows to one over 127 (each scaled by its row count, then divided by
-/// 255 after the allreduce). Each gradient element therefore differs by a
+/// 255 after the reduce-scatter). Each gradient element therefore differs by a
 /// few float32 ulps (2^-24 relative each), and 16 steps carry that into the
 /// weights: measured 1e-7 of the largest weight (about 2^-23) with SGD and
 /// with Adam (printed by the test). Adam could amplify it where a gradient

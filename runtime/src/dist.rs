@@ -9,11 +9,32 @@
 //! - each global batch of `batch_size` rows is split across the ranks
 //!   ([`DataLayout`] says how the rows are chosen); each rank runs forward
 //!   and the generated backward on its rows only;
-//! - between backward and the optimizer update, every rank's gradient,
-//!   weighted by its row count, is summed with [`GradientSync::sum_f32`] and
-//!   divided by the global row count: the mean gradient over the global
-//!   batch, whatever the split (an uneven split, a last partial batch, a rank
-//!   with no rows at all), so every rank applies the same update;
+//! - the optimizer update is split across the ranks (ZeRO stage 1): the
+//!   parameters' values, concatenated in visiting order into one flat
+//!   vector and padded to a multiple of the rank count, are cut into equal
+//!   blocks, rank `r` owning block `r` (a block may end inside a
+//!   parameter: every update rule is elementwise). A step packs every
+//!   gradient, weighted by this rank's row count, into that vector and
+//!   [`GradientSync::reduce_scatter_f32`] leaves each rank the sum over
+//!   the ranks of its own block. Each rank multiplies it by 1 / the global
+//!   row count (known to all in advance; the multiplication is folded into
+//!   the norm and the update, not a pass of its own): the mean gradient
+//!   over the global batch, whatever the split (uneven, a last partial
+//!   batch, a rank with no rows). It adds up
+//!   its block's share of the squared gradient norm (trainable, unfrozen
+//!   parameters only), and one small [`GradientSync::sum_f64`] of
+//!   `(rows, loss, norm², failure flag per rank)` gives every rank the
+//!   global loss, the global norm (for `clip_norm`, and the non-finite
+//!   check, which stops every rank together) and any rank's failure. Each
+//!   rank then updates its block only, and
+//!   [`GradientSync::all_gather_f32`] gives every rank all the updated
+//!   values, bit for bit the owner's: the ranks cannot drift apart;
+//! - so the optimizer state (moments, accumulators) lives sharded: each
+//!   rank keeps the state of its block only. It is gathered whole, one
+//!   all-gather per state vector, only where a whole state is needed: a
+//!   checkpoint (written by rank 0) holds the state one process would
+//!   have, so it resumes on any number of ranks; a resumed state is cut
+//!   down to each rank's block at its first step;
 //! - the loss and metrics of an epoch are summed over the ranks, so the
 //!   history is the global one; validation, early stopping, the learning-rate
 //!   schedule and checkpoint decisions are therefore identical on every rank;
@@ -23,18 +44,25 @@
 //! write) is made known to every rank at the next collective operation, so
 //! the others return [`Error::PeerFailed`] instead of waiting forever.
 //!
-//! A step allocates nothing after the first: the gradient buffer is sized
-//! once for the whole model.
+//! A step allocates nothing after the first: the buffers are sized once for
+//! the whole model, the optimizer state once for the rank's block.
 
 use crate::data::Dataset;
 use crate::history::History;
 use crate::metrics::Metric;
 use crate::train::{Evaluation, TrainConfig, TrainState};
-use crate::{Error, LayerInfo, Model, Param, Result};
+use crate::{Error, Model, Param, Result};
 use ndarray::ArrayViewD;
 
 /// The collective operations data-parallel training needs. Every rank calls
 /// them in the same order with buffers of the same length.
+///
+/// A step calls [`GradientSync::reduce_scatter_f32`],
+/// [`GradientSync::sum_f64`] (a few values) and
+/// [`GradientSync::all_gather_f32`]. The first and last have defaults built
+/// on [`GradientSync::sum_f32`], correct but moving more data than a
+/// transport's own collectives: implement them where the transport has
+/// them, and forward them in a wrapper around another implementation.
 pub trait GradientSync {
     /// This process's index, `0..size()`.
     fn rank(&self) -> usize;
@@ -61,6 +89,60 @@ pub trait GradientSync {
     /// # Errors
     /// Whatever the transport reports.
     fn broadcast_f32(&mut self, buf: &mut [f32]) -> Result<()>;
+
+    /// Sums `send` over all ranks and leaves this rank's block of the sum
+    /// in `recv`: with `b = recv.len()`, rank `r` receives elements
+    /// `r·b .. (r+1)·b`, and `send` holds `size()·b` elements on every
+    /// rank. `send` may be overwritten. Two runs with the same inputs
+    /// should give the same bits (MPI: `MPI_Reduce_scatter`).
+    ///
+    /// The default sums the whole of `send` with
+    /// [`GradientSync::sum_f32`], in place, and copies the block out:
+    /// correct for any transport, but it moves `size()` times the data a
+    /// real reduce-scatter moves.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `send` is not `size()·recv.len()` long;
+    /// whatever the transport reports.
+    fn reduce_scatter_f32(&mut self, send: &mut [f32], recv: &mut [f32]) -> Result<()> {
+        let (b, r) = (recv.len(), self.rank());
+        block_lengths("reduce-scatter", recv.len(), send.len(), self.size())?;
+        self.sum_f32(send)?;
+        recv.copy_from_slice(&send[r * b..(r + 1) * b]);
+        Ok(())
+    }
+
+    /// Every rank's `send`, in rank order, in `recv` on every rank:
+    /// `recv` holds `size()·send.len()` elements and rank `r`'s block is
+    /// `r·b .. (r+1)·b` with `b = send.len()`. The blocks must arrive
+    /// unchanged, bit for bit (MPI: `MPI_Allgather`).
+    ///
+    /// The default fills the other ranks' blocks with `-0.0` and sums with
+    /// [`GradientSync::sum_f32`]: `-0.0` is the identity of IEEE addition
+    /// (`x + -0.0` is `x` for every `x`, `+0.0` included), so the sum is
+    /// exact as long as `sum_f32` only adds the ranks' values (it must not
+    /// start from `+0.0`, which would turn a `-0.0` into `+0.0`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if `recv` is not `size()·send.len()` long;
+    /// whatever the transport reports.
+    fn all_gather_f32(&mut self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        let (b, r) = (send.len(), self.rank());
+        block_lengths("all-gather", send.len(), recv.len(), self.size())?;
+        recv.fill(-0.0);
+        recv[r * b..(r + 1) * b].copy_from_slice(send);
+        self.sum_f32(recv)
+    }
+}
+
+/// Checks that `whole` is `size` blocks of `block` elements.
+fn block_lengths(op: &str, block: usize, whole: usize, size: usize) -> Result<()> {
+    if block.checked_mul(size) != Some(whole) {
+        return Err(Error::Config(format!(
+            "{op}: a buffer of {whole} elements is not {size} blocks of {block}"
+        )));
+    }
+    Ok(())
 }
 
 /// Where each rank's rows come from.
@@ -159,11 +241,24 @@ pub(crate) struct Dist<'a> {
     size: usize,
     /// Rows of this rank per step ([`DataLayout::Sharded`]).
     local_batch: usize,
-    /// Every parameter's gradient, row-weighted, then the row count, the
-    /// row-weighted loss and one failure flag per rank.
+    /// The global batch size.
+    batch_size: usize,
+    /// Every rank's number of training rows.
+    rows: Vec<usize>,
+    /// `size` blocks of `part.len()` values, covering the flat parameter
+    /// vector (every parameter's values in visiting order) and a few zeros
+    /// of padding: every parameter's gradient, row-weighted, going into
+    /// the reduce-scatter; the updated parameters coming out of the
+    /// all-gather.
     flat: Vec<f32>,
-    /// Length of the gradient part of `flat`.
+    /// This rank's block: the summed gradient of its share of the
+    /// parameters, then their updated values.
+    part: Vec<f32>,
+    /// The number of parameter values.
     n_grad: usize,
+    /// The step's small sums: rows, row-weighted loss, squared gradient
+    /// norm of each rank's share, then one failure flag per rank.
+    tail: Vec<f64>,
     /// The epoch's `(sum, count)` pairs, flattened, plus failure flags.
     sums: Vec<f64>,
 }
@@ -177,8 +272,12 @@ impl<'a> Dist<'a> {
             rank,
             size,
             local_batch: 0,
+            batch_size: 0,
+            rows: Vec::new(),
             flat: Vec::new(),
+            part: Vec::new(),
             n_grad: 0,
+            tail: vec![0.0; 3 + size],
             sums: Vec::new(),
         }
     }
@@ -236,7 +335,9 @@ impl<'a> Dist<'a> {
         let mut len = 0;
         model.visit_params(&mut |p: Param<'_>| len += p.value.len());
         self.n_grad = len;
-        self.flat = vec![0.0; len + 2 + self.size];
+        let block = len.div_ceil(self.size);
+        self.flat = vec![0.0; block * self.size];
+        self.part = vec![0.0; block];
         let w = &mut self.flat[..len];
         let mut at = 0;
         model.visit_params(&mut |p: Param<'_>| {
@@ -255,6 +356,7 @@ impl<'a> Dist<'a> {
         rows[self.rank] = n as f64;
         self.sync.sum_f64(&mut rows)?;
         let rows: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+        self.rows = rows.clone();
         match self.layout {
             DataLayout::Replicated => {
                 if let Some(r) = rows.iter().position(|&r| r != rows[0]) {
@@ -264,6 +366,7 @@ impl<'a> Dist<'a> {
                     )));
                 }
                 let bs = batch_size.min(n);
+                self.batch_size = bs;
                 Ok((bs, n.div_ceil(bs)))
             }
             DataLayout::Sharded => {
@@ -276,6 +379,7 @@ impl<'a> Dist<'a> {
                     )));
                 }
                 let share = |r: usize| split_rows(bs, r, self.size).len();
+                self.batch_size = bs;
                 self.local_batch = share(self.rank);
                 let steps = (0..self.size)
                     .map(|r| rows[r].div_ceil(share(r)))
@@ -310,10 +414,39 @@ impl<'a> Dist<'a> {
         }
     }
 
+    /// The rows of step `b` (0-based) over all ranks: the sum of what
+    /// [`Dist::rows`] gives each rank, known to all without asking.
+    fn global_rows(&self, b: usize) -> usize {
+        let take = |n: usize, per: usize| ((b + 1) * per).min(n) - (b * per).min(n);
+        match self.layout {
+            DataLayout::Replicated => {
+                take(self.rows.first().copied().unwrap_or(0), self.batch_size)
+            }
+            DataLayout::Sharded => (0..self.size)
+                .map(|r| {
+                    take(
+                        self.rows[r],
+                        split_rows(self.batch_size, r, self.size).len(),
+                    )
+                })
+                .sum(),
+        }
+    }
+
+    /// The positions of the flat parameter vector whose update is this
+    /// rank's: its block, without the padding.
+    fn own(&self) -> std::ops::Range<usize> {
+        let block = self.part.len();
+        let lo = (self.rank * block).min(self.n_grad);
+        lo..(lo + block).min(self.n_grad)
+    }
+
     /// One distributed step on this rank's rows `(x, y)` (possibly none):
-    /// forward and backward here, the row-weighted gradient summed over all
-    /// ranks, then the update with the global mean gradient. Returns the
-    /// global batch's mean loss.
+    /// forward and backward here; the row-weighted gradient reduce-scattered,
+    /// so that each rank holds the sum over all ranks of its block; the
+    /// global gradient norm from every rank's share; this rank's share of
+    /// the optimizer update; the updated parameters all-gathered. Returns
+    /// the global batch's mean loss.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &mut self,
@@ -333,9 +466,15 @@ impl<'a> Dist<'a> {
         } else {
             crate::train::forward_backward(model, cfg, grad, sums, x, y, (epoch, batch))
         };
-        let n_grad = self.n_grad;
-        let (grads, tail) = self.flat.split_at_mut(n_grad);
-        tail.fill(0.0);
+        let own = self.own();
+        // Known on every rank before any sum, so each can scale its block
+        // (1 / total, as one process's mean) before the norm is taken.
+        let total = self.global_rows(batch.saturating_sub(1));
+        let pre = if total > 0 { 1.0 / total as f32 } else { 1.0 };
+        self.tail.fill(0.0);
+        self.tail[0] = m as f64;
+        let (grads, padding) = self.flat.split_at_mut(self.n_grad);
+        padding.fill(0.0);
         match &local {
             Ok(loss) if m > 0 => {
                 // The loss is a mean over this rank's rows: weight it by them.
@@ -352,33 +491,81 @@ impl<'a> Dist<'a> {
                     }
                     at += p.value.len();
                 });
-                tail[0] = w;
-                tail[1] = loss * w;
+                self.tail[1] = f64::from(*loss) * m as f64;
             }
             Ok(_) => grads.fill(0.0),
-            Err(_) => tail[2 + self.rank] = 1.0,
+            Err(_) => {
+                grads.fill(0.0);
+                self.tail[3 + self.rank] = 1.0;
+            }
         }
-        self.sync.sum_f32(&mut self.flat)?;
+        self.sync
+            .reduce_scatter_f32(&mut self.flat, &mut self.part)?;
+        let mine = &self.part[..own.len()];
+        self.tail[2] = opt.sum_sq_range(model, own.clone(), mine, pre);
+        // One small sum for rows, loss, norm and failures: a rank that
+        // failed took part in every collective so far and stops here with
+        // all the others.
+        self.sync.sum_f64(&mut self.tail)?;
         let loss = local?;
-        if self.flat[n_grad + 2..].iter().any(|&f| f > 0.0) {
+        if self.tail[3..].iter().any(|&f| f > 0.0) {
             self.peer_failed(
-                self.flat[n_grad + 2..].iter().map(|&f| f > 0.0),
+                self.tail[3..].iter().map(|&f| f > 0.0),
                 &format!("epoch {epoch}, batch {batch}"),
             )?;
         }
-        let (grads, tail) = self.flat.split_at_mut(n_grad);
-        let total = tail[0];
-        let global_loss = if total > 0.0 { tail[1] / total } else { loss };
-        if total > 0.0 {
-            let inv = 1.0 / total;
-            grads.iter_mut().for_each(|g| *g *= inv);
+        if self.tail[0] != total as f64 {
+            return Err(Error::Config(format!(
+                "the ranks took {} rows in epoch {epoch}, batch {batch}, where {total} were expected",
+                self.tail[0]
+            )));
         }
-        let mut reduced = Reduced {
-            model,
-            grads: &self.flat[..n_grad],
+        let global_loss = if total > 0 {
+            (self.tail[1] / total as f64) as f32
+        } else {
+            loss
         };
-        crate::train::update(&mut reduced, opt, (epoch, batch))?;
+        let norm = self.tail[2].sqrt() as f32;
+        if !norm.is_finite() {
+            // Every rank has the same norm, so all stop here together.
+            return Err(Error::NonFinite {
+                what: "gradient norm",
+                value: norm,
+                epoch,
+                batch,
+            });
+        }
+        opt.step_range(model, own.clone(), &self.part[..own.len()], pre, norm);
+        copy_params(model, own.clone(), &mut self.part, false);
+        self.part[own.len()..].fill(0.0);
+        self.sync.all_gather_f32(&self.part, &mut self.flat)?;
+        let flat = &mut self.flat[..self.n_grad];
+        copy_params(model, 0..own.start, &mut flat[..own.start], true);
+        copy_params(model, own.end..self.n_grad, &mut flat[own.end..], true);
         Ok(global_loss)
+    }
+
+    /// `state` with its optimizer state gathered from every rank's share,
+    /// so that each vector covers its whole parameter, as one process's
+    /// would: what a checkpoint must hold. Collective: every rank calls it.
+    pub(crate) fn gathered(
+        &mut self,
+        model: &mut dyn Model,
+        state: &TrainState,
+    ) -> Result<TrainState> {
+        let mut whole = state.clone();
+        let own = self.own();
+        for k in 0..state.optimizer.optimizer().slot_names().len() {
+            state
+                .optimizer
+                .export_range(model, own.clone(), k, &mut self.part[..own.len()]);
+            self.part[own.len()..].fill(0.0);
+            self.sync.all_gather_f32(&self.part, &mut self.flat)?;
+            whole
+                .optimizer
+                .import_whole(model, k, &self.flat[..self.n_grad]);
+        }
+        Ok(whole)
     }
 
     /// Sums the epoch's `(sum, count)` pairs over the ranks, in place.
@@ -430,57 +617,32 @@ impl<'a> Dist<'a> {
     }
 }
 
-/// The model with the summed gradients in place of its own, for the
-/// optimizer (which reads gradients through [`Model::visit_params`]).
-struct Reduced<'m, 'g> {
-    model: &'m mut dyn Model,
-    grads: &'g [f32],
-}
-
-impl Model for Reduced<'_, '_> {
-    fn name(&self) -> &str {
-        self.model.name()
-    }
-    fn input_shape(&self) -> &[usize] {
-        self.model.input_shape()
-    }
-    fn output_shape(&self) -> &[usize] {
-        self.model.output_shape()
-    }
-    fn output_activation(&self) -> crate::Activation {
-        self.model.output_activation()
-    }
-    fn forward(&mut self, x: ArrayViewD<'_, f32>, training: bool) -> Result<ArrayViewD<'_, f32>> {
-        self.model.forward(x, training)
-    }
-    fn backward(&mut self, grad: ArrayViewD<'_, f32>, at: crate::GradAt) -> Result<()> {
-        self.model.backward(grad, at)
-    }
-    fn penalty(&self) -> f32 {
-        self.model.penalty()
-    }
-    fn visit_params(&mut self, f: &mut dyn FnMut(Param<'_>)) {
-        let grads = self.grads;
-        let mut at = 0;
-        self.model.visit_params(&mut |p: Param<'_>| {
-            let len = p.value.len();
-            f(Param {
-                index: p.index,
-                name: p.name,
-                shape: p.shape,
-                value: p.value,
-                grad: &grads[at..at + len],
-                trainable: p.trainable,
-            });
-            at += len;
-        });
-    }
-    fn reseed(&mut self, seed: u64) {
-        self.model.reseed(seed)
-    }
-    fn layers(&self) -> Vec<LayerInfo> {
-        self.model.layers()
-    }
+/// Copies the positions `range` of the flat parameter vector between the
+/// model's parameters and `buf` (`range.len()` long): into the model when
+/// `into_model`, else out of it.
+fn copy_params(
+    model: &mut dyn Model,
+    range: std::ops::Range<usize>,
+    buf: &mut [f32],
+    into_model: bool,
+) {
+    let mut at = 0usize;
+    model.visit_params(&mut |p: Param<'_>| {
+        let len = p.value.len();
+        let (lo, hi) = (range.start.max(at), range.end.min(at + len));
+        if lo < hi {
+            let (w, b) = (
+                &mut p.value[lo - at..hi - at],
+                &mut buf[lo - range.start..hi - range.start],
+            );
+            if into_model {
+                w.copy_from_slice(b);
+            } else {
+                b.copy_from_slice(w);
+            }
+        }
+        at += len;
+    });
 }
 
 #[cfg(test)]
@@ -533,7 +695,8 @@ mod tests {
         fn sum_f32(&mut self, buf: &mut [f32]) -> Result<()> {
             let all = self.exchange(buf.iter().map(|&v| v as f64).collect());
             for (k, v) in buf.iter_mut().enumerate() {
-                *v = all.iter().fold(0.0f32, |acc, r| acc + r[k] as f32);
+                // From -0.0, the identity of addition, as an MPI sum does.
+                *v = all.iter().fold(-0.0f32, |acc, r| acc + r[k] as f32);
             }
             Ok(())
         }
@@ -691,6 +854,161 @@ mod tests {
             errors.iter().all(|e| e.contains("DataLayout::Replicated")),
             "{errors:?}"
         );
+    }
+
+    /// The ranks of these tests cut parameters between them (the update of
+    /// a parameter is split), so the tests below cover that case.
+    fn cuts_a_parameter(m: &mut dyn Model, size: usize) -> bool {
+        let mut lens = Vec::new();
+        m.visit_params(&mut |p: Param<'_>| lens.push(p.value.len()));
+        let block = lens.iter().sum::<usize>().div_ceil(size);
+        let mut at = 0;
+        lens.iter().any(|&len| {
+            let inside = (1..size).any(|r| r * block > at && r * block < at + len);
+            at += len;
+            inside
+        })
+    }
+
+    /// Each rank updates only its block of the parameters, yet 2 and 3 ranks
+    /// end where one process does: Adam; SGD with momentum, clipping and L2
+    /// penalties; AdamW (decay) with a frozen layer.
+    #[test]
+    fn the_sharded_update_is_the_whole_update() {
+        let d = data(301);
+        let l2_model = |seed: u64| {
+            Sequential::builder(&[3])
+                .dense(8, Activation::Tanh)
+                .regularize(1e-3, 1e-2)
+                .dense(3, Activation::Softmax)
+                .regularize(0.0, 1e-2)
+                .build(seed)
+                .unwrap()
+        };
+        let adam = TrainConfig {
+            optimizer: Optimizer::adam(0.02),
+            ..cfg(75)
+        };
+        let clipped = TrainConfig {
+            optimizer: Optimizer::momentum(0.3, 0.9, true),
+            clip_norm: Some(0.05),
+            ..cfg(75)
+        };
+        let frozen = TrainConfig {
+            optimizer: Optimizer::adamw(0.02, 0.05),
+            frozen: vec!["dense2".into()],
+            ..cfg(75)
+        };
+        // The clipping bound is below the gradient norm, so it acts.
+        let mut with = l2_model(5);
+        let mut without = l2_model(5);
+        crate::fit(&mut with, &clipped, &d).unwrap();
+        let unclipped = TrainConfig {
+            clip_norm: None,
+            ..clipped.clone()
+        };
+        crate::fit(&mut without, &unclipped, &d).unwrap();
+        assert_ne!(params(&mut with), params(&mut without));
+
+        for (name, c, l2) in [
+            ("adam", &adam, false),
+            ("sgd, clip, l2", &clipped, true),
+            ("adamw, frozen", &frozen, false),
+        ] {
+            let build = |seed| if l2 { l2_model(seed) } else { model(seed) };
+            let mut single = build(5);
+            crate::fit(&mut single, c, &d).unwrap();
+            let want = params(&mut single);
+            for size in [2, 3] {
+                assert!(cuts_a_parameter(&mut build(5), size));
+                let runs = on_ranks(size, |rank, sync| {
+                    let mut m = build(5 + rank as u64);
+                    fit_distributed(&mut m, c, &d, DataLayout::Replicated, sync).unwrap();
+                    params(&mut m)
+                });
+                for (rank, got) in runs.iter().enumerate() {
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(got), bits(&runs[0]), "{name}: rank {rank} of {size}");
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f32, f32::max);
+                    assert!(worst < 1e-5, "{name}, {size} ranks: off by {worst}");
+                }
+            }
+            if name.contains("frozen") {
+                let mut start = build(5);
+                let (mut before, mut after) = (Vec::new(), Vec::new());
+                start.visit_params(&mut |p: Param<'_>| {
+                    if p.name.starts_with("dense2") {
+                        before.extend_from_slice(p.value)
+                    }
+                });
+                single.visit_params(&mut |p: Param<'_>| {
+                    if p.name.starts_with("dense2") {
+                        after.extend_from_slice(p.value)
+                    }
+                });
+                assert_eq!(before, after, "the frozen layer moved");
+            }
+        }
+    }
+
+    /// The optimizer state a 2- or 3-rank run writes into a checkpoint is
+    /// whole (each rank held only its block) and equals one process's.
+    #[test]
+    fn checkpoints_hold_the_whole_optimizer_state() {
+        let dir = std::env::temp_dir().join(format!("nnc-dist-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = data(200);
+        let with_ckpt = |name: &str| TrainConfig {
+            epochs: 2,
+            optimizer: Optimizer::adam(0.01),
+            checkpoint: Some(crate::train::Checkpointing {
+                path: dir.join(name),
+                every: 1,
+                save_best_only: false,
+                monitor: "loss".into(),
+            }),
+            ..cfg(30)
+        };
+        let state = |name: &str, c: &TrainConfig| {
+            let s = crate::io::load_checkpoint(dir.join(name), &mut model(0), c).unwrap();
+            let mut v: Vec<(usize, String, Vec<f32>)> = s
+                .optimizer
+                .state()
+                .into_iter()
+                .map(|(i, n, v)| (i, n.to_string(), v.to_vec()))
+                .collect();
+            v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            (s.optimizer.iterations(), v)
+        };
+        let one = with_ckpt("one.safetensors");
+        crate::fit(&mut model(6), &one, &d).unwrap();
+        let (iterations, want) = state("one.safetensors", &one);
+        // m and v of 4 parameters.
+        assert_eq!(want.len(), 8);
+        for size in [2, 3] {
+            let name = format!("ranks{size}.safetensors");
+            let c = with_ckpt(&name);
+            on_ranks(size, |_, sync| {
+                fit_distributed(&mut model(6), &c, &d, DataLayout::Replicated, sync).unwrap();
+            });
+            let (its, got) = state(&name, &c);
+            assert_eq!(its, iterations);
+            assert_eq!(got.len(), want.len(), "{size} ranks");
+            for ((i, n, a), (_, _, b)) in got.iter().zip(&want) {
+                assert_eq!(a.len(), b.len(), "{size} ranks: {i} {n}");
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() <= 1e-6 + 1e-4 * y.abs(),
+                        "{size} ranks, param {i} {n}: {x} vs {y}"
+                    );
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A checkpoint written during a 2-rank run resumes on 3 ranks and ends

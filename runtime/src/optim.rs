@@ -2,14 +2,66 @@
 //! schedules. Update rules and defaults follow Keras 3.
 
 use crate::{Model, Param};
+use std::ops::Range;
 
 pub use nnc_core::optim::{EpsPlacement, Optimizer, Schedule};
 
-/// One parameter's state vectors (momentum, moments, accumulators).
+/// One parameter's state vectors (momentum, moments, accumulators), for
+/// its values `start..start + a.len()`: all of them, unless ranks of a
+/// data-parallel run share the parameter's update ([`crate::dist`]).
 #[derive(Debug, Clone, Default)]
 struct Slot {
     a: Vec<f32>,
     b: Vec<f32>,
+    start: usize,
+}
+
+impl Slot {
+    /// Makes the slot hold the state of values `part` of a parameter of
+    /// `len` values: as it is when it already does (every step after the
+    /// first), cut from a whole parameter's state (restored from a
+    /// checkpoint, then updated in parts), else fresh.
+    fn hold(&mut self, opt: Optimizer, len: usize, part: Range<usize>) {
+        let n = part.len();
+        if self.start == part.start && self.a.len() == n && self.b.len() == n {
+            return;
+        }
+        if self.start == 0 && self.a.len() == len && self.b.len() == len {
+            self.a = self.a[part.clone()].to_vec();
+            self.b = self.b[part.clone()].to_vec();
+        } else {
+            let init = match opt {
+                Optimizer::Adagrad {
+                    initial_accumulator,
+                    ..
+                } => initial_accumulator,
+                _ => 0.0,
+            };
+            self.a = vec![init; n];
+            self.b = vec![0.0; n];
+        }
+        self.start = part.start;
+    }
+}
+
+/// Calls `f(param, part, offset)` for every parameter with values in
+/// `range` of the flat parameter vector (every parameter's values,
+/// concatenated in visiting order): `part` are those values' indices in the
+/// parameter, `offset` the position of the first one in `range`.
+fn overlaps(
+    model: &mut dyn Model,
+    range: Range<usize>,
+    f: &mut dyn FnMut(Param<'_>, Range<usize>, usize),
+) {
+    let mut at = 0usize;
+    model.visit_params(&mut |p: Param<'_>| {
+        let len = p.value.len();
+        let (lo, hi) = (range.start.max(at), range.end.min(at + len));
+        if lo < hi {
+            f(p, lo - at..hi - at, lo - range.start);
+        }
+        at += len;
+    });
 }
 
 /// An optimizer with its per-parameter state, keyed by [`Param::index`].
@@ -98,17 +150,81 @@ impl OptimizerState {
     /// (so a bad batch cannot poison the weights) and the caller should stop:
     /// [`crate::train::fit`] reports it as [`crate::Error::NonFinite`].
     pub fn step(&mut self, model: &mut dyn Model) -> f32 {
+        let norm = self.sum_sq(model, 0..usize::MAX, None, 1.0).sqrt() as f32;
+        if norm.is_finite() {
+            self.apply(model, 0..usize::MAX, None, 1.0, norm);
+        }
+        norm
+    }
+
+    /// The sum of squares, over the positions `range` of the flat
+    /// parameter vector (every parameter's values, concatenated in visiting
+    /// order), of the gradients of the parameters the update changes
+    /// (trainable, not frozen): one rank's share of the squared global norm
+    /// when ranks split the update ([`crate::dist`]). `grads` holds the
+    /// gradients of those positions, each multiplied by `pre` first.
+    pub(crate) fn sum_sq_range(
+        &self,
+        model: &mut dyn Model,
+        range: Range<usize>,
+        grads: &[f32],
+        pre: f32,
+    ) -> f64 {
+        self.sum_sq(model, range, Some(grads), pre)
+    }
+
+    /// The update of the positions `range` of the flat parameter vector
+    /// only, from their gradients `grads` (each multiplied by `pre`) and
+    /// the global gradient norm `norm` (for clipping; the caller checked
+    /// that it is finite). Parameters may be cut anywhere: every update
+    /// rule is elementwise. The state kept is that of `range` alone (see
+    /// [`OptimizerState::state`]); a full state restored from a checkpoint
+    /// is cut down to it on the first call.
+    pub(crate) fn step_range(
+        &mut self,
+        model: &mut dyn Model,
+        range: Range<usize>,
+        grads: &[f32],
+        pre: f32,
+        norm: f32,
+    ) {
+        self.apply(model, range, Some(grads), pre, norm);
+    }
+
+    /// [`OptimizerState::sum_sq_range`] from `grads`, or from the model's
+    /// own gradients when `None`.
+    fn sum_sq(
+        &self,
+        model: &mut dyn Model,
+        range: Range<usize>,
+        grads: Option<&[f32]>,
+        pre: f32,
+    ) -> f64 {
         let mut sq = 0.0f64;
         let frozen = &self.frozen;
-        model.visit_params(&mut |p: Param<'_>| {
-            if p.trainable && !Self::is_frozen(frozen, p.name) {
-                sq += sum_sq_fast(p.grad);
+        overlaps(model, range, &mut |p, part, off| {
+            if !p.trainable || Self::is_frozen(frozen, p.name) {
+                return;
             }
+            sq += match grads {
+                Some(g) => sum_sq_fast(&g[off..off + part.len()], pre),
+                None if p.grad.len() == p.value.len() => sum_sq_fast(&p.grad[part], pre),
+                // Counted whole, as ever, by the one call it gets (`range` is everything).
+                None => sum_sq_fast(p.grad, pre),
+            };
         });
-        let norm = sq.sqrt() as f32;
-        if !norm.is_finite() {
-            return norm;
-        }
+        sq
+    }
+
+    /// The update of `range`; see [`OptimizerState::step_range`].
+    fn apply(
+        &mut self,
+        model: &mut dyn Model,
+        range: Range<usize>,
+        grads: Option<&[f32]>,
+        pre: f32,
+        norm: f32,
+    ) {
         let scale = match self.clip_norm {
             Some(c) if norm > c && c > 0.0 => c / norm,
             _ => 1.0,
@@ -117,28 +233,24 @@ impl OptimizerState {
         let t = self.iterations;
         let lr = self.lr;
         let opt = self.optimizer;
+        let frozen = &self.frozen;
         let slots = &mut self.slots;
-        model.visit_params(&mut |p: Param<'_>| {
-            if !p.trainable || p.value.len() != p.grad.len() || Self::is_frozen(frozen, p.name) {
+        overlaps(model, range, &mut |p, part, off| {
+            if !p.trainable || Self::is_frozen(frozen, p.name) {
                 return;
             }
+            let g = match grads {
+                Some(g) => &g[off..off + part.len()],
+                None if p.grad.len() == p.value.len() => &p.grad[part.clone()],
+                None => return,
+            };
             if slots.len() <= p.index {
                 slots.resize_with(p.index + 1, Slot::default);
             }
             let slot = &mut slots[p.index];
-            if slot.a.len() != p.value.len() {
-                let init = match opt {
-                    Optimizer::Adagrad {
-                        initial_accumulator,
-                        ..
-                    } => initial_accumulator,
-                    _ => 0.0,
-                };
-                slot.a = vec![init; p.value.len()];
-                slot.b = vec![0.0; p.value.len()];
-            }
-            let (w, g, a, b) = (p.value, p.grad, &mut slot.a[..], &mut slot.b[..]);
-            let update = |(w, g, a, b): Part<'_>| update_fast(opt, lr, t, scale, w, g, a, b);
+            slot.hold(opt, p.value.len(), part.clone());
+            let (w, a, b) = (&mut p.value[part], &mut slot.a[..], &mut slot.b[..]);
+            let update = |(w, g, a, b): Part<'_>| update_fast(opt, lr, t, pre, scale, w, g, a, b);
             let share = match crate::pool::pool() {
                 Some(pool) if w.len() >= PARALLEL_UPDATE => pool.share((0, 0)),
                 _ => None,
@@ -152,10 +264,13 @@ impl OptimizerState {
                 None => update((w, g, a, b)),
             }
         });
-        norm
     }
 
-    /// The state vectors, as `(param index, slot name, values)`, for checkpoints.
+    /// The state vectors, as `(param index, slot name, values)`, for
+    /// checkpoints. During a data-parallel run each rank holds only the
+    /// state of its share of the values ([`crate::dist`] gathers the whole
+    /// state before writing a checkpoint); otherwise, and after that
+    /// gathering, every vector covers its whole parameter.
     pub fn state(&self) -> Vec<(usize, &'static str, &[f32])> {
         let names = self.optimizer.slot_names();
         let mut out = Vec::new();
@@ -181,6 +296,7 @@ impl OptimizerState {
         }
         let slot = &mut self.slots[index];
         let len = values.len();
+        slot.start = 0;
         if k == 0 {
             slot.a = values;
             if slot.b.len() != len {
@@ -193,6 +309,63 @@ impl OptimizerState {
             }
         }
         true
+    }
+
+    /// Writes state vector `k` (0 or 1, as in [`Optimizer::slot_names`]) of
+    /// the positions `range` of the flat parameter vector into `out`
+    /// (`range.len()` long), zeros where this state holds none: this rank's
+    /// contribution to [`OptimizerState::import_whole`].
+    pub(crate) fn export_range(
+        &self,
+        model: &mut dyn Model,
+        range: Range<usize>,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        out.fill(0.0);
+        let slots = &self.slots;
+        overlaps(model, range, &mut |p, part, off| {
+            let Some(slot) = slots.get(p.index) else {
+                return;
+            };
+            let v = if k == 0 { &slot.a } else { &slot.b };
+            let end = slot.start + v.len();
+            if slot.start <= part.start && part.end <= end {
+                out[off..off + part.len()]
+                    .copy_from_slice(&v[part.start - slot.start..part.end - slot.start]);
+            }
+        });
+    }
+
+    /// Replaces state vector `k` of every parameter the update changes with
+    /// its values in `whole`, the flat state of all parameters (gathered
+    /// from every rank's [`OptimizerState::export_range`]). Does nothing
+    /// before the first step, when no rank holds state yet.
+    pub(crate) fn import_whole(&mut self, model: &mut dyn Model, k: usize, whole: &[f32]) {
+        if self.iterations == 0 {
+            return;
+        }
+        let frozen = &self.frozen;
+        let slots = &mut self.slots;
+        overlaps(model, 0..whole.len(), &mut |p, part, off| {
+            if !p.trainable || Self::is_frozen(frozen, p.name) || part.start != 0 {
+                return;
+            }
+            if slots.len() <= p.index {
+                slots.resize_with(p.index + 1, Slot::default);
+            }
+            let slot = &mut slots[p.index];
+            let (len, v) = (part.len(), &whole[off..off + part.len()]);
+            if slot.start != 0 || slot.a.len() != len {
+                slot.a = vec![0.0; len];
+            }
+            if slot.start != 0 || slot.b.len() != len {
+                slot.b = vec![0.0; len];
+            }
+            slot.start = 0;
+            let dst = if k == 0 { &mut slot.a } else { &mut slot.b };
+            dst.copy_from_slice(v);
+        });
     }
 }
 
@@ -233,11 +406,12 @@ macro_rules! widest {
     };
 }
 
-widest!(sum_sq_fast = sum_sq(xs: &[f32]) -> f64);
+widest!(sum_sq_fast = sum_sq(xs: &[f32], pre: f32) -> f64);
 widest!(update_fast = update(
     opt: Optimizer,
     lr: f32,
     t: u64,
+    pre: f32,
     scale: f32,
     w: &mut [f32],
     grad: &[f32],
@@ -245,21 +419,22 @@ widest!(update_fast = update(
     b: &mut [f32]
 ));
 
-/// `sum(x²)` in 32 f32 lanes (the compiler vectorises them; one running sum
-/// could not be reordered and would wait on every add), f64 across chunks
-/// of 4096.
+/// `sum((x·pre)²)` in 32 f32 lanes (the compiler vectorises them; one
+/// running sum could not be reordered and would wait on every add), f64
+/// across chunks of 4096. `pre = 1` changes nothing (`x·1` is `x`).
 #[inline(always)]
-fn sum_sq(xs: &[f32]) -> f64 {
+fn sum_sq(xs: &[f32], pre: f32) -> f64 {
     xs.chunks(4096)
         .map(|chunk| {
             let mut lanes = [0.0f32; 32];
             let mut it = chunk.chunks_exact(32);
             for c in &mut it {
                 for (l, &v) in lanes.iter_mut().zip(c) {
+                    let v = v * pre;
                     *l += v * v;
                 }
             }
-            let tail: f32 = it.remainder().iter().map(|&v| v * v).sum();
+            let tail: f32 = it.remainder().iter().map(|&v| (v * pre) * (v * pre)).sum();
             lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
         })
         .sum()
@@ -295,14 +470,17 @@ fn update_parts(p: Part<'_>) -> impl Iterator<Item = Part<'_>> {
 /// A slice of one parameter: values, gradients, and the two state slots.
 type Part<'p> = (&'p mut [f32], &'p [f32], &'p mut [f32], &'p mut [f32]);
 
-/// One parameter's update; `scale` is the clipping factor applied to `grad`,
-/// `a` and `b` are the optimizer's state for these values.
+/// One parameter's update (or part of one). Each gradient is multiplied
+/// by `pre` (1, or a data-parallel run's 1 / global rows), then by `scale`,
+/// the clipping factor; `a` and `b` are the optimizer's state for these
+/// values.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn update(
     opt: Optimizer,
     lr: f32,
     t: u64,
+    pre: f32,
     scale: f32,
     w: &mut [f32],
     grad: &[f32],
@@ -315,11 +493,12 @@ fn update(
         } => {
             if momentum == 0.0 {
                 for (w, &g) in w.iter_mut().zip(grad) {
+                    let g = g * pre;
                     *w -= lr * g * scale;
                 }
             } else {
                 for ((w, &g), v) in w.iter_mut().zip(grad).zip(a.iter_mut()) {
-                    let g = g * scale;
+                    let g = g * pre * scale;
                     *v = momentum * *v - lr * g;
                     *w += if nesterov { momentum * *v - lr * g } else { *v };
                 }
@@ -336,14 +515,14 @@ fn update(
             match eps_placement {
                 EpsPlacement::Keras => {
                     for ((w, &g), acc) in pairs {
-                        let g = g * scale;
+                        let g = g * pre * scale;
                         *acc += g * g;
                         *w -= lr * g / (*acc + epsilon).sqrt();
                     }
                 }
                 EpsPlacement::PyTorch => {
                     for ((w, &g), acc) in pairs {
-                        let g = g * scale;
+                        let g = g * pre * scale;
                         *acc += g * g;
                         *w -= lr * g / (acc.sqrt() + epsilon);
                     }
@@ -352,7 +531,7 @@ fn update(
         }
         Optimizer::Adadelta { rho, epsilon, .. } => {
             for (((w, &g), ag), ad) in w.iter_mut().zip(grad).zip(a.iter_mut()).zip(b.iter_mut()) {
-                let g = g * scale;
+                let g = g * pre * scale;
                 *ag = rho * *ag + (1.0 - rho) * g * g;
                 let delta = (*ad + epsilon).sqrt() / (*ag + epsilon).sqrt() * g;
                 *ad = rho * *ad + (1.0 - rho) * delta * delta;
@@ -370,7 +549,7 @@ fn update(
             match eps_placement {
                 EpsPlacement::Keras => {
                     for (((w, &g), v), m) in quads {
-                        let g = g * scale;
+                        let g = g * pre * scale;
                         *v = rho * *v + (1.0 - rho) * g * g;
                         let inc = lr * g / (*v + epsilon).sqrt();
                         if momentum > 0.0 {
@@ -384,7 +563,7 @@ fn update(
                 // torch.optim.RMSprop: the buffer holds g / (sqrt(v) + eps), lr comes after.
                 EpsPlacement::PyTorch => {
                     for (((w, &g), v), m) in quads {
-                        let g = g * scale;
+                        let g = g * pre * scale;
                         *v = rho * *v + (1.0 - rho) * g * g;
                         let step = g / (v.sqrt() + epsilon);
                         if momentum > 0.0 {
@@ -421,7 +600,7 @@ fn update(
                 EpsPlacement::Keras => {
                     let alpha = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
                     for (((w, &g), m), v) in quads {
-                        let g = g * scale;
+                        let g = g * pre * scale;
                         *w -= lr * decay * *w;
                         *m = beta1 * *m + (1.0 - beta1) * g;
                         *v = beta2 * *v + (1.0 - beta2) * g * g;
@@ -433,7 +612,7 @@ fn update(
                     let step = lr / (1.0 - beta1.powi(t));
                     let root2 = (1.0 - beta2.powi(t)).sqrt();
                     for (((w, &g), m), v) in quads {
-                        let g = g * scale;
+                        let g = g * pre * scale;
                         *w -= lr * decay * *w;
                         *m = beta1 * *m + (1.0 - beta1) * g;
                         *v = beta2 * *v + (1.0 - beta2) * g * g;
@@ -612,13 +791,66 @@ pub(crate) mod tests {
         assert_eq!(state.iterations(), 1);
     }
 
+    /// Two states updating the two halves of the flat parameter vector
+    /// (cut inside `w`) give the bits one state updating all of it gives,
+    /// with clipping acting, for several steps; gathered, their state is
+    /// the whole state.
+    #[test]
+    fn an_update_in_parts_is_the_whole_update() {
+        for opt in [
+            Optimizer::adam(0.1),
+            Optimizer::momentum(0.1, 0.9, false),
+            Optimizer::adagrad(0.5),
+        ] {
+            let mut whole = Quadratic::new();
+            let mut parts = Quadratic::new();
+            let new = || OptimizerState::new(opt).with_clip_norm(Some(2.0));
+            let mut one = new();
+            let mut halves = [(new(), 0..2), (new(), 2..4)];
+            for _ in 0..4 {
+                whole.grad();
+                assert!(one.step(&mut whole) > 2.0, "clipping must act");
+                parts.grad();
+                let g = parts.g.clone();
+                let grads = |r: &Range<usize>| {
+                    let mut v: Vec<f32> = g.iter().chain(&[1.0]).copied().collect();
+                    v.truncate(r.end);
+                    v.split_off(r.start)
+                };
+                let sq: f64 = halves
+                    .iter()
+                    .map(|(s, r)| s.sum_sq_range(&mut parts, r.clone(), &grads(r), 0.5))
+                    .sum();
+                // pre = 0.5 on doubled gradients: the same gradients.
+                let norm = (sq.sqrt() * 2.0) as f32;
+                for (s, r) in halves.iter_mut() {
+                    let doubled: Vec<f32> = grads(r).iter().map(|v| v * 2.0).collect();
+                    s.step_range(&mut parts, r.clone(), &doubled, 0.5, norm);
+                }
+                assert_eq!(parts.w, whole.w, "{opt:?}");
+                assert_eq!(parts.frozen, [5.0]);
+            }
+            let mut gathered = halves[0].0.clone();
+            for k in 0..opt.slot_names().len() {
+                let mut flat = vec![0.0; 4];
+                for (s, r) in &halves {
+                    let mut part = vec![0.0; r.len()];
+                    s.export_range(&mut parts, r.clone(), k, &mut part);
+                    flat[r.clone()].copy_from_slice(&part);
+                }
+                gathered.import_whole(&mut parts, k, &flat);
+            }
+            assert_eq!(gathered.state(), one.state(), "{opt:?}");
+        }
+    }
+
     #[test]
     fn sum_sq_matches_the_plain_sum() {
         let x: Vec<f32> = (0..10_007).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
         let plain: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
-        assert!((sum_sq(&x) - plain).abs() < 1e-6 * plain);
-        assert!(sum_sq(&[f32::NAN, 1.0]).is_nan());
-        assert_eq!(sum_sq(&[]), 0.0);
+        assert!((sum_sq(&x, 1.0) - plain).abs() < 1e-6 * plain);
+        assert!(sum_sq(&[f32::NAN, 1.0], 1.0).is_nan());
+        assert_eq!(sum_sq(&[], 1.0), 0.0);
     }
 
     #[test]
@@ -917,8 +1149,8 @@ pub(crate) mod tests {
             );
             let (mut w2, mut a2, mut b2) = (w1.clone(), a1.clone(), b1.clone());
             for t in 1..4 {
-                update(opt, 1e-2, t, 0.7, &mut w1, &g, &mut a1, &mut b1);
-                update_fast(opt, 1e-2, t, 0.7, &mut w2, &g, &mut a2, &mut b2);
+                update(opt, 1e-2, t, 1.0, 0.7, &mut w1, &g, &mut a1, &mut b1);
+                update_fast(opt, 1e-2, t, 1.0, 0.7, &mut w2, &g, &mut a2, &mut b2);
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert!(
@@ -947,13 +1179,13 @@ pub(crate) mod tests {
             );
             assert_eq!(bounds.iter().sum::<usize>(), len);
             let opt = Optimizer::adam(1e-3);
-            update_fast(opt, 1e-3, 3, 0.5, &mut w, &g, &mut a, &mut b);
+            update_fast(opt, 1e-3, 3, 1.0, 0.5, &mut w, &g, &mut a, &mut b);
             for pool in pools {
                 let (mut w2, mut a2, mut b2) = (w0.clone(), vec![0.1; len], vec![0.2; len]);
                 let parts = update_parts((&mut w2, &g, &mut a2, &mut b2));
                 pool.share_now((0, 0))
                     .for_each(parts, &mut (Vec::new(), Vec::new()), |p, _| {
-                        update_fast(opt, 1e-3, 3, 0.5, p.0, p.1, p.2, p.3)
+                        update_fast(opt, 1e-3, 3, 1.0, 0.5, p.0, p.1, p.2, p.3)
                     });
                 assert!(w2 == w && a2 == a && b2 == b, "length {len}");
             }

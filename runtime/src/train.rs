@@ -774,14 +774,20 @@ impl Trainer {
                 let due = c.every > 0 && self.state.epoch.is_multiple_of(c.every);
                 let improved = value(&c.monitor).is_some_and(|v| best.update(v));
                 if (c.save_best_only && improved) || (!c.save_best_only && due) {
-                    let saved = if root {
-                        crate::io::save_checkpoint(&c.path, model, &self.state)
-                    } else {
-                        Ok(())
-                    };
                     match dist.as_deref_mut() {
-                        Some(d) => d.agree(saved, "writing a checkpoint")?,
-                        None => saved?,
+                        Some(d) => {
+                            // The ranks hold shares of the optimizer state:
+                            // gather it whole (every rank takes part), so the
+                            // checkpoint resumes on any number of ranks.
+                            let whole = d.gathered(model, &self.state)?;
+                            let saved = if root {
+                                crate::io::save_checkpoint(&c.path, model, &whole)
+                            } else {
+                                Ok(())
+                            };
+                            d.agree(saved, "writing a checkpoint")?
+                        }
+                        None => crate::io::save_checkpoint(&c.path, model, &self.state)?,
                     }
                 }
             }

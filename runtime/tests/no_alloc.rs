@@ -11,6 +11,7 @@ use nnc_runtime::{Activation, Loss, Model, Optimizer};
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::allocations_during;
+use std::sync::{Arc, Barrier, Mutex};
 
 // One test function, so the thread-local buffers it warms up are its own.
 #[test]
@@ -436,8 +437,9 @@ fn cnn_training_steps_and_predict_one_allocate_nothing_after_the_first() {
 }
 
 /// One rank alone: the collectives change nothing, so what is counted is the
-/// distributed step itself (gradients packed, summed, unpacked for the
-/// optimizer), which must allocate nothing either.
+/// distributed step itself (gradients packed and reduce-scattered, the
+/// rank's share of the update, the parameters all-gathered, through the
+/// trait's default collectives), which must allocate nothing either.
 struct Solo;
 
 impl nnc_runtime::dist::GradientSync for Solo {
@@ -497,4 +499,121 @@ fn distributed_steps_allocate_nothing_after_the_first() {
         few, many,
         "100 steps allocated {many} times, 10 steps {few}"
     );
+}
+
+/// Two ranks as threads that allocate nothing once their buffers have
+/// grown: each deposits its buffer in its slot, then both read the slots.
+/// With two ranks every step cuts a parameter in two (the model's 837
+/// values split 419 + 418, inside the first weight), so what is counted
+/// includes the sharded update, the reduce-scatter and the all-gather.
+struct Pair {
+    rank: usize,
+    shared: Arc<(Mutex<[Vec<f64>; 2]>, Barrier)>,
+}
+
+impl Pair {
+    fn deposit(&self, put: impl FnOnce(&mut Vec<f64>)) {
+        let (slots, barrier) = &*self.shared;
+        {
+            let mut s = slots.lock().unwrap();
+            s[self.rank].clear();
+            put(&mut s[self.rank]);
+        }
+        barrier.wait();
+    }
+
+    fn collect(&self, read: impl FnOnce(&[Vec<f64>; 2])) {
+        let (slots, barrier) = &*self.shared;
+        read(&slots.lock().unwrap());
+        barrier.wait();
+    }
+}
+
+impl nnc_runtime::dist::GradientSync for Pair {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        2
+    }
+    fn sum_f32(&mut self, buf: &mut [f32]) -> nnc_runtime::Result<()> {
+        self.deposit(|v| v.extend(buf.iter().map(|&x| x as f64)));
+        self.collect(|s| {
+            for (k, x) in buf.iter_mut().enumerate() {
+                *x = s[0][k] as f32 + s[1][k] as f32;
+            }
+        });
+        Ok(())
+    }
+    fn sum_f64(&mut self, buf: &mut [f64]) -> nnc_runtime::Result<()> {
+        self.deposit(|v| v.extend_from_slice(buf));
+        self.collect(|s| {
+            for (k, x) in buf.iter_mut().enumerate() {
+                *x = s[0][k] + s[1][k];
+            }
+        });
+        Ok(())
+    }
+    fn broadcast_f32(&mut self, buf: &mut [f32]) -> nnc_runtime::Result<()> {
+        self.deposit(|v| v.extend(buf.iter().map(|&x| x as f64)));
+        self.collect(|s| {
+            for (x, &r) in buf.iter_mut().zip(&s[0]) {
+                *x = r as f32;
+            }
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn two_rank_distributed_steps_allocate_nothing_after_the_first() {
+    use nnc_runtime::dist::{fit_distributed, DataLayout};
+    let cfg = TrainConfig {
+        loss: Loss::SparseCategoricalCrossentropy { from_logits: false },
+        optimizer: Optimizer::adam(1e-3),
+        clip_norm: Some(1.0),
+        batch_size: 16,
+        epochs: 2,
+        metrics: vec![nnc_runtime::Metric::Accuracy],
+        verbose: nnc_runtime::train::Verbosity::Silent,
+        ..TrainConfig::default()
+    };
+    let data = |n: usize| {
+        let x = Array2::from_shape_fn((n, 20), |(i, j)| ((i * 7 + j) % 11) as f32 / 11.0);
+        let y = Array1::from_shape_fn(n, |i| (i % 5) as f32);
+        nnc_runtime::Dataset::new(x.into_dyn(), y.into_dyn()).unwrap()
+    };
+    let shared = Arc::new((Mutex::new([Vec::new(), Vec::new()]), Barrier::new(2)));
+    let counts: Vec<(usize, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|rank| {
+                let (shared, cfg, data) = (shared.clone(), &cfg, &data);
+                s.spawn(move || {
+                    let mut sync = Pair { rank, shared };
+                    // Per thread, so each rank counts its own allocations.
+                    let mut run = |n: usize| {
+                        let d = data(n);
+                        let mut m = Sequential::builder(&[20])
+                            .dense(32, Activation::Relu)
+                            .dense(5, Activation::Softmax)
+                            .build(rank as u64)
+                            .unwrap();
+                        allocations_during(|| {
+                            fit_distributed(&mut m, cfg, &d, DataLayout::Replicated, &mut sync)
+                                .unwrap();
+                        })
+                    };
+                    run(160); // warms up this thread's buffers
+                    (run(160), run(1600))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (rank, (few, many)) in counts.iter().enumerate() {
+        assert_eq!(
+            few, many,
+            "rank {rank}: 100 steps allocated {many} times, 10 steps {few}"
+        );
+    }
 }
