@@ -399,6 +399,54 @@ unsafe fn tile<A: ARows, const NV: usize, const R: usize>(
     acc
 }
 
+/// The `8 × 32` accumulators of a tile in assembly: zeroed, passed to the
+/// template (`{c00}`..`{c71}`, row then vector; scratch `{b0}`, `{b1}`,
+/// `{t}`) after the caller's operands, and returned as [`tile`] returns
+/// them. One place for the register list both kernels share.
+macro_rules! tile_asm {
+    ([$($line:literal,)+] $($operand:tt)+) => {{
+        let z = _mm512_setzero_ps();
+        let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
+            (z, z, z, z, z, z, z, z);
+        let (mut c40, mut c41, mut c50, mut c51, mut c60, mut c61, mut c70, mut c71) =
+            (z, z, z, z, z, z, z, z);
+        std::arch::asm!(
+            $($line,)+
+            $($operand)+
+            b0 = out(zmm_reg) _,
+            b1 = out(zmm_reg) _,
+            t = out(zmm_reg) _,
+            c00 = inout(zmm_reg) c00,
+            c01 = inout(zmm_reg) c01,
+            c10 = inout(zmm_reg) c10,
+            c11 = inout(zmm_reg) c11,
+            c20 = inout(zmm_reg) c20,
+            c21 = inout(zmm_reg) c21,
+            c30 = inout(zmm_reg) c30,
+            c31 = inout(zmm_reg) c31,
+            c40 = inout(zmm_reg) c40,
+            c41 = inout(zmm_reg) c41,
+            c50 = inout(zmm_reg) c50,
+            c51 = inout(zmm_reg) c51,
+            c60 = inout(zmm_reg) c60,
+            c61 = inout(zmm_reg) c61,
+            c70 = inout(zmm_reg) c70,
+            c71 = inout(zmm_reg) c71,
+            options(nostack, readonly),
+        );
+        [
+            [c00, c01],
+            [c10, c11],
+            [c20, c21],
+            [c30, c31],
+            [c40, c41],
+            [c50, c51],
+            [c60, c61],
+            [c70, c71],
+        ]
+    }};
+}
+
 /// [`tile`] for a whole `8 × 32` tile of a row-major `a` (rows `rs` floats
 /// apart), written out in assembly. The compiler's version of the same loop
 /// spent as many instructions on addresses (one add per row per depth
@@ -422,17 +470,13 @@ unsafe fn tile_rows_asm(
     b: *const f32,
     ldb: isize,
 ) -> [[__m512; 2]; MR] {
-    let z = _mm512_setzero_ps();
-    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
-        (z, z, z, z, z, z, z, z);
-    let (mut c40, mut c41, mut c50, mut c51, mut c60, mut c61, mut c70, mut c71) =
-        (z, z, z, z, z, z, z, z);
     let rsb = rs * 4;
     // SAFETY: reads only a[i·rs + p] for i < 8, p < kc and b[p·ldb + j]
     // for p < kc, j < 32 (the caller's guarantee); writes only the named
     // registers.
     unsafe {
-        std::arch::asm!(
+        tile_asm!(
+            [
                 // Two depth steps per iteration, then one if kc is odd.
                 "shr {k}, 1",
                 "jz 3f",
@@ -524,6 +568,7 @@ unsafe fn tile_rows_asm(
                 "vfmadd231ps {c70}, {t}, {b0}",
                 "vfmadd231ps {c71}, {t}, {b1}",
                 "4:",
+            ]
             a = inout(reg) a => _,
             a4 = inout(reg) a.wrapping_offset(4 * rs) => _,
             rs = in(reg) rsb,
@@ -532,38 +577,8 @@ unsafe fn tile_rows_asm(
             ldb = in(reg) ldb * 4,
             k = inout(reg) kc => _,
             odd = in(reg) kc,
-            b0 = out(zmm_reg) _,
-            b1 = out(zmm_reg) _,
-            t = out(zmm_reg) _,
-            c00 = inout(zmm_reg) c00,
-            c01 = inout(zmm_reg) c01,
-            c10 = inout(zmm_reg) c10,
-            c11 = inout(zmm_reg) c11,
-            c20 = inout(zmm_reg) c20,
-            c21 = inout(zmm_reg) c21,
-            c30 = inout(zmm_reg) c30,
-            c31 = inout(zmm_reg) c31,
-            c40 = inout(zmm_reg) c40,
-            c41 = inout(zmm_reg) c41,
-            c50 = inout(zmm_reg) c50,
-            c51 = inout(zmm_reg) c51,
-            c60 = inout(zmm_reg) c60,
-            c61 = inout(zmm_reg) c61,
-            c70 = inout(zmm_reg) c70,
-            c71 = inout(zmm_reg) c71,
-            options(nostack, readonly),
-        );
+        )
     }
-    [
-        [c00, c01],
-        [c10, c11],
-        [c20, c21],
-        [c30, c31],
-        [c40, c41],
-        [c50, c51],
-        [c60, c61],
-        [c70, c71],
-    ]
 }
 
 /// [`tile_rows_asm`] for an `a` packed by [`pack_a_t`] (the tile's 8
@@ -580,143 +595,110 @@ unsafe fn tile_packed_asm(
     b: *const f32,
     ldb: isize,
 ) -> [[__m512; 2]; MR] {
-    let z = _mm512_setzero_ps();
-    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31) =
-        (z, z, z, z, z, z, z, z);
-    let (mut c40, mut c41, mut c50, mut c51, mut c60, mut c61, mut c70, mut c71) =
-        (z, z, z, z, z, z, z, z);
     // SAFETY: reads only a[p·8 + i] for i < 8, p < kc and b[p·ldb + j] for
     // p < kc, j < 32 (the caller's guarantee); writes only the named
     // registers.
     unsafe {
-        std::arch::asm!(
-            // Two depth steps per iteration, then one if kc is odd.
-            "shr {k}, 1",
-            "jz 3f",
-            "2:",
-            "vmovups {b0}, [{b}]",
-            "vmovups {b1}, [{b} + 64]",
-            "vbroadcastss {t}, dword ptr [{a}]",
-            "vfmadd231ps {c00}, {t}, {b0}",
-            "vfmadd231ps {c01}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 4]",
-            "vfmadd231ps {c10}, {t}, {b0}",
-            "vfmadd231ps {c11}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 8]",
-            "vfmadd231ps {c20}, {t}, {b0}",
-            "vfmadd231ps {c21}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 12]",
-            "vfmadd231ps {c30}, {t}, {b0}",
-            "vfmadd231ps {c31}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 16]",
-            "vfmadd231ps {c40}, {t}, {b0}",
-            "vfmadd231ps {c41}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 20]",
-            "vfmadd231ps {c50}, {t}, {b0}",
-            "vfmadd231ps {c51}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 24]",
-            "vfmadd231ps {c60}, {t}, {b0}",
-            "vfmadd231ps {c61}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 28]",
-            "vfmadd231ps {c70}, {t}, {b0}",
-            "vfmadd231ps {c71}, {t}, {b1}",
-            "vmovups {b0}, [{b} + {ldb}]",
-            "vmovups {b1}, [{b} + {ldb} + 64]",
-            "vbroadcastss {t}, dword ptr [{a} + 32]",
-            "vfmadd231ps {c00}, {t}, {b0}",
-            "vfmadd231ps {c01}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 36]",
-            "vfmadd231ps {c10}, {t}, {b0}",
-            "vfmadd231ps {c11}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 40]",
-            "vfmadd231ps {c20}, {t}, {b0}",
-            "vfmadd231ps {c21}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 44]",
-            "vfmadd231ps {c30}, {t}, {b0}",
-            "vfmadd231ps {c31}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 48]",
-            "vfmadd231ps {c40}, {t}, {b0}",
-            "vfmadd231ps {c41}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 52]",
-            "vfmadd231ps {c50}, {t}, {b0}",
-            "vfmadd231ps {c51}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 56]",
-            "vfmadd231ps {c60}, {t}, {b0}",
-            "vfmadd231ps {c61}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 60]",
-            "vfmadd231ps {c70}, {t}, {b0}",
-            "vfmadd231ps {c71}, {t}, {b1}",
-            "add {a}, 64",
-            "lea {b}, [{b} + {ldb} * 2]",
-            "dec {k}",
-            "jnz 2b",
-            "3:",
-            "test {odd}, 1",
-            "jz 4f",
-            "vmovups {b0}, [{b}]",
-            "vmovups {b1}, [{b} + 64]",
-            "vbroadcastss {t}, dword ptr [{a}]",
-            "vfmadd231ps {c00}, {t}, {b0}",
-            "vfmadd231ps {c01}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 4]",
-            "vfmadd231ps {c10}, {t}, {b0}",
-            "vfmadd231ps {c11}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 8]",
-            "vfmadd231ps {c20}, {t}, {b0}",
-            "vfmadd231ps {c21}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 12]",
-            "vfmadd231ps {c30}, {t}, {b0}",
-            "vfmadd231ps {c31}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 16]",
-            "vfmadd231ps {c40}, {t}, {b0}",
-            "vfmadd231ps {c41}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 20]",
-            "vfmadd231ps {c50}, {t}, {b0}",
-            "vfmadd231ps {c51}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 24]",
-            "vfmadd231ps {c60}, {t}, {b0}",
-            "vfmadd231ps {c61}, {t}, {b1}",
-            "vbroadcastss {t}, dword ptr [{a} + 28]",
-            "vfmadd231ps {c70}, {t}, {b0}",
-            "vfmadd231ps {c71}, {t}, {b1}",
-            "4:",
+        tile_asm!(
+            [
+                // Two depth steps per iteration, then one if kc is odd.
+                "shr {k}, 1",
+                "jz 3f",
+                "2:",
+                "vmovups {b0}, [{b}]",
+                "vmovups {b1}, [{b} + 64]",
+                "vbroadcastss {t}, dword ptr [{a}]",
+                "vfmadd231ps {c00}, {t}, {b0}",
+                "vfmadd231ps {c01}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 4]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 8]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 12]",
+                "vfmadd231ps {c30}, {t}, {b0}",
+                "vfmadd231ps {c31}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 16]",
+                "vfmadd231ps {c40}, {t}, {b0}",
+                "vfmadd231ps {c41}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 20]",
+                "vfmadd231ps {c50}, {t}, {b0}",
+                "vfmadd231ps {c51}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 24]",
+                "vfmadd231ps {c60}, {t}, {b0}",
+                "vfmadd231ps {c61}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 28]",
+                "vfmadd231ps {c70}, {t}, {b0}",
+                "vfmadd231ps {c71}, {t}, {b1}",
+                "vmovups {b0}, [{b} + {ldb}]",
+                "vmovups {b1}, [{b} + {ldb} + 64]",
+                "vbroadcastss {t}, dword ptr [{a} + 32]",
+                "vfmadd231ps {c00}, {t}, {b0}",
+                "vfmadd231ps {c01}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 36]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 40]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 44]",
+                "vfmadd231ps {c30}, {t}, {b0}",
+                "vfmadd231ps {c31}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 48]",
+                "vfmadd231ps {c40}, {t}, {b0}",
+                "vfmadd231ps {c41}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 52]",
+                "vfmadd231ps {c50}, {t}, {b0}",
+                "vfmadd231ps {c51}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 56]",
+                "vfmadd231ps {c60}, {t}, {b0}",
+                "vfmadd231ps {c61}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 60]",
+                "vfmadd231ps {c70}, {t}, {b0}",
+                "vfmadd231ps {c71}, {t}, {b1}",
+                "add {a}, 64",
+                "lea {b}, [{b} + {ldb} * 2]",
+                "dec {k}",
+                "jnz 2b",
+                "3:",
+                "test {odd}, 1",
+                "jz 4f",
+                "vmovups {b0}, [{b}]",
+                "vmovups {b1}, [{b} + 64]",
+                "vbroadcastss {t}, dword ptr [{a}]",
+                "vfmadd231ps {c00}, {t}, {b0}",
+                "vfmadd231ps {c01}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 4]",
+                "vfmadd231ps {c10}, {t}, {b0}",
+                "vfmadd231ps {c11}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 8]",
+                "vfmadd231ps {c20}, {t}, {b0}",
+                "vfmadd231ps {c21}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 12]",
+                "vfmadd231ps {c30}, {t}, {b0}",
+                "vfmadd231ps {c31}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 16]",
+                "vfmadd231ps {c40}, {t}, {b0}",
+                "vfmadd231ps {c41}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 20]",
+                "vfmadd231ps {c50}, {t}, {b0}",
+                "vfmadd231ps {c51}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 24]",
+                "vfmadd231ps {c60}, {t}, {b0}",
+                "vfmadd231ps {c61}, {t}, {b1}",
+                "vbroadcastss {t}, dword ptr [{a} + 28]",
+                "vfmadd231ps {c70}, {t}, {b0}",
+                "vfmadd231ps {c71}, {t}, {b1}",
+                "4:",
+            ]
             a = inout(reg) a => _,
             b = inout(reg) b => _,
             ldb = in(reg) ldb * 4,
             k = inout(reg) kc => _,
             odd = in(reg) kc,
-            b0 = out(zmm_reg) _,
-            b1 = out(zmm_reg) _,
-            t = out(zmm_reg) _,
-            c00 = inout(zmm_reg) c00,
-            c01 = inout(zmm_reg) c01,
-            c10 = inout(zmm_reg) c10,
-            c11 = inout(zmm_reg) c11,
-            c20 = inout(zmm_reg) c20,
-            c21 = inout(zmm_reg) c21,
-            c30 = inout(zmm_reg) c30,
-            c31 = inout(zmm_reg) c31,
-            c40 = inout(zmm_reg) c40,
-            c41 = inout(zmm_reg) c41,
-            c50 = inout(zmm_reg) c50,
-            c51 = inout(zmm_reg) c51,
-            c60 = inout(zmm_reg) c60,
-            c61 = inout(zmm_reg) c61,
-            c70 = inout(zmm_reg) c70,
-            c71 = inout(zmm_reg) c71,
-            options(nostack, readonly),
-        );
+        )
     }
-    [
-        [c00, c01],
-        [c10, c11],
-        [c20, c21],
-        [c30, c31],
-        [c40, c41],
-        [c50, c51],
-        [c60, c61],
-        [c70, c71],
-    ]
 }
 
 /// [`tile`] with as many vectors as `width` needs.
