@@ -774,8 +774,9 @@ fn inherent_impl(
             #predict_logits
 
             /// Runs inference on one sample. Sizes are checked by rustc; nothing
-            /// is allocated (except the returned box of an output above
-            /// 16384 elements).
+            /// is allocated (except the returned box of an output above 16384
+            /// elements, and on a thread's first call the matrix products' packing
+            /// buffers, which the thread keeps).
             pub fn predict_one(&self, x: &#in_ty) -> #one_ty {
                 #prelude
                 let p = &self.params;

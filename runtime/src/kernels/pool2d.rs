@@ -245,41 +245,92 @@ fn max_images_body(p: &Pool2d, x: &[f32], y: &mut [f32], mut argmax: Option<&mut
             for ow in 0..p.out_w() {
                 let (w0, w1, _) = cols.span(ow);
                 let Some(yp) = out_px.next() else { return };
-                let first = (h0 * p.in_w + w0) * c;
-                yp.copy_from_slice(&img[first..first + c]);
-                // Branch-free selects (`>` keeps the first maximum) so the
-                // channel loop vectorises.
-                match argmax.as_deref_mut() {
+                let win = Window {
+                    img,
+                    in_w: p.in_w,
+                    c,
+                    rows: h0..h1,
+                    cols: w0..w1,
+                };
+                let arg = argmax.as_deref_mut().map(|a| &mut a[at_out..at_out + c]);
+                // Whole chunks of channels, then the rest one at a time.
+                let whole = c - c % MAX_CHUNK;
+                match arg {
                     Some(arg) => {
-                        // The winning pixel per channel: one number per
-                        // window cell, so the select vectorises.
-                        let arg = &mut arg[at_out..at_out + c];
-                        arg.fill((h0 * p.in_w + w0) as u32);
-                        for h in h0..h1 {
-                            for w in w0..w1 {
-                                let px = h * p.in_w + w;
-                                let vs = &img[px * c..(px + 1) * c];
-                                for ((b, a), &v) in yp.iter_mut().zip(arg.iter_mut()).zip(vs) {
-                                    let gt = v > *b;
-                                    *b = if gt { v } else { *b };
-                                    *a = if gt { px as u32 } else { *a };
-                                }
-                            }
+                        for (k0, (yc, ac)) in yp[..whole]
+                            .chunks_exact_mut(MAX_CHUNK)
+                            .zip(arg[..whole].chunks_exact_mut(MAX_CHUNK))
+                            .enumerate()
+                        {
+                            win.max::<MAX_CHUNK, true>(k0 * MAX_CHUNK, yc, ac);
+                        }
+                        for k in whole..c {
+                            win.max::<1, true>(k, &mut yp[k..=k], &mut arg[k..=k]);
                         }
                     }
                     None => {
-                        for h in h0..h1 {
-                            for w in w0..w1 {
-                                let at = (h * p.in_w + w) * c;
-                                for (b, &v) in yp.iter_mut().zip(&img[at..at + c]) {
-                                    *b = if v > *b { v } else { *b };
-                                }
-                            }
+                        let mut unused = [0u32; MAX_CHUNK];
+                        for (k0, yc) in yp[..whole].chunks_exact_mut(MAX_CHUNK).enumerate() {
+                            win.max::<MAX_CHUNK, false>(k0 * MAX_CHUNK, yc, &mut unused);
+                        }
+                        for k in whole..c {
+                            win.max::<1, false>(k, &mut yp[k..=k], &mut unused[..1]);
                         }
                     }
                 }
                 at_out += c;
             }
+        }
+    }
+}
+
+/// Channels whose maxima [`Window::max`] keeps in registers at once: two
+/// AVX2 registers of values and two of indices.
+const MAX_CHUNK: usize = 16;
+
+/// One pooling window of one image (channels-last), clipped to the image.
+struct Window<'a> {
+    img: &'a [f32],
+    in_w: usize,
+    c: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+}
+
+impl Window<'_> {
+    /// The largest value of channels `k0..k0 + L` under the window into
+    /// `y`, and with `ARG` the winning pixel `h·W + w` into `arg` (the
+    /// first one on ties). The running maxima live in local arrays, which
+    /// stay in registers: kept in `y` and `arg`, each window cell's
+    /// conditional store had to be reloaded by the next cell.
+    #[inline(always)]
+    fn max<const L: usize, const ARG: bool>(&self, k0: usize, y: &mut [f32], arg: &mut [u32]) {
+        let at = |px: usize| -> &[f32; L] {
+            self.img[px * self.c + k0..px * self.c + k0 + L]
+                .try_into()
+                .expect("L channels")
+        };
+        let first = self.rows.start * self.in_w + self.cols.start;
+        let mut best = *at(first);
+        let mut win = [first as u32; L];
+        for h in self.rows.clone() {
+            for w in self.cols.clone() {
+                let px = h * self.in_w + w;
+                let vs = at(px);
+                // Branch-free selects (`>` keeps the first maximum) so the
+                // channel loop vectorises.
+                for ((b, a), &v) in best.iter_mut().zip(win.iter_mut()).zip(vs) {
+                    let gt = v > *b;
+                    *b = if gt { v } else { *b };
+                    if ARG {
+                        *a = if gt { px as u32 } else { *a };
+                    }
+                }
+            }
+        }
+        y[..L].copy_from_slice(&best);
+        if ARG {
+            arg[..L].copy_from_slice(&win);
         }
     }
 }

@@ -1,18 +1,25 @@
-//! Direct convolution forward for shallow inputs (`KH·KW·C_in` small, as in
-//! a first layer on grey or RGB images), AVX-512 only.
+//! Direct convolution forward and kernel gradient for shallow inputs
+//! (`KH·KW·C_in` small, as in a first layer on grey or RGB images), in
+//! AVX-512 or AVX2+FMA registers.
 //!
 //! With `C_in = 1` the im2col matrix is 16 floats wide for a 4×4 kernel:
 //! writing it cost as much as the 16-deep product that reads it, and the
 //! product's short inner dimension kept the gemm far from its peak. Here
 //! each output pixel's `C_out` sums stay in registers while the kernel
-//! taps stream past: four neighbouring pixels at a time, so that one
-//! load of a tap's weights feeds four pixels' FMAs.
+//! taps stream past: several neighbouring pixels at a time, so that one
+//! load of a tap's weights feeds several pixels' FMAs.
 //!
 //! Each sum starts at zero and takes the taps in the kernel's row order
 //! `(kh, kw, c_in)`, one FMA each, with a zero for a tap in the padding:
 //! the same operations, in the same order, as the im2col + gemm path, so
 //! the two give the same results. The bias is added to the finished sum,
 //! as the gemm path adds it to the stored product.
+//!
+//! One body serves both instruction sets: [`Simd`] names the handful of
+//! vector operations the kernels use, and each set compiles the bodies
+//! into its own `#[target_feature]` entry points. The instruction set only
+//! changes how many lanes and pixels are in flight, never the order of the
+//! operations on one sum, so AVX-512 and AVX2 machines get the same bits.
 
 #![cfg(target_arch = "x86_64")]
 
@@ -36,17 +43,172 @@ macro_rules! unroll {
 /// against 43 through the gemm: module docs of `conv2d`).
 pub(super) const MAX_TAPS: usize = 64;
 
-/// Output channels per register group: four 16-lane registers.
-const GROUP: usize = 64;
+/// Registers of output channels per group in the forward kernel.
+const GROUP_REGS: usize = 4;
+
+/// The instruction set a direct kernel runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// AVX-512F: 16 lanes, 32 registers.
+    Avx512,
+    /// AVX2 + FMA: 8 lanes, 16 registers.
+    Avx2,
+}
+
+impl Isa {
+    /// The widest set this CPU has (AVX2 when `avx2` asks for it), if any.
+    pub(super) fn detect(avx2: bool) -> Option<Isa> {
+        if !avx2 && crate::kernels::gemm::has_avx512() {
+            Some(Isa::Avx512)
+        } else if crate::kernels::gemm::has_fma() {
+            Some(Isa::Avx2)
+        } else {
+            None
+        }
+    }
+}
+
+/// The vector operations the kernels use. Implemented by zero-sized types
+/// whose methods are `inline(always)`: they compile into the instruction
+/// set of the `#[target_feature]` entry point that calls the body.
+trait Simd {
+    /// Floats per register.
+    const LANES: usize;
+    /// Output pixels the forward kernel sums at once (`GROUP_REGS` registers
+    /// each, plus a tap's weights and one broadcast, must fit the register file).
+    const PIXELS: usize;
+    /// Kernel taps the kernel gradient sums at once (one register each).
+    const TAPS: usize;
+    /// A register of `LANES` floats.
+    type V: Copy;
+    /// Which lanes of a register hold channels.
+    type Mask: Copy;
+    /// The first `lanes` lanes (`1..=LANES`).
+    unsafe fn mask(lanes: usize) -> Self::Mask;
+    unsafe fn zero() -> Self::V;
+    /// Loads the masked lanes; the others read zero and are not touched.
+    unsafe fn load(m: Self::Mask, p: *const f32) -> Self::V;
+    unsafe fn store(m: Self::Mask, p: *mut f32, v: Self::V);
+    unsafe fn splat(x: f32) -> Self::V;
+    /// `a·b + c`, rounded once.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+}
+
+/// AVX-512F.
+struct Avx512;
+
+impl Simd for Avx512 {
+    const LANES: usize = 16;
+    // 4 × 4 sums, 4 weight registers and a broadcast: 21 of 32.
+    const PIXELS: usize = 4;
+    // 16 sums, a gradient and a broadcast: 18 of 32.
+    const TAPS: usize = 16;
+    type V = __m512;
+    type Mask = __mmask16;
+    #[inline(always)]
+    unsafe fn mask(lanes: usize) -> __mmask16 {
+        if lanes >= 16 {
+            0xffff
+        } else {
+            (1u16 << lanes) - 1
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero() -> __m512 {
+        _mm512_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn load(m: __mmask16, p: *const f32) -> __m512 {
+        _mm512_maskz_loadu_ps(m, p)
+    }
+    #[inline(always)]
+    unsafe fn store(m: __mmask16, p: *mut f32, v: __m512) {
+        _mm512_mask_storeu_ps(p, m, v)
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        _mm512_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        _mm512_add_ps(a, b)
+    }
+}
+
+/// AVX2 + FMA.
+struct Avx2;
+
+/// An AVX2 lane mask, and whether it is full: a full register takes the
+/// plain load and store, which are faster than the masked ones.
+#[derive(Clone, Copy)]
+struct Mask8 {
+    full: bool,
+    bits: __m256i,
+}
+
+impl Simd for Avx2 {
+    const LANES: usize = 8;
+    // 2 × 4 sums, 4 weight registers and a broadcast: 13 of 16.
+    const PIXELS: usize = 2;
+    // 8 sums, a gradient and a broadcast: 10 of 16.
+    const TAPS: usize = 8;
+    type V = __m256;
+    type Mask = Mask8;
+    #[inline(always)]
+    unsafe fn mask(lanes: usize) -> Mask8 {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        Mask8 {
+            full: lanes >= 8,
+            bits: _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes.min(8) as i32), lane),
+        }
+    }
+    #[inline(always)]
+    unsafe fn zero() -> __m256 {
+        _mm256_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn load(m: Mask8, p: *const f32) -> __m256 {
+        if m.full {
+            _mm256_loadu_ps(p)
+        } else {
+            _mm256_maskload_ps(p, m.bits)
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(m: Mask8, p: *mut f32, v: __m256) {
+        if m.full {
+            _mm256_storeu_ps(p, v)
+        } else {
+            _mm256_maskstore_ps(p, m.bits, v)
+        }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m256 {
+        _mm256_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        _mm256_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256, b: __m256) -> __m256 {
+        _mm256_add_ps(a, b)
+    }
+}
 
 /// `y = conv(x, w) + b` for the images in `x` (no activation).
 ///
 /// # Safety
-/// The CPU must support AVX-512F. The slices must have the lengths of `c`:
-/// `x` a whole number of `H·W·C_in` images, `y` as many `OH·OW·C_out`
-/// outputs, `w` `KH·KW·C_in·C_out`, `b` `C_out`.
-#[target_feature(enable = "avx512f")]
+/// The CPU must support `isa` ([`Isa::detect`]). The slices must have the
+/// lengths of `c`: `x` a whole number of `H·W·C_in` images, `y` as many
+/// `OH·OW·C_out` outputs, `w` `KH·KW·C_in·C_out`, `b` `C_out`.
 pub(super) unsafe fn forward_images(
+    isa: Isa,
     c: &Conv2d,
     x: &[f32],
     w: &[f32],
@@ -60,28 +222,55 @@ pub(super) unsafe fn forward_images(
         y.len() / c.out_width(),
         "conv2d direct: batch"
     );
+    match isa {
+        Isa::Avx512 => forward_avx512(c, x, w, b, y),
+        Isa::Avx2 => forward_avx2(c, x, w, b, y),
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_avx512(c: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    forward_body::<Avx512>(c, x, w, b, y)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2(c: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    forward_body::<Avx2>(c, x, w, b, y)
+}
+
+#[inline(always)]
+unsafe fn forward_body<S: Simd>(
+    c: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) {
     let (out_h, out_w) = (c.out_h(), c.out_w());
+    let group = GROUP_REGS * S::LANES;
     for (img, out) in x
         .chunks_exact(c.in_width())
         .zip(y.chunks_exact_mut(c.out_width()))
     {
-        for g0 in (0..c.out_c).step_by(GROUP) {
-            let width = (c.out_c - g0).min(GROUP);
-            let regs = width.div_ceil(16);
+        for g0 in (0..c.out_c).step_by(group) {
+            let width = (c.out_c - g0).min(group);
+            let regs = width.div_ceil(S::LANES);
             // Lanes of the last register that hold channels.
-            let tail = width - 16 * (regs - 1);
-            let mask: __mmask16 = if tail == 16 {
-                0xffff
-            } else {
-                (1u16 << tail) - 1
+            let at = Group::<S> {
+                g0,
+                mask: S::mask(width - S::LANES * (regs - 1)),
+                out_w,
             };
-            let at = Group { g0, mask, out_w };
             for oh in 0..out_h {
                 let rows_inside =
                     oh * c.stride_h >= c.pad_top && oh * c.stride_h + c.k_h <= c.pad_top + c.in_h;
                 let mut ow = 0;
                 while ow < out_w {
-                    let p = if ow + 4 <= out_w { 4 } else { 1 };
+                    let p = if ow + S::PIXELS <= out_w {
+                        S::PIXELS
+                    } else {
+                        1
+                    };
                     let inside = rows_inside
                         && ow * c.stride_w >= c.pad_left
                         && (ow + p - 1) * c.stride_w + c.k_w <= c.pad_left + c.in_w;
@@ -89,12 +278,14 @@ pub(super) unsafe fn forward_images(
                         ($($r:literal),*) => {
                             match (regs, p, inside) {
                                 $(
-                                    ($r, 4, true) => pixels::<$r, 4, false>(c, img, w, b, at, oh, ow, out),
-                                    ($r, 4, false) => pixels::<$r, 4, true>(c, img, w, b, at, oh, ow, out),
-                                    ($r, _, true) => pixels::<$r, 1, false>(c, img, w, b, at, oh, ow, out),
-                                    ($r, _, false) => pixels::<$r, 1, true>(c, img, w, b, at, oh, ow, out),
+                                    ($r, 4, true) => pixels::<S, $r, 4, false>(c, img, w, b, at, oh, ow, out),
+                                    ($r, 4, false) => pixels::<S, $r, 4, true>(c, img, w, b, at, oh, ow, out),
+                                    ($r, 2, true) => pixels::<S, $r, 2, false>(c, img, w, b, at, oh, ow, out),
+                                    ($r, 2, false) => pixels::<S, $r, 2, true>(c, img, w, b, at, oh, ow, out),
+                                    ($r, _, true) => pixels::<S, $r, 1, false>(c, img, w, b, at, oh, ow, out),
+                                    ($r, _, false) => pixels::<S, $r, 1, true>(c, img, w, b, at, oh, ow, out),
                                 )*
-                                _ => unreachable!("at most 4 registers per group"),
+                                _ => unreachable!("at most {GROUP_REGS} registers per group"),
                             }
                         };
                     }
@@ -106,32 +297,38 @@ pub(super) unsafe fn forward_images(
     }
 }
 
-/// The output channels one pass computes: `g0..g0 + 16·R`, the last
+/// The output channels one pass computes: `g0..g0 + LANES·R`, the last
 /// register's lanes limited by `mask`.
-#[derive(Clone, Copy)]
-struct Group {
+struct Group<S: Simd> {
     g0: usize,
-    mask: __mmask16,
+    mask: S::Mask,
     out_w: usize,
 }
 
+impl<S: Simd> Clone for Group<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Simd> Copy for Group<S> {}
+
 /// Output pixels `(oh, ow..ow + P)` of one image, channels of `at`, in
 /// `R` registers each. With `EDGE`, taps in the padding read zero.
-#[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-#[inline]
-unsafe fn pixels<const R: usize, const P: usize, const EDGE: bool>(
+#[inline(always)]
+unsafe fn pixels<S: Simd, const R: usize, const P: usize, const EDGE: bool>(
     c: &Conv2d,
     img: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
-    at: Group,
+    at: Group<S>,
     oh: usize,
     ow: usize,
     out: &mut [f32],
 ) {
-    let lane_mask = |r: usize| if r + 1 == R { at.mask } else { 0xffff };
-    let mut acc = [[_mm512_setzero_ps(); R]; P];
+    let full = S::mask(S::LANES);
+    let lane_mask = |r: usize| if r + 1 == R { at.mask } else { full };
+    let mut acc = [[S::zero(); R]; P];
     let (cin, cout) = (c.in_c, c.out_c);
     for kh in 0..c.k_h {
         // Row of the padded input, then of the input (may be out of range at an edge).
@@ -142,10 +339,10 @@ unsafe fn pixels<const R: usize, const P: usize, const EDGE: bool>(
             for ci in 0..cin {
                 let tap = (kh * c.k_w + kw) * cin + ci;
                 let wp = w.as_ptr().add(tap * cout + at.g0);
-                let mut wv = [_mm512_setzero_ps(); R];
+                let mut wv = [S::zero(); R];
                 unroll!(r in [0, 1, 2, 3] {
                     if r < R {
-                        wv[r] = _mm512_maskz_loadu_ps(lane_mask(r), wp.add(16 * r));
+                        wv[r] = S::load(lane_mask(r), wp.add(S::LANES * r));
                     }
                 });
                 unroll!(q in [0, 1, 2, 3] {
@@ -155,10 +352,10 @@ unsafe fn pixels<const R: usize, const P: usize, const EDGE: bool>(
                         } else {
                             0.0
                         };
-                        let xv = _mm512_set1_ps(v);
+                        let xv = S::splat(v);
                         unroll!(r in [0, 1, 2, 3] {
                             if r < R {
-                                acc[q][r] = _mm512_fmadd_ps(xv, wv[r], acc[q][r]);
+                                acc[q][r] = S::fmadd(xv, wv[r], acc[q][r]);
                             }
                         });
                     }
@@ -173,12 +370,10 @@ unsafe fn pixels<const R: usize, const P: usize, const EDGE: bool>(
         for (r, &a) in acc.iter().enumerate() {
             let m = lane_mask(r);
             let v = match b {
-                Some(b) => {
-                    _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, b.as_ptr().add(at.g0 + 16 * r)))
-                }
+                Some(b) => S::add(a, S::load(m, b.as_ptr().add(at.g0 + S::LANES * r))),
                 None => a,
             };
-            _mm512_mask_storeu_ps(o.add(16 * r), m, v);
+            S::store(m, o.add(S::LANES * r), v);
         }
     }
 }
@@ -186,16 +381,16 @@ unsafe fn pixels<const R: usize, const P: usize, const EDGE: bool>(
 /// Kernel gradient `dw = colᵀ·dz` without the im2col matrix, for the
 /// shallow layers [`forward_images`] serves: `dw[tap, co] = Σ x(tap at
 /// pixel) · dz[pixel, co]` over the images' output pixels in order, one FMA
-/// each from zero (padding taps add `0·dz`). Sixteen taps by sixteen
+/// each from zero (padding taps add `0·dz`). `TAPS` taps by one register of
 /// channels are summed in registers at a time ("passes"); passes write
 /// disjoint parts of `dw`, so they split over the helper thread and every
-/// element is still summed by one thread in one order.
+/// element is still summed by one thread in one order, whatever the
+/// instruction set.
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `x` holds whole images, `dz` their
+/// The CPU must support `isa`; `x` holds whole images, `dz` their
 /// `OH·OW·C_out` gradients, `dw` is `KH·KW·C_in·C_out`.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f32]) {
+pub(super) unsafe fn kernel_grad(isa: Isa, c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f32]) {
     assert_eq!(
         dw.len(),
         c.col_width() * c.out_c,
@@ -206,8 +401,12 @@ pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f3
         dz.len() / c.out_width(),
         "conv2d direct: batch"
     );
+    let (tap_step, lanes) = match isa {
+        Isa::Avx512 => (Avx512::TAPS, Avx512::LANES),
+        Isa::Avx2 => (Avx2::TAPS, Avx2::LANES),
+    };
     let taps = c.col_width();
-    let (tap_groups, ch_groups) = (taps.div_ceil(16), c.out_c.div_ceil(16));
+    let (tap_groups, ch_groups) = (taps.div_ceil(tap_step), c.out_c.div_ceil(lanes));
     let passes = tap_groups * ch_groups;
     // The sums live in `dw` between output rows: one row's `dz` is read by
     // every pass while it is in L1, instead of streaming all of `dz` once
@@ -215,6 +414,16 @@ pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f3
     dw.fill(0.0);
     let out = Out(dw.as_mut_ptr());
     let n = x.len() / c.in_width();
+    if isa == Isa::Avx2 {
+        return crate::kernels::by_images(
+            passes,
+            2 * n * c.macs(),
+            0..passes,
+            |r, mid| (r.start..r.start + mid, r.start + mid..r.end),
+            // SAFETY: the caller's contract; passes write disjoint cells.
+            |r| unsafe { grad_patched_avx2(c, x, dz, &out, r, ch_groups) },
+        );
+    }
     crate::kernels::by_images(
         passes,
         2 * n * c.macs(),
@@ -228,8 +437,14 @@ pub(super) unsafe fn kernel_grad(c: &Conv2d, x: &[f32], dz: &[f32], dw: &mut [f3
                 for oh in 0..c.out_h() {
                     for pass in r.clone() {
                         let (tg, cg) = (pass / ch_groups, pass % ch_groups);
+                        let (t0, c0) = (tg * tap_step, cg * lanes);
                         // SAFETY: the caller's contract; passes write disjoint cells.
-                        unsafe { grad_row(c, img, g, oh, &out, tg * 16, cg * 16) };
+                        unsafe {
+                            match isa {
+                                Isa::Avx512 => grad_row_avx512(c, img, g, oh, &out, t0, c0),
+                                Isa::Avx2 => grad_row_avx2(c, img, g, oh, &out, t0, c0),
+                            }
+                        }
                     }
                 }
             }
@@ -243,18 +458,50 @@ struct Out(*mut f32);
 // outlives the passes (`by_images` returns after both halves).
 unsafe impl Sync for Out {}
 
-/// One output row `oh` of one image for one pass of [`kernel_grad`]: taps
-/// `t0..t0 + 16` by channels `c0..c0 + 16` (clipped to the layer), added
-/// onto the sums in `dw`. The tap loop always runs 16 times (a group's
-/// missing taps repeat its last one and are not stored), so that it
-/// unrolls and the sums stay in registers.
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn grad_row(c: &Conv2d, img: &[f32], g: &[f32], oh: usize, dw: &Out, t0: usize, c0: usize) {
+unsafe fn grad_row_avx512(
+    c: &Conv2d,
+    img: &[f32],
+    g: &[f32],
+    oh: usize,
+    dw: &Out,
+    t0: usize,
+    c0: usize,
+) {
+    grad_row::<Avx512>(c, img, g, oh, dw, t0, c0)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn grad_row_avx2(
+    c: &Conv2d,
+    img: &[f32],
+    g: &[f32],
+    oh: usize,
+    dw: &Out,
+    t0: usize,
+    c0: usize,
+) {
+    grad_row::<Avx2>(c, img, g, oh, dw, t0, c0)
+}
+
+/// One output row `oh` of one image for one pass of [`kernel_grad`]: taps
+/// `t0..t0 + TAPS` by channels `c0..c0 + LANES` (clipped to the layer),
+/// added onto the sums in `dw`. The tap loop always runs `TAPS` times (a
+/// group's missing taps repeat its last one and are not stored), so that
+/// it unrolls and the sums stay in registers.
+#[inline(always)]
+unsafe fn grad_row<S: Simd>(
+    c: &Conv2d,
+    img: &[f32],
+    g: &[f32],
+    oh: usize,
+    dw: &Out,
+    t0: usize,
+    c0: usize,
+) {
     let taps = c.col_width();
-    let nt = (taps - t0).min(16);
-    let nc = (c.out_c - c0).min(16);
-    let mask: __mmask16 = if nc == 16 { 0xffff } else { (1u16 << nc) - 1 };
+    let nt = (taps - t0).min(S::TAPS);
+    let mask = S::mask(c.out_c - c0);
     // Each tap's kernel cell and its offset from the window's corner.
     let cell: [(usize, usize, usize); 16] = std::array::from_fn(|t| {
         let tap = (t0 + t).min(taps - 1);
@@ -265,26 +512,38 @@ unsafe fn grad_row(c: &Conv2d, img: &[f32], g: &[f32], oh: usize, dw: &Out, t0: 
         (kh * c.in_w + kw) * c.in_c + ci
     });
     let out_w = c.out_w();
-    let mut acc = [_mm512_setzero_ps(); 16];
+    let mut acc = [S::zero(); 16];
     unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
         if t < nt {
-            acc[t] = _mm512_maskz_loadu_ps(mask, dw.0.add((t0 + t) * c.out_c + c0));
+            acc[t] = S::load(mask, dw.0.add((t0 + t) * c.out_c + c0));
         }
     });
     let top = oh * c.stride_h;
     let rows_inside = top >= c.pad_top && top + c.k_h <= c.pad_top + c.in_h;
-    for ow in 0..out_w {
-        let gv = _mm512_maskz_loadu_ps(mask, g.as_ptr().add((oh * out_w + ow) * c.out_c + c0));
-        let left = ow * c.stride_w;
-        if rows_inside && left >= c.pad_left && left + c.k_w <= c.pad_left + c.in_w {
-            let base = ((top - c.pad_top) * c.in_w + left - c.pad_left) * c.in_c;
-            let corner = img.as_ptr().add(base);
-            unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
-                let xv = _mm512_set1_ps(*corner.add(off[t]));
-                acc[t] = _mm512_fmadd_ps(xv, gv, acc[t]);
-            });
+    // Output columns whose window lies inside the image: a loop of their
+    // own with nothing but loads and FMAs, so that the sums stay in
+    // registers also with AVX2's 16 (the edge test and its gathers spilled
+    // one when they shared the loop).
+    let (lo, hi) = if rows_inside {
+        let lo = c.pad_left.div_ceil(c.stride_w).min(out_w);
+        let hi = if c.pad_left + c.in_w >= c.k_w {
+            ((c.pad_left + c.in_w - c.k_w) / c.stride_w + 1).clamp(lo, out_w)
         } else {
-            unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+            lo
+        };
+        (lo, hi)
+    } else {
+        (out_w, out_w)
+    };
+    // A macro, not a closure: a closure is a function of its own, compiled
+    // without the entry point's target features.
+    macro_rules! edge {
+        ($ow:expr) => {{
+        let ow = $ow;
+        let gv = S::load(mask, g.as_ptr().add((oh * out_w + ow) * c.out_c + c0));
+        let left = ow * c.stride_w;
+        unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+            if t < S::TAPS {
                 let (kh, kw, ci) = cell[t];
                 let ih = (top + kh).wrapping_sub(c.pad_top);
                 let iw = (left + kw).wrapping_sub(c.pad_left);
@@ -293,13 +552,112 @@ unsafe fn grad_row(c: &Conv2d, img: &[f32], g: &[f32], oh: usize, dw: &Out, t0: 
                 } else {
                     0.0
                 };
-                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(v), gv, acc[t]);
-            });
-        }
+                acc[t] = S::fmadd(S::splat(v), gv, acc[t]);
+            }
+        });
+        }};
+    }
+    for ow in 0..lo {
+        edge!(ow);
+    }
+    for ow in lo..hi {
+        let gv = S::load(mask, g.as_ptr().add((oh * out_w + ow) * c.out_c + c0));
+        let base = ((top - c.pad_top) * c.in_w + ow * c.stride_w - c.pad_left) * c.in_c;
+        let corner = img.as_ptr().add(base);
+        unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+            if t < S::TAPS {
+                let xv = S::splat(*corner.add(off[t]));
+                acc[t] = S::fmadd(xv, gv, acc[t]);
+            }
+        });
+    }
+    for ow in hi..out_w {
+        edge!(ow);
     }
     unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
         if t < nt {
-            _mm512_mask_storeu_ps(dw.0.add((t0 + t) * c.out_c + c0), mask, acc[t]);
+            S::store(mask, dw.0.add((t0 + t) * c.out_c + c0), acc[t]);
         }
     });
+}
+
+/// Floats of the stack buffer [`grad_patched`] gathers windows into (8 KiB).
+const PATCH: usize = 2048;
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn grad_patched_avx2(
+    c: &Conv2d,
+    x: &[f32],
+    dz: &[f32],
+    dw: &Out,
+    passes: std::ops::Range<usize>,
+    ch_groups: usize,
+) {
+    grad_patched::<Avx2>(c, x, dz, dw, passes, ch_groups)
+}
+
+/// The passes `passes` of [`kernel_grad`] with the windows gathered first:
+/// a chunk of output pixels' im2col rows goes into a small buffer that
+/// stays in L1 (each row padded with zeros to a multiple of `TAPS`), and
+/// every pass then reads its taps there at fixed offsets. AVX2's 16
+/// general registers cannot hold the sixteen tap offsets that
+/// [`grad_row`] reads the image at, and spilling them cost more than the
+/// gather. Same sums in the same order as [`grad_row`] (pixels in order);
+/// the padding taps are summed but not stored.
+#[inline(always)]
+unsafe fn grad_patched<S: Simd>(
+    c: &Conv2d,
+    x: &[f32],
+    dz: &[f32],
+    dw: &Out,
+    passes: std::ops::Range<usize>,
+    ch_groups: usize,
+) {
+    let taps = c.col_width();
+    let stride = taps.next_multiple_of(S::TAPS);
+    let chunk = PATCH / stride;
+    let axes = (c.rows(), c.cols());
+    let (out_w, npx) = (c.out_w(), c.out_h() * c.out_w());
+    // Zero once: the im2col rows never write the padding taps.
+    let mut patch = [0.0f32; PATCH];
+    for (img, g) in x
+        .chunks_exact(c.in_width())
+        .zip(dz.chunks_exact(c.out_width()))
+    {
+        for p0 in (0..npx).step_by(chunk) {
+            let p1 = (p0 + chunk).min(npx);
+            for (p, row) in (p0..p1).zip(patch.chunks_exact_mut(stride)) {
+                super::im2col_pixel(c, axes, img, (p / out_w, p % out_w), &mut row[..taps]);
+            }
+            for pass in passes.clone() {
+                let (tg, cg) = (pass / ch_groups, pass % ch_groups);
+                let (t0, c0) = (tg * S::TAPS, cg * S::LANES);
+                let nt = (taps - t0).min(S::TAPS);
+                let mask = S::mask(c.out_c - c0);
+                let mut acc = [S::zero(); 16];
+                unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+                    if t < nt {
+                        acc[t] = S::load(mask, dw.0.add((t0 + t) * c.out_c + c0));
+                    }
+                });
+                let mut at = patch.as_ptr().add(t0);
+                let mut gp = g.as_ptr().add(p0 * c.out_c + c0);
+                for _ in p0..p1 {
+                    let gv = S::load(mask, gp);
+                    unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+                        if t < S::TAPS {
+                            acc[t] = S::fmadd(S::splat(*at.add(t)), gv, acc[t]);
+                        }
+                    });
+                    at = at.add(stride);
+                    gp = gp.add(c.out_c);
+                }
+                unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+                    if t < nt {
+                        S::store(mask, dw.0.add((t0 + t) * c.out_c + c0), acc[t]);
+                    }
+                });
+            }
+        }
+    }
 }

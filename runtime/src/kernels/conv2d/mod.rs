@@ -23,7 +23,7 @@
 //! needs no im2col: `x` already is the col matrix.
 //!
 //! A shallow layer (`KH·KW·C_in` at most 64, e.g. a
-//! first layer on grey or RGB images) on an AVX-512 CPU skips `col`
+//! first layer on grey or RGB images) on a CPU with AVX-512 or AVX2 + FMA skips `col`
 //! altogether: `conv2d/direct.rs` computes the forward sums and the kernel
 //! gradient from `x` in registers, with the same operations in the same
 //! order as the gemm (`direct_and_im2col_agree_bitwise`). Its `col`
@@ -74,6 +74,9 @@ thread_local! {
     /// Test hook: run im2col + gemm even where the direct kernel would.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     static FORCE_IM2COL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Test hook: run the direct kernels' AVX2 form on an AVX-512 CPU.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    static FORCE_AVX2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Whether im2col + gemm must run where the direct kernel would:
@@ -250,16 +253,25 @@ impl Conv2d {
 
     /// Whether forward runs the direct kernel (shallow input, AVX-512)
     /// instead of im2col + gemm.
+    #[cfg(test)]
     fn is_direct(&self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            !self.is_pointwise()
-                && self.col_width() <= direct::MAX_TAPS
-                && gemm::has_avx512()
-                && !force_im2col()
+            self.direct_isa().is_some()
         }
         #[cfg(not(target_arch = "x86_64"))]
         false
+    }
+
+    /// The instruction set the direct kernels run on for this layer, if
+    /// they do: a shallow, non-pointwise layer on a CPU with AVX-512 or
+    /// AVX2 + FMA, unless im2col is forced.
+    #[cfg(target_arch = "x86_64")]
+    fn direct_isa(&self) -> Option<direct::Isa> {
+        if self.is_pointwise() || self.col_width() > direct::MAX_TAPS || force_im2col() {
+            return None;
+        }
+        direct::Isa::detect(FORCE_AVX2.with(|f| f.get()))
     }
 
     /// Length of the `col` workspace for a batch of `n`:
@@ -298,38 +310,52 @@ fn im2col(c: &Conv2d, x: &[f32], col: &mut [f32]) {
 /// - `x`: `n` images of `H·W·C_in`
 /// - `col`: `n·OH·OW` rows of `KH·KW·C_in`
 fn im2col_images(c: &Conv2d, x: &[f32], col: &mut [f32]) {
-    let (rows, cols) = (c.rows(), c.cols());
-    let (cin, cw) = (c.in_c, c.col_width());
-    let kwc = c.k_w * cin;
+    let axes = (c.rows(), c.cols());
+    let cw = c.col_width();
     for (img, out) in x
         .chunks_exact(c.in_width())
         .zip(col.chunks_exact_mut(c.col_len(1)))
     {
         let mut out_rows = out.chunks_exact_mut(cw);
         for oh in 0..c.out_h() {
-            let (h0, h1, kh0) = rows.span(oh);
             for ow in 0..c.out_w() {
                 let Some(row) = out_rows.next() else { return };
-                let (w0, w1, kw0) = cols.span(ow);
-                // One contiguous run of the input per kernel row: pixels
-                // (ih, w0..w1) lie next to each other in channels-last order.
-                let (seg, skip) = ((w1 - w0) * cin, kw0 * cin);
-                let interior = seg == kwc && h1 - h0 == c.k_h;
-                if interior {
-                    // The common case: no padding under the window, no fills.
-                    for (ih, krow) in (h0..h1).zip(row.chunks_exact_mut(kwc)) {
-                        let src = (ih * c.in_w + w0) * cin;
-                        copy_run(krow, &img[src..src + kwc]);
-                    }
-                    continue;
-                }
-                row.fill(0.0);
-                for (ih, krow) in (h0..h1).zip(row.chunks_exact_mut(kwc).skip(kh0)) {
-                    let src = (ih * c.in_w + w0) * cin;
-                    copy_run(&mut krow[skip..skip + seg], &img[src..src + seg]);
-                }
+                im2col_pixel(c, axes, img, (oh, ow), row);
             }
         }
+    }
+}
+
+/// One row of the im2col matrix: the `KH·KW·C_in` input values under the
+/// window of output pixel `(oh, ow)` of `img`, zeros for padding. `axes`
+/// is `(c.rows(), c.cols())`.
+#[inline]
+fn im2col_pixel(
+    c: &Conv2d,
+    (rows, cols): (WindowAxis, WindowAxis),
+    img: &[f32],
+    (oh, ow): (usize, usize),
+    row: &mut [f32],
+) {
+    let cin = c.in_c;
+    let kwc = c.k_w * cin;
+    let (h0, h1, kh0) = rows.span(oh);
+    let (w0, w1, kw0) = cols.span(ow);
+    // One contiguous run of the input per kernel row: pixels
+    // (ih, w0..w1) lie next to each other in channels-last order.
+    let (seg, skip) = ((w1 - w0) * cin, kw0 * cin);
+    if seg == kwc && h1 - h0 == c.k_h {
+        // The common case: no padding under the window, no fills.
+        for (ih, krow) in (h0..h1).zip(row.chunks_exact_mut(kwc)) {
+            let src = (ih * c.in_w + w0) * cin;
+            copy_run(krow, &img[src..src + kwc]);
+        }
+        return;
+    }
+    row.fill(0.0);
+    for (ih, krow) in (h0..h1).zip(row.chunks_exact_mut(kwc).skip(kh0)) {
+        let src = (ih * c.in_w + w0) * cin;
+        copy_run(&mut krow[skip..skip + seg], &img[src..src + seg]);
     }
 }
 
@@ -455,10 +481,10 @@ pub fn forward(
     }
     let xs = x.to_slice().expect("conv2d: x must be in standard layout");
     #[cfg(target_arch = "x86_64")]
-    if c.is_direct() {
+    if let Some(isa) = c.direct_isa() {
         if let (Some(ws), Some(bs)) = (w.to_slice(), b.map(|b| b.to_slice()).unwrap_or(Some(&[]))) {
             let bs = b.is_some().then_some(bs);
-            return forward_direct(c, xs, ws, bs, act, pre, y);
+            return forward_direct(isa, c, xs, ws, bs, act, pre, y);
         }
     }
     let col = &mut col[..c.col_len(x.nrows())];
@@ -477,7 +503,9 @@ pub fn forward(
 /// need it), bias and activation applied image by image while the output
 /// is in cache. Split by images over the helper thread when large.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
 fn forward_direct(
+    isa: direct::Isa,
     c: &Conv2d,
     xs: &[f32],
     ws: &[f32],
@@ -513,8 +541,8 @@ fn forward_direct(
         },
         |(x, y, mut p)| {
             for (i, (img, out)) in x.chunks_exact(iw).zip(y.chunks_exact_mut(ow)).enumerate() {
-                // SAFETY: `is_direct` checked the CPU; `check` the shapes.
-                unsafe { direct::forward_images(c, img, ws, bs, out) };
+                // SAFETY: `direct_isa` checked the CPU; `check` the shapes.
+                unsafe { direct::forward_images(isa, c, img, ws, bs, out) };
                 let p = p.as_deref_mut().map(|p| &mut p[i * ow..(i + 1) * ow]);
                 dense::bias_act_slice(c.out_c, None, act, out, p);
             }
@@ -605,7 +633,7 @@ pub fn backward(
     };
     #[cfg(target_arch = "x86_64")]
     let dw = match dw {
-        Some(mut dw) if c.is_direct() && dw.is_standard_layout() => {
+        Some(mut dw) if c.direct_isa().is_some() && dw.is_standard_layout() => {
             // The direct forward left `col` unfilled: the kernel gradient
             // comes from `x` and `dz` directly, after the activation's backward.
             if !at_logits {
@@ -615,8 +643,9 @@ pub fn backward(
             let xs = x.to_slice().expect("conv2d: x must be in standard layout");
             let dzs = dz.as_slice().expect("conv2d: dz is contiguous");
             let dws = dw.as_slice_mut().expect("standard layout");
-            // SAFETY: `is_direct` checked the CPU; `check` the shapes.
-            unsafe { direct::kernel_grad(c, xs, dzs, dws) };
+            let isa = c.direct_isa().expect("checked by the match guard");
+            // SAFETY: `direct_isa` checked the CPU; `check` the shapes.
+            unsafe { direct::kernel_grad(isa, c, xs, dzs, dws) };
             None
         }
         dw => dw,
@@ -1059,7 +1088,7 @@ mod tests {
             .unwrap()
             .is_direct()
         {
-            eprintln!("no AVX-512 here: the direct kernel does not run");
+            eprintln!("no AVX2 or AVX-512 here: the direct kernel does not run");
             return;
         }
         let mut cases = family();
@@ -1123,12 +1152,18 @@ mod tests {
                 (y, dw, db, dx)
             };
             let direct = step();
+            // On an AVX-512 CPU also the AVX2 form (the same operations in
+            // the same order, on half as many lanes).
+            FORCE_AVX2.with(|f| f.set(true));
+            let avx2 = step();
+            FORCE_AVX2.with(|f| f.set(false));
             FORCE_IM2COL.with(|f| f.set(true));
             let im2col = step();
             FORCE_IM2COL.with(|f| f.set(false));
             // `==` on floats: -0 and +0 count as equal (a padding tap adds
             // 0·w to the sum in both paths, but signs of zero may differ).
             assert!(direct == im2col, "{c:?} {act}: direct and im2col differ");
+            assert!(avx2 == im2col, "{c:?} {act}: AVX2 direct and im2col differ");
         }
         assert!(
             direct_cases > 50,
