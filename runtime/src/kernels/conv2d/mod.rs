@@ -61,6 +61,15 @@
 //! thread, `perf record` shares) conv1 went from 41% to about 25% with
 //! the direct forward and kernel gradient; BENCHMARKS.md section 6 has the
 //! step and the peers.
+//!
+//! On an AVX2-only CPU (AMD EPYC Zen 3, one thread, criterion, two
+//! rounds; BENCHMARKS.md section 9) the direct kernels' AVX2 form gave, for
+//! conv1: forward 24.7-25.6 µs (1 image), 1.71-1.82 ms (64), 6.81-7.37 ms
+//! (256) against im2col + gemm's 48.7-50.0 µs, 3.16-3.47 ms and 14.7-15.2
+//! ms; forward + backward at 64 and 256 5.33-6.03 and 22.7-24.1 ms against
+//! 6.28-6.58 and 25.5-27.2 ms. So they run there too, though their kernel
+//! gradient alone is a little slower than the gemm on a `col` that forward
+//! had already written.
 
 #[cfg(target_arch = "x86_64")]
 mod direct;
