@@ -95,6 +95,28 @@ trait Simd {
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
 }
 
+/// The [`Simd`] methods that are one intrinsic each, the same for both sets.
+macro_rules! arith {
+    ($v:ty, $zero:ident, $splat:ident, $fmadd:ident, $add:ident) => {
+        #[inline(always)]
+        unsafe fn zero() -> $v {
+            $zero()
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> $v {
+            $splat(x)
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: $v, b: $v, c: $v) -> $v {
+            $fmadd(a, b, c)
+        }
+        #[inline(always)]
+        unsafe fn add(a: $v, b: $v) -> $v {
+            $add(a, b)
+        }
+    };
+}
+
 /// AVX-512F.
 struct Avx512;
 
@@ -115,10 +137,6 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
-    unsafe fn zero() -> __m512 {
-        _mm512_setzero_ps()
-    }
-    #[inline(always)]
     unsafe fn load(m: __mmask16, p: *const f32) -> __m512 {
         _mm512_maskz_loadu_ps(m, p)
     }
@@ -126,18 +144,13 @@ impl Simd for Avx512 {
     unsafe fn store(m: __mmask16, p: *mut f32, v: __m512) {
         _mm512_mask_storeu_ps(p, m, v)
     }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> __m512 {
-        _mm512_set1_ps(x)
-    }
-    #[inline(always)]
-    unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
-        _mm512_fmadd_ps(a, b, c)
-    }
-    #[inline(always)]
-    unsafe fn add(a: __m512, b: __m512) -> __m512 {
-        _mm512_add_ps(a, b)
-    }
+    arith!(
+        __m512,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps
+    );
 }
 
 /// AVX2 + FMA.
@@ -168,10 +181,6 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
-    unsafe fn zero() -> __m256 {
-        _mm256_setzero_ps()
-    }
-    #[inline(always)]
     unsafe fn load(m: Mask8, p: *const f32) -> __m256 {
         if m.full {
             _mm256_loadu_ps(p)
@@ -187,18 +196,13 @@ impl Simd for Avx2 {
             _mm256_maskstore_ps(p, m.bits, v)
         }
     }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> __m256 {
-        _mm256_set1_ps(x)
-    }
-    #[inline(always)]
-    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
-        _mm256_fmadd_ps(a, b, c)
-    }
-    #[inline(always)]
-    unsafe fn add(a: __m256, b: __m256) -> __m256 {
-        _mm256_add_ps(a, b)
-    }
+    arith!(
+        __m256,
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps
+    );
 }
 
 /// `y = conv(x, w) + b` for the images in `x` (no activation).
