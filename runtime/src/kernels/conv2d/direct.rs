@@ -77,8 +77,11 @@ trait Simd {
     /// Output pixels the forward kernel sums at once (`GROUP_REGS` registers
     /// each, plus a tap's weights and one broadcast, must fit the register file).
     const PIXELS: usize;
-    /// Kernel taps the kernel gradient sums at once (one register each).
+    /// Kernel taps the kernel gradient sums at once.
     const TAPS: usize;
+    /// Registers of channels per tap the kernel gradient sums at once
+    /// (`TAPS · GRAD_REGS` sums, `GRAD_REGS` gradients and a broadcast must fit).
+    const GRAD_REGS: usize;
     /// A register of `LANES` floats.
     type V: Copy;
     /// Which lanes of a register hold channels.
@@ -126,6 +129,7 @@ impl Simd for Avx512 {
     const PIXELS: usize = 4;
     // 16 sums, a gradient and a broadcast: 18 of 32.
     const TAPS: usize = 16;
+    const GRAD_REGS: usize = 1;
     type V = __m512;
     type Mask = __mmask16;
     #[inline(always)]
@@ -168,8 +172,10 @@ impl Simd for Avx2 {
     const LANES: usize = 8;
     // 2 × 4 sums, 4 weight registers and a broadcast: 13 of 16.
     const PIXELS: usize = 2;
-    // 8 sums, a gradient and a broadcast: 10 of 16.
-    const TAPS: usize = 8;
+    // 4 × 2 sums, two gradients and a broadcast: 11 of 16; per pixel 6
+    // loads feed 8 FMAs (8 taps × 1 register: 9 loads).
+    const TAPS: usize = 4;
+    const GRAD_REGS: usize = 2;
     type V = __m256;
     type Mask = Mask8;
     #[inline(always)]
@@ -406,8 +412,8 @@ pub(super) unsafe fn kernel_grad(isa: Isa, c: &Conv2d, x: &[f32], dz: &[f32], dw
         "conv2d direct: batch"
     );
     let (tap_step, lanes) = match isa {
-        Isa::Avx512 => (Avx512::TAPS, Avx512::LANES),
-        Isa::Avx2 => (Avx2::TAPS, Avx2::LANES),
+        Isa::Avx512 => (Avx512::TAPS, Avx512::LANES * Avx512::GRAD_REGS),
+        Isa::Avx2 => (Avx2::TAPS, Avx2::LANES * Avx2::GRAD_REGS),
     };
     let taps = c.col_width();
     let (tap_groups, ch_groups) = (taps.div_ceil(tap_step), c.out_c.div_ceil(lanes));
@@ -635,31 +641,48 @@ unsafe fn grad_patched<S: Simd>(
             }
             for pass in passes.clone() {
                 let (tg, cg) = (pass / ch_groups, pass % ch_groups);
-                let (t0, c0) = (tg * S::TAPS, cg * S::LANES);
+                let (t0, c0) = (tg * S::TAPS, cg * S::LANES * S::GRAD_REGS);
                 let nt = (taps - t0).min(S::TAPS);
-                let mask = S::mask(c.out_c - c0);
-                let mut acc = [S::zero(); 16];
+                // A register wholly past the last channel gets no lanes.
+                let mask: [S::Mask; 4] =
+                    std::array::from_fn(|r| S::mask((c.out_c - c0).saturating_sub(r * S::LANES)));
+                let cell = |t: usize, r: usize| dw.0.add((t0 + t) * c.out_c + c0 + r * S::LANES);
+                let mut acc = [[S::zero(); 4]; 16];
                 unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
-                    if t < nt {
-                        acc[t] = S::load(mask, dw.0.add((t0 + t) * c.out_c + c0));
-                    }
+                    unroll!(r in [0, 1, 2, 3] {
+                        if t < nt && r < S::GRAD_REGS {
+                            acc[t][r] = S::load(mask[r], cell(t, r));
+                        }
+                    });
                 });
                 let mut at = patch.as_ptr().add(t0);
                 let mut gp = g.as_ptr().add(p0 * c.out_c + c0);
                 for _ in p0..p1 {
-                    let gv = S::load(mask, gp);
+                    let mut gv = [S::zero(); 4];
+                    unroll!(r in [0, 1, 2, 3] {
+                        if r < S::GRAD_REGS {
+                            gv[r] = S::load(mask[r], gp.add(r * S::LANES));
+                        }
+                    });
                     unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
                         if t < S::TAPS {
-                            acc[t] = S::fmadd(S::splat(*at.add(t)), gv, acc[t]);
+                            let xv = S::splat(*at.add(t));
+                            unroll!(r in [0, 1, 2, 3] {
+                                if r < S::GRAD_REGS {
+                                    acc[t][r] = S::fmadd(xv, gv[r], acc[t][r]);
+                                }
+                            });
                         }
                     });
                     at = at.add(stride);
                     gp = gp.add(c.out_c);
                 }
                 unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
-                    if t < nt {
-                        S::store(mask, dw.0.add((t0 + t) * c.out_c + c0), acc[t]);
-                    }
+                    unroll!(r in [0, 1, 2, 3] {
+                        if t < nt && r < S::GRAD_REGS {
+                            S::store(mask[r], cell(t, r), acc[t][r]);
+                        }
+                    });
                 });
             }
         }
