@@ -636,8 +636,14 @@ unsafe fn grad_patched<S: Simd>(
     {
         for p0 in (0..npx).step_by(chunk) {
             let p1 = (p0 + chunk).min(npx);
-            for (p, row) in (p0..p1).zip(patch.chunks_exact_mut(stride)) {
-                super::im2col_pixel(c, axes, img, (p / out_w, p % out_w), &mut row[..taps]);
+            // The pixel's row and column counted along, not divided out.
+            let (mut oh, mut ow) = (p0 / out_w, p0 % out_w);
+            for row in patch.chunks_exact_mut(stride).take(p1 - p0) {
+                super::im2col_pixel(c, axes, img, (oh, ow), &mut row[..taps]);
+                ow += 1;
+                if ow == out_w {
+                    (oh, ow) = (oh + 1, 0);
+                }
             }
             for pass in passes.clone() {
                 let (tg, cg) = (pass / ch_groups, pass % ch_groups);
