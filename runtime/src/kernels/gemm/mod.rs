@@ -371,6 +371,7 @@ fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, 
         pb.resize(need_b, 0.0);
     }
     let fma = has_fma();
+    let in_place = in_place_a(job);
     let mc_step = m.div_ceil(m.div_ceil(MC)).next_multiple_of(MR).min(MC);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
@@ -381,7 +382,22 @@ fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, 
             let beta_eff = if pc == 0 { beta } else { 1.0 };
             for ic in (0..m).step_by(mc_step) {
                 let mc = mc_step.min(m - ic);
-                pack_a(alpha, a, ic, mc, pc, kc, pa);
+                let a_src = match in_place {
+                    Some((rs, cs)) => {
+                        // Whole tiles read `a` where it lies; only a last,
+                        // partial tile is packed (zero-padded rows).
+                        let whole = mc - mc % MR;
+                        if whole < mc {
+                            pack_a(alpha, a, ic + whole, mc - whole, pc, kc, pa);
+                        }
+                        let at = a.slice(s![ic.., pc..]).as_ptr();
+                        ASource::InPlace { at, rs, cs }
+                    }
+                    None => {
+                        pack_a(alpha, a, ic, mc, pc, kc, pa);
+                        ASource::Packed
+                    }
+                };
                 let block = Block {
                     mc,
                     nc,
@@ -389,6 +405,7 @@ fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, 
                     ic,
                     jc,
                     beta: beta_eff,
+                    a: a_src,
                 };
                 if fma {
                     #[cfg(target_arch = "x86_64")]
@@ -523,8 +540,24 @@ fn contiguous_rows<'s>(sub: &'s ArrayView2<'_, f32>) -> Option<[&'s [f32]; MR]> 
     (sub.nrows() == MR).then_some(rows)
 }
 
+/// Where the micro-kernel reads the block's tiles of `a`.
+#[derive(Clone, Copy)]
+enum ASource {
+    /// All of them from the packed panels in `pa`.
+    Packed,
+    /// Whole tiles from `a` itself, element `(i, p)` of the block at
+    /// `at + i·rs + p·cs`; a last, partial tile from the first panel of `pa`.
+    InPlace {
+        at: *const f32,
+        rs: usize,
+        cs: usize,
+    },
+}
+
 /// Where one packed block goes in `c`.
 struct Block {
+    /// Where its `a` tiles are read.
+    a: ASource,
     mc: usize,
     nc: usize,
     kc: usize,
@@ -555,14 +588,18 @@ fn macro_kernel<const FMA: bool>(
     {
         let j0 = block.jc + jp * NR;
         let width = NR.min(block.jc + block.nc - j0);
-        for (ip, apanel) in pa
-            .chunks_exact(kc * MR)
-            .take(block.mc.div_ceil(MR))
-            .enumerate()
-        {
+        for ip in 0..block.mc.div_ceil(MR) {
             let i0 = block.ic + ip * MR;
             let height = MR.min(block.ic + block.mc - i0);
-            let acc = micro_kernel::<FMA>(apanel, bpanel);
+            let acc = match block.a {
+                ASource::InPlace { at, rs, cs } if height == MR => {
+                    // SAFETY: the driver checked the strides; a whole tile's
+                    // rows and the block's depth lie inside `a`.
+                    unsafe { micro_kernel_at::<FMA>(at.add(ip * MR * rs), rs, cs, bpanel) }
+                }
+                ASource::InPlace { .. } => micro_kernel::<FMA>(&pa[..kc * MR], bpanel),
+                ASource::Packed => micro_kernel::<FMA>(&pa[ip * kc * MR..][..kc * MR], bpanel),
+            };
             store_tile(&acc, c, (i0, height), (j0, width), block.beta);
         }
     }
@@ -626,6 +663,57 @@ fn micro_kernel<const FMA: bool>(apanel: &[f32], bpanel: &[f32]) -> [[f32; NR]; 
         }
     }
     acc
+}
+
+/// [`micro_kernel`] on a whole tile of `a` read where it lies: element
+/// `(i, p)` at `at + i·rs + p·cs`, the depth given by `bpanel`. The same
+/// FMAs in the same order as on a packed panel, so the same bits.
+///
+/// # Safety
+/// Every `at + i·rs + p·cs` for `i < MR`, `p < bpanel.len() / NR` must be
+/// inside one live allocation of `f32`.
+#[inline(always)]
+unsafe fn micro_kernel_at<const FMA: bool>(
+    at: *const f32,
+    rs: usize,
+    cs: usize,
+    bpanel: &[f32],
+) -> [[f32; NR]; MR] {
+    let mut acc = [[0.0f32; NR]; MR];
+    let rows: [*const f32; MR] = std::array::from_fn(|i| at.wrapping_add(i * rs));
+    for (p, bp) in bpanel.chunks_exact(NR).enumerate() {
+        let bp: &[f32; NR] = bp.try_into().unwrap_or(&[0.0; NR]);
+        for i in 0..MR {
+            let ai = *rows[i].add(p * cs);
+            for j in 0..NR {
+                acc[i][j] = if FMA {
+                    ai.mul_add(bp[j], acc[i][j])
+                } else {
+                    acc[i][j] + ai * bp[j]
+                };
+            }
+        }
+    }
+    acc
+}
+
+/// The strides `(rs, cs)` at which the AVX2 driver reads `a` in place, or
+/// `None` to pack it. In place when `alpha` is 1 (packing applies it) and
+/// the rows are contiguous and not a multiple of 4 KiB apart. Measured on
+/// an AVX2 Zen 3 core (BENCHMARKS.md section 9), against packing:
+/// 64×784×128 +3%, 256×784×128 +5%, 1024×784×128 +7%, a W1 step +7-8%;
+/// but a transposed `a` (`xᵀ·dz`, its tile's rows one float apart) −2.5%
+/// and 1024³ (rows 4 KiB apart, so the six rows of a tile share L1 sets)
+/// −2.4%: those stay packed.
+fn in_place_a(job: &Product<'_>) -> Option<(usize, usize)> {
+    let [rs, cs] = [job.a.strides()[0], job.a.strides()[1]];
+    let ok = job.alpha == 1.0 && cs == 1 && rs > 0 && rs % 1024 != 0;
+    (ok && !PACK_A.with(|f| f.get())).then_some((rs as usize, 1))
+}
+
+thread_local! {
+    /// Test hook: always pack `a` on the AVX2 path.
+    static PACK_A: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[cfg(test)]
@@ -728,6 +816,17 @@ mod tests {
                     };
                     let mut want = c0.clone();
                     driver(&job, &mut want.view_mut(), &mut Vec::new(), &mut Vec::new());
+                    // `a` read in place (the default) and packed.
+                    PACK_A.with(|f| f.set(true));
+                    let mut packed = c0.clone();
+                    driver(
+                        &job,
+                        &mut packed.view_mut(),
+                        &mut Vec::new(),
+                        &mut Vec::new(),
+                    );
+                    PACK_A.with(|f| f.set(false));
+                    assert_eq!(packed, want, "{m}x{k}x{n} a packed and in place");
                     let mut got = c0.clone();
                     serial(&job, got.view_mut());
                     assert_eq!(got, want, "{m}x{k}x{n} serial");
