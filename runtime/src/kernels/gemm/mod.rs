@@ -18,7 +18,9 @@
 //!   8-accumulator single-row kernel for batch-1 inference.
 //! - **AVX2+FMA and portable** (`driver` below): the classic Goto/BLIS
 //!   blocking (pack a `KC × NR` panel of `b`, an `MC × KC` block of `a`, a
-//!   `6 × 16` micro-kernel in plain Rust that LLVM vectorises, compiled twice).
+//!   `6 × 16` micro-kernel in plain Rust that LLVM vectorises, compiled
+//!   twice), except that a row-major `a` is read where it lies
+//!   (`in_place_a`: +3-11% on a Zen 3 core at MLP shapes).
 //! - **Two threads**: products of at least `PARALLEL_FLOPS` are cut into
 //!   parts of `c` (whole row tiles when `a` is the larger operand, else
 //!   whole column panels) that the caller and the helper thread of
