@@ -651,18 +651,7 @@ fn micro_kernel<const FMA: bool>(apanel: &[f32], bpanel: &[f32]) -> [[f32; NR]; 
     let mut acc = [[0.0f32; NR]; MR];
     for (ap, bp) in apanel.chunks_exact(MR).zip(bpanel.chunks_exact(NR)) {
         let ap: &[f32; MR] = ap.try_into().unwrap_or(&[0.0; MR]);
-        let bp: &[f32; NR] = bp.try_into().unwrap_or(&[0.0; NR]);
-        for i in 0..MR {
-            let ai = ap[i];
-            for j in 0..NR {
-                // mul_add is one instruction with FMA, a slow libm call without.
-                acc[i][j] = if FMA {
-                    ai.mul_add(bp[j], acc[i][j])
-                } else {
-                    acc[i][j] + ai * bp[j]
-                };
-            }
-        }
+        rank_one::<FMA>(&mut acc, ap, bp);
     }
     acc
 }
@@ -684,19 +673,29 @@ unsafe fn micro_kernel_at<const FMA: bool>(
     let mut acc = [[0.0f32; NR]; MR];
     let rows: [*const f32; MR] = std::array::from_fn(|i| at.wrapping_add(i * rs));
     for (p, bp) in bpanel.chunks_exact(NR).enumerate() {
-        let bp: &[f32; NR] = bp.try_into().unwrap_or(&[0.0; NR]);
-        for i in 0..MR {
-            let ai = *rows[i].add(p * cs);
-            for j in 0..NR {
-                acc[i][j] = if FMA {
-                    ai.mul_add(bp[j], acc[i][j])
-                } else {
-                    acc[i][j] + ai * bp[j]
-                };
-            }
+        let mut ap = [0.0f32; MR];
+        for (a, row) in ap.iter_mut().zip(&rows) {
+            *a = *row.add(p * cs);
         }
+        rank_one::<FMA>(&mut acc, &ap, bp);
     }
     acc
+}
+
+/// One depth step of the tile: `acc += a ⊗ b`.
+#[inline(always)]
+fn rank_one<const FMA: bool>(acc: &mut [[f32; NR]; MR], ap: &[f32; MR], bp: &[f32]) {
+    let bp: &[f32; NR] = bp.try_into().unwrap_or(&[0.0; NR]);
+    for (acc_row, &ai) in acc.iter_mut().zip(ap) {
+        for (s, &bj) in acc_row.iter_mut().zip(bp) {
+            // mul_add is one instruction with FMA, a slow libm call without.
+            *s = if FMA {
+                ai.mul_add(bj, *s)
+            } else {
+                *s + ai * bj
+            };
+        }
+    }
 }
 
 /// The strides `(rs, cs)` at which the AVX2 driver reads `a` in place, or
