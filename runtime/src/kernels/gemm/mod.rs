@@ -202,7 +202,7 @@ fn plan(job: &Product<'_>) -> Option<(Axis, usize, usize)> {
     let mut count = ((2 * m * n * k / PART_FLOPS) & !1)
         .clamp(2, crate::pool::MAX_PARTS)
         .min(len.div_ceil(tile));
-    if axis == Axis(0) && !packs_b_in_place() {
+    if axis == Axis(0) && !reads_b_in_place() {
         // The packing path packs all of `b` once per part: parts of at
         // least `MC` rows, so that each packing serves a whole block of `a`.
         count = count.min((m / MC).max(2) & !1).max(2);
@@ -213,7 +213,7 @@ fn plan(job: &Product<'_>) -> Option<(Axis, usize, usize)> {
 /// Whether the kernel this CPU runs reads `b` mostly where it lies (the
 /// AVX-512 path) rather than packing all of it per product (the AVX2 and
 /// portable path).
-fn packs_b_in_place() -> bool {
+fn reads_b_in_place() -> bool {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         return true;
