@@ -165,15 +165,46 @@ impl WindowAxis {
     #[inline]
     pub fn span(&self, o: usize) -> (usize, usize, usize) {
         let start = o * self.stride;
-        let lo = start.max(self.pad_before);
-        let hi = (start + self.kernel).min(self.pad_before + self.input);
-        let lo = lo.min(hi);
-        // An empty window (padding only) may have been clipped below `start`.
+        let (first, end) = (self.pad_before, self.pad_before + self.input);
+        // A window over padding only (before or after the input, possible
+        // with explicit padding at least the kernel) is empty at the edge.
+        let lo = start.clamp(first, end);
+        let hi = (start + self.kernel).clamp(lo, end);
         (
-            lo - self.pad_before,
-            hi - self.pad_before,
-            lo.saturating_sub(start),
+            lo - first,
+            hi - first,
+            lo.saturating_sub(start).min(self.kernel),
         )
+    }
+
+    /// The axis that computes only the first `outputs` positions: the input
+    /// cut after the last cell their windows read (or, when they reach into
+    /// the padding after it, that padding shortened). Each of those windows
+    /// covers the same cells as before ([`WindowAxis::span`] agrees), so a
+    /// layer computed on the shorter axis gives the same values there.
+    /// `None` when `outputs` is 0 or more than [`WindowAxis::output`], or
+    /// when those windows read no input cell at all (padding only).
+    pub fn prefix(&self, outputs: usize) -> Option<WindowAxis> {
+        if outputs == 0 || outputs > self.output() {
+            return None;
+        }
+        // End of the last window, in padded coordinates.
+        let end = (outputs - 1) * self.stride + self.kernel;
+        let read = end.checked_sub(self.pad_before).filter(|&r| r > 0)?;
+        let axis = if read <= self.input {
+            WindowAxis {
+                input: read,
+                pad_after: 0,
+                ..*self
+            }
+        } else {
+            WindowAxis {
+                pad_after: read - self.input,
+                ..*self
+            }
+        };
+        debug_assert_eq!(axis.output(), outputs);
+        Some(axis)
     }
 
     /// The pooling check on top of [`WindowAxis::new`]: each side's padding
@@ -251,6 +282,49 @@ mod tests {
         );
         let p = WindowAxis::new(4, 2, 2, Padding::Explicit(2)).unwrap();
         assert!(p.check_pool().is_err());
+    }
+
+    #[test]
+    fn prefix_keeps_every_computed_window() {
+        // Every small axis and padding, every prefix length.
+        for input in 1..=12 {
+            for kernel in 1..=6 {
+                for stride in 1..=4 {
+                    for padding in [
+                        Padding::Valid,
+                        Padding::Same,
+                        Padding::Explicit(1),
+                        Padding::Explicit(3),
+                    ] {
+                        let Ok(a) = WindowAxis::new(input, kernel, stride, padding) else {
+                            continue;
+                        };
+                        assert_eq!(a.prefix(0), None);
+                        assert_eq!(a.prefix(a.output() + 1), None);
+                        for r in 1..=a.output() {
+                            let Some(p) = a.prefix(r) else {
+                                // Only windows over padding alone are refused.
+                                assert!((0..r).all(|o| a.span(o).0 == a.span(o).1), "{a:?} {r}");
+                                continue;
+                            };
+                            assert_eq!(p.output(), r, "{a:?} {r}");
+                            assert!(p.input <= a.input && p.pad_after <= a.pad_after);
+                            assert_eq!(p.pad_before, a.pad_before);
+                            for o in 0..r {
+                                assert_eq!(p.span(o), a.span(o), "{a:?} {r} {o}");
+                            }
+                            // The cells after the cut are read by no kept window.
+                            let last = (0..r).map(|o| a.span(o).1).max().unwrap();
+                            assert_eq!(last, p.input, "{a:?} {r}");
+                        }
+                    }
+                }
+            }
+        }
+        // The tutorial's second convolution: a 3x3 pool keeps 3 of its 5
+        // rows, which read 6 of the 8 input rows.
+        let conv2 = WindowAxis::new(8, 4, 1, Padding::Valid).unwrap();
+        assert_eq!(conv2.prefix(3).map(|p| p.input), Some(6));
     }
 
     #[test]

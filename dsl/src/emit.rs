@@ -37,10 +37,16 @@ use quote::{format_ident, quote};
 
 /// Emits every network of a checked program.
 pub fn emit_program(program: &ir::Program) -> TokenStream {
+    emit_program_with(program, lower::Options::default())
+}
+
+/// [`emit_program`] with lowering options other than the defaults (tests
+/// compare the plan that skips dead cells with the whole one).
+pub fn emit_program_with(program: &ir::Program, options: lower::Options) -> TokenStream {
     let nets = program
         .networks
         .iter()
-        .map(|net| emit_network(&lower::lower(net)));
+        .map(|net| emit_network(&lower::lower_with(net, options)));
     quote!(#(#nets)*)
 }
 

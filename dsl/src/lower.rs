@@ -11,6 +11,10 @@
 //!   activation is fused into it (bias-add and activation in one pass);
 //! - dropout has its own output buffer in training only: at inference the next
 //!   layer reads dropout's input directly;
+//! - rows and columns of a feature map that no later layer reads are not
+//!   computed, nor what only they read ([`crop`]: the tutorial CNN computes
+//!   0.47 M of its 1.14 M multiply-adds per image); buffers and kernel
+//!   geometries take the computed shapes, which [`Plan::shapes`] lists;
 //! - the plan is a graph: a step reads a list of input values. Steps are in
 //!   topological order; backward runs them in reverse, only where some
 //!   trainable parameter lies upstream, and computes an input's gradient only
@@ -18,7 +22,10 @@
 //!   several steps, the first backward step to reach it writes its gradient
 //!   and the others add into it.
 
-use crate::ir::{self, Activation, Init};
+mod crop;
+
+use crate::ir::{self, Activation, Init, Shape};
+use crate::ops::window::WindowAxis;
 use crate::ops::{self, Backward, GradTarget, OpDef, StepDef};
 
 /// Index into [`Plan::buffers`].
@@ -130,6 +137,8 @@ pub enum StepOp {
     Pool2d(ops::pool2d::Pool2dStep),
     /// Global average pooling.
     GlobalAvgPool2d(ops::pool2d::GlobalPoolStep),
+    /// The top-left corner of an image (inserted by lowering, not a layer).
+    Crop(ops::crop::CropStep),
 }
 
 impl StepOp {
@@ -144,6 +153,7 @@ impl StepOp {
             StepOp::Conv2d(s) => s,
             StepOp::Pool2d(s) => s,
             StepOp::GlobalAvgPool2d(s) => s,
+            StepOp::Crop(s) => s,
         }
     }
 }
@@ -190,6 +200,26 @@ pub struct Plan<'a> {
     /// Scratch gradient buffers for a step's second, third... read of one
     /// value, by `(step, input index)`.
     pub dup_grads: Vec<((usize, usize), BufId)>,
+    /// Per layer: the shape its output is computed at (the spec's, or the
+    /// top-left corner of an image that reaches the output; see [`crop`]).
+    pub shapes: Vec<Shape>,
+}
+
+/// Choices of the lowering that leave what a network computes unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Compute only the rows and columns of feature maps that reach the
+    /// output (default `true`; `false` gives the plan as the spec reads,
+    /// for comparisons).
+    pub skip_dead_cells: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            skip_dead_cells: true,
+        }
+    }
 }
 
 /// The lowering context an op's [`OpDef::lower`] works with.
@@ -201,6 +231,8 @@ pub struct Lowering<'a> {
     one_scratch: Vec<OneScratch>,
     /// Per layer: how many layers (and the network's output) read it.
     readers: Vec<usize>,
+    /// The shapes each layer is computed at.
+    regions: crop::Regions,
 }
 
 impl Lowering<'_> {
@@ -268,9 +300,23 @@ impl Lowering<'_> {
         &self.net.layers[layer].name
     }
 
-    /// Elements per sample of the layer's output.
+    /// Elements per sample of the layer's output, as computed.
     pub fn width(&self, layer: usize) -> usize {
-        self.net.layers[layer].output.iter().product()
+        self.shape(layer).iter().product()
+    }
+
+    /// The shape the layer's output is computed at: the spec's, or the
+    /// top-left corner of an image that reaches the output.
+    pub fn shape(&self, layer: usize) -> &[usize] {
+        &self.regions.out[layer]
+    }
+
+    /// The axes of a convolution or pooling layer as computed.
+    ///
+    /// # Panics
+    /// If `layer` is not a window layer.
+    pub fn axes(&self, layer: usize) -> [WindowAxis; 2] {
+        self.regions.axes[layer].expect("a convolution or pooling layer")
     }
 
     /// Appends a step.
@@ -284,8 +330,13 @@ impl Lowering<'_> {
     }
 }
 
-/// Lowers one checked network.
+/// Lowers one checked network with the default [`Options`].
 pub fn lower(net: &ir::Network) -> Plan<'_> {
+    lower_with(net, Options::default())
+}
+
+/// Lowers one checked network.
+pub fn lower_with(net: &ir::Network, options: Options) -> Plan<'_> {
     let numel = |s: &[usize]| s.iter().product::<usize>();
     let mut cx = Lowering {
         net,
@@ -294,6 +345,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         steps: Vec::new(),
         one_scratch: Vec::new(),
         readers: vec![0; net.layers.len()],
+        regions: crop::regions(net, options.skip_dead_cells),
     };
     let reads = net
         .layers
@@ -313,8 +365,40 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         ir::Source::Input => Value::both(x),
         ir::Source::Layer(i) => values[i],
     };
+    // Crop steps made so far: (value cropped, corner kept) and the result.
+    let mut crops: Vec<((ir::Source, Shape), Value)> = Vec::new();
     for (li, layer) in net.layers.iter().enumerate() {
-        let inputs: Vec<Value> = layer.inputs.iter().map(|&s| value(&values, s)).collect();
+        let mut inputs = Vec::with_capacity(layer.inputs.len());
+        for (k, &src) in layer.inputs.iter().enumerate() {
+            let v = value(&values, src);
+            let have = match src {
+                ir::Source::Input => net.input.shape.clone(),
+                ir::Source::Layer(j) => cx.regions.out[j].clone(),
+            };
+            let want = cx.regions.reads[li][k].clone();
+            if have == want {
+                inputs.push(v);
+                continue;
+            }
+            // A layer computed whole (or the input) read in part.
+            let key = (src, want.clone());
+            if let Some((_, c)) = crops.iter().find(|(k, _)| *k == key) {
+                inputs.push(*c);
+                continue;
+            }
+            let out = cx.buffer(format!("{}__crop{k}", layer.name), numel(&want));
+            cx.push(Step {
+                layer: li,
+                inputs: vec![v],
+                out,
+                op: StepOp::Crop(ops::crop::CropStep {
+                    from: [have[0], have[1], have[2]],
+                    keep: [want[0], want[1]],
+                }),
+            });
+            crops.push((key, Value::both(out)));
+            inputs.push(Value::both(out));
+        }
         let out = layer.op.def().lower(&mut cx, li, &inputs);
         values.push(out);
     }
@@ -324,6 +408,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         mut buffers,
         mut steps,
         one_scratch,
+        regions,
         ..
     } = cx;
 
@@ -445,6 +530,7 @@ pub fn lower(net: &ir::Network) -> Plan<'_> {
         needs_grad,
         one_scratch,
         dup_grads,
+        shapes: regions.out,
     }
 }
 

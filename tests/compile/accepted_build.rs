@@ -3,7 +3,10 @@
 //! temporary crate (one module per spec) that depends on this crate by path,
 //! built with `cargo build` in the workspace's target directory (so the
 //! dependencies are reused), and run: each network trains one epoch on data
-//! of its shapes, and `predict_one` agrees with `predict`.
+//! of its shapes, and `predict_one` agrees with `predict`. Each spec is also
+//! emitted with the dead-cell pass off (`lower::Options`): both plans give
+//! the same outputs and, without dropout (whose masks depend on the buffer
+//! sizes), the same parameter gradients.
 //!
 //! The seed is fixed; `NNC_ACCEPTED_SPECS=N` raises the count (default 24)
 //! and `NNC_ACCEPTED_SEED` changes the sample.
@@ -57,7 +60,7 @@ fn data(net: &GenNet, n: usize) -> String {
 
 /// The module of one spec: its generated code and a `run` that trains and
 /// predicts with each network.
-fn module(code: &str, nets: &[GenNet]) -> String {
+fn module(code: &str, whole: &str, nets: &[GenNet], dropout: bool) -> String {
     let mut run = String::new();
     for net in nets {
         let name = &net.name;
@@ -88,11 +91,40 @@ fn module(code: &str, nets: &[GenNet]) -> String {
         for (a, b) in single.iter().zip(batch.iter()) {{
             assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "predict_one {{a}} != predict {{b}}");
         }}
+        // The plan computed whole, with the trained parameters.
+        let mut full = whole::{name}::new(1);
+        let mut values = ::std::vec::Vec::new();
+        ::nnc::Model::visit_params(&mut net, &mut |p| values.push(p.value.iter().copied().collect::<::std::vec::Vec<f32>>()));
+        let mut at = 0;
+        ::nnc::Model::visit_params(&mut full, &mut |mut p| {{ p.value.iter_mut().zip(&values[at]).for_each(|(v, w)| *v = *w); at += 1; }});
+        let close = |a: &[f32], b: &[f32], what: &str| {{
+            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (a, b) in a.iter().zip(b) {{
+                assert!((a - b).abs() <= 1e-4 * scale, "{{what}}: {{a}} (dead cells skipped) != {{b}} (whole)");
+            }}
+        }};
+        let batch = ::nnc::Model::forward(&mut net, x.view(), false).expect("predict").to_owned();
+        let full_batch = ::nnc::Model::forward(&mut full, x.view(), false).expect("predict").to_owned();
+        close(batch.as_slice().unwrap(), full_batch.as_slice().unwrap(), "outputs");
+        if !{dropout} {{
+            let mut grads = |m: &mut dyn ::nnc::Model| {{
+                let y = ::nnc::Model::forward(m, x.view(), true).expect("forward").to_owned();
+                let dy = y.mapv(|v| v.sin());
+                ::nnc::Model::backward(m, dy.view(), ::nnc::GradAt::Output).expect("backward");
+                let mut g = ::std::vec::Vec::new();
+                ::nnc::Model::visit_params(m, &mut |p| g.push(p.grad.iter().copied().collect::<::std::vec::Vec<f32>>()));
+                g
+            }};
+            let (a, b) = (grads(&mut net), grads(&mut full));
+            for (a, b) in a.iter().zip(&b) {{
+                close(a, b, "gradients");
+            }}
+        }}
     }}"#,
             data = data(net, 8),
         );
     }
-    format!("{code}\n#[allow(dead_code)]\npub fn run() {{{run}\n}}\n")
+    format!("{code}\n#[allow(dead_code, unused_imports)]\nmod whole {{\n{whole}\n}}\n#[allow(dead_code)]\npub fn run() {{{run}\n}}\n")
 }
 
 /// The workspace's root, where `nnc` is; this crate is `tests/compile/`.
@@ -128,13 +160,20 @@ fn accepted_specs_build_and_train() {
             Ok(program) => {
                 let code = nnc_dsl::emit::format(nnc_dsl::emit::emit_program(&program))
                     .expect("emitted code parses");
+                let whole = nnc_dsl::emit::format(nnc_dsl::emit::emit_program_with(
+                    &program,
+                    nnc_dsl::lower::Options {
+                        skip_dead_cells: false,
+                    },
+                ))
+                .expect("emitted code parses");
                 let i = specs.len();
                 write(
                     &dir.join(format!("src/s{i}.rs")),
                     &format!(
                         "// Spec:\n{}\n{}",
                         comment(&spec.src),
-                        module(&code, &spec.nets)
+                        module(&code, &whole, &spec.nets, spec.src.contains("dropout"))
                     ),
                 );
                 specs.push(spec);

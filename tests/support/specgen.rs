@@ -418,20 +418,27 @@ impl Body<'_> {
                 let filters = self.rng.range(1, 4);
                 let k = self.rng.range(1, 3.min(h).min(w));
                 let mut args = vec![filters.to_string(), k.to_string()];
-                let same = self.rng.chance(40);
-                if same {
-                    args.push("padding = same".into());
+                // Valid, same, or explicit padding up to past the kernel
+                // (windows over padding only at the edges).
+                let pad = match self.rng.range(0, 9) {
+                    0..=3 => Some(0),
+                    4..=6 => None,
+                    _ => Some(self.rng.range(0, k + 1)),
+                };
+                match pad {
+                    None => args.push("padding = same".into()),
+                    Some(p) if p > 0 => args.push(format!("padding = {p}")),
+                    Some(_) => {}
                 }
-                let stride = if self.rng.chance(25) { 2 } else { 1 };
-                if stride == 2 {
-                    args.push("stride = 2".into());
+                // Strides that drop rows and columns: what the dead-cell
+                // pass of lowering cuts away.
+                let stride = *self.rng.pick(&[1, 1, 1, 2, 3]);
+                if stride > 1 {
+                    args.push(format!("stride = {stride}"));
                 }
-                let out = |n: usize| {
-                    if same {
-                        n.div_ceil(stride)
-                    } else {
-                        (n - k) / stride + 1
-                    }
+                let out = |n: usize| match pad {
+                    None => n.div_ceil(stride),
+                    Some(p) => (n + 2 * p - k) / stride + 1,
                 };
                 let mut layer = format!("{src}{}", self.call("conv2d", &args));
                 if self.rng.chance(60) {
@@ -446,9 +453,29 @@ impl Body<'_> {
             }
             3 if h >= 2 && w >= 2 => {
                 let kind = *self.rng.pick(&["max_pool2d", "avg_pool2d"]);
-                let layer = format!("{src}{}", self.call(kind, &["2".to_string()]));
+                let size = self.rng.range(2, 3.min(h).min(w));
+                let mut args = vec![size.to_string()];
+                let stride = if self.rng.chance(30) {
+                    let s = self.rng.range(1, 3);
+                    args.push(format!("stride = {s}"));
+                    s
+                } else {
+                    size
+                };
+                let same = self.rng.chance(25);
+                if same {
+                    args.push("padding = same".into());
+                }
+                let out = |n: usize| {
+                    if same {
+                        n.div_ceil(stride)
+                    } else {
+                        (n - size) / stride + 1
+                    }
+                };
+                let layer = format!("{src}{}", self.call(kind, &args));
                 self.fusable = false;
-                self.push(layer, vec![h / 2, w / 2, c]);
+                self.push(layer, vec![out(h), out(w), c]);
             }
             4 => {
                 let act = self.activation();
@@ -486,7 +513,7 @@ fn dims(s: &[usize]) -> String {
 fn network(rng: &mut Rng, name: &str) -> (String, GenNet) {
     let image = rng.chance(35);
     let input = if image {
-        vec![rng.range(2, 7), rng.range(2, 7), rng.range(1, 3)]
+        vec![rng.range(2, 9), rng.range(2, 9), rng.range(1, 3)]
     } else if rng.chance(20) {
         vec![rng.range(1, 4), rng.range(1, 4)]
     } else {

@@ -120,7 +120,7 @@ impl Lanes {
 
 impl ActivationStep {
     fn lanes(&self, plan: &Plan<'_>, step: &Step) -> Lanes {
-        let shape = &plan.net.layers[step.layer].output;
+        let shape = &plan.shapes[step.layer];
         match (self.act.is_rowwise(), shape.last()) {
             (true, Some(&last)) if shape.len() > 1 && last > 0 => Lanes::Last {
                 outer: shape.iter().product::<usize>() / last,

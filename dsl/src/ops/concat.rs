@@ -77,7 +77,8 @@ impl OpDef for Concat {
     fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
         let l = cx.layer(layer);
         let widths = l.input_shapes.iter().map(|s| s[s.len() - 1]).collect();
-        let outer = l.output[..l.output.len() - 1].iter().product();
+        let shape = cx.shape(layer);
+        let outer = shape[..shape.len() - 1].iter().product();
         let name = l.name.clone();
         let out = cx.buffer(format!("{name}__out"), cx.width(layer));
         cx.push(Step {

@@ -178,7 +178,8 @@ impl OpDef for Conv2d {
         let w = params.next().expect("conv2d declares its kernel first");
         let b = params.next();
         let l = cx.layer(layer);
-        let [rows, cols] = self.axes(&l.input);
+        // The computed part (see `lower`'s dead-cell pass).
+        let [rows, cols] = cx.axes(layer);
         let geom = Geometry {
             rows,
             cols,

@@ -16,6 +16,7 @@ pub mod activation;
 pub mod add;
 pub mod concat;
 pub mod conv2d;
+pub mod crop;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;

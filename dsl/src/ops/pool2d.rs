@@ -130,7 +130,8 @@ impl OpDef for Pool2d {
 
     fn lower(&self, cx: &mut Lowering<'_>, layer: usize, inputs: &[Value]) -> Value {
         let l = cx.layer(layer);
-        let [rows, cols] = self.axes(&l.input);
+        // The computed part (see `lower`'s dead-cell pass).
+        let [rows, cols] = cx.axes(layer);
         let c = l.input[2];
         let name = cx.layer_name(layer).to_string();
         let width = rows.output() * cols.output() * c;

@@ -9,6 +9,8 @@
 pub mod act;
 /// 2-D convolution (channels-last, Keras kernel layout) through im2col and the gemm.
 pub mod conv2d;
+/// The top-left corner of each image: where a layer reads less of a map than was computed.
+pub mod crop;
 pub mod dense;
 pub mod dropout;
 pub(crate) mod gemm;
