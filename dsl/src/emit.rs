@@ -442,7 +442,8 @@ fn backward_steps(plan: &Plan<'_>) -> Vec<TokenStream> {
 /// Bytes of `predict_one` layer outputs kept on the stack. A network whose
 /// outputs add up to more keeps all of them in its heap scratch instead
 /// (allocated once in `new`): threads other than `main` get 2 MiB stacks,
-/// and one `dense(600000)` output alone is 2.4 MB.
+/// and one `dense(600000)` output alone is 2.4 MB. So does a network whose
+/// ops need scratch (a convolution), which locks the scratch anyway.
 pub const ONE_STACK_BYTES: usize = 64 * 1024;
 
 /// Output elements above which `predict_one` returns `Box<[f32; N]>` (one
@@ -489,7 +490,10 @@ fn one_plan(plan: &Plan<'_>) -> OnePlan {
         })
         .collect();
     let stack: usize = outputs.iter().flatten().map(|(_, w)| w).sum::<usize>() + plan.output_width;
-    let heap = stack.saturating_mul(4) > ONE_STACK_BYTES;
+    // Outputs go to the heap scratch when they would not fit on the stack,
+    // and whenever the scratch is locked anyway for an op's own (a
+    // convolution's im2col rows): stack arrays are zeroed on every call.
+    let heap = stack.saturating_mul(4) > ONE_STACK_BYTES || !plan.one_scratch.is_empty();
     OnePlan {
         outputs,
         heap,
@@ -1076,11 +1080,14 @@ mod tests {
             code.contains("one: ::std::sync::Mutex<::std::boxed::Box<[f32]>>"),
             "{code}"
         );
+        // The ops' 12 and, since the scratch is locked anyway, the layer
+        // outputs (2): no stack array to zero on every call.
         assert!(
-            code.contains("::std::vec![0.0f32; 12].into_boxed_slice()"),
+            code.contains("::std::vec![0.0f32; 14].into_boxed_slice()"),
             "{code}"
         );
         assert!(code.contains("let (s_a, one_rest) = one_rest.split_at_mut(5);"));
         assert!(code.contains("let (s_b, one_rest) = one_rest.split_at_mut(7);"));
+        assert!(code.contains(".split_first_chunk_mut::<2>()"), "{code}");
     }
 }

@@ -392,12 +392,30 @@ fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, 
     }
     let fma = has_fma();
     let in_place = in_place_a(job);
+    let b_in_place = in_place_b(job);
     let mc_step = m.div_ceil(m.div_ceil(MC)).next_multiple_of(MR).min(MC);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(kc_step) {
             let kc = kc_step.min(k - pc);
-            pack_b(b, pc, kc, jc, nc, pb);
+            let b_src = match b_in_place {
+                Some(ldb) => {
+                    // Whole panels read `b` where it lies; only a last,
+                    // partial panel is packed (zero-padded columns).
+                    let whole = nc - nc % NR;
+                    if whole < nc {
+                        pack_b(b, pc, kc, jc + whole, nc - whole, pb);
+                    }
+                    BSource::InPlace {
+                        at: b.slice(s![pc.., jc..]).as_ptr(),
+                        ldb,
+                    }
+                }
+                None => {
+                    pack_b(b, pc, kc, jc, nc, pb);
+                    BSource::Packed
+                }
+            };
             // Later depth blocks accumulate onto the first one's result.
             let beta_eff = if pc == 0 { beta } else { 1.0 };
             for ic in (0..m).step_by(mc_step) {
@@ -407,7 +425,11 @@ fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, 
                         // Whole tiles read `a` where it lies; only a last,
                         // partial tile is packed (zero-padded rows).
                         let whole = mc - mc % MR;
-                        if whole < mc {
+                        // With every panel of `b` in place, a partial tile
+                        // is read in place too (see `macro_kernel`).
+                        let all_b_in_place =
+                            matches!(b_src, BSource::InPlace { .. }) && nc % NR == 0;
+                        if whole < mc && !all_b_in_place {
                             pack_a(alpha, a, ic + whole, mc - whole, pc, kc, pa);
                         }
                         let at = a.slice(s![ic.., pc..]).as_ptr();
@@ -426,6 +448,7 @@ fn driver(job: &Product<'_>, c: &mut ArrayViewMut2<'_, f32>, pa: &mut Vec<f32>, 
                     jc,
                     beta: beta_eff,
                     a: a_src,
+                    b: b_src,
                 };
                 if fma {
                     #[cfg(target_arch = "x86_64")]
@@ -574,10 +597,22 @@ enum ASource {
     },
 }
 
+/// Where the micro-kernel reads the block's panels of `b`.
+#[derive(Clone, Copy)]
+enum BSource {
+    /// All of them from the packed panels in `pb`.
+    Packed,
+    /// Whole panels from `b` itself, element `(p, j)` of the block at
+    /// `at + p·ldb + j`; a last, partial panel from the first panel of `pb`.
+    InPlace { at: *const f32, ldb: usize },
+}
+
 /// Where one packed block goes in `c`.
 struct Block {
     /// Where its `a` tiles are read.
     a: ASource,
+    /// Where its `b` panels are read.
+    b: BSource,
     mc: usize,
     nc: usize,
     kc: usize,
@@ -601,24 +636,56 @@ fn macro_kernel<const FMA: bool>(
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     let kc = block.kc;
-    for (jp, bpanel) in pb
-        .chunks_exact(kc * NR)
-        .take(block.nc.div_ceil(NR))
-        .enumerate()
-    {
+    for jp in 0..block.nc.div_ceil(NR) {
         let j0 = block.jc + jp * NR;
         let width = NR.min(block.jc + block.nc - j0);
+        let (bpanel, b_at) = match block.b {
+            BSource::Packed => (&pb[jp * kc * NR..][..kc * NR], None),
+            BSource::InPlace { at, ldb } if width == NR => (&pb[..0], Some((at, jp * NR, ldb))),
+            BSource::InPlace { .. } => (&pb[..kc * NR], None),
+        };
         for ip in 0..block.mc.div_ceil(MR) {
             let i0 = block.ic + ip * MR;
             let height = MR.min(block.ic + block.mc - i0);
-            let acc = match block.a {
-                ASource::InPlace { at, rs, cs } if height == MR => {
+            let acc = match (block.a, b_at) {
+                (ASource::InPlace { at, rs, cs }, None) if height == MR => {
                     // SAFETY: the driver checked the strides; a whole tile's
                     // rows and the block's depth lie inside `a`.
                     unsafe { micro_kernel_at::<FMA>(at.add(ip * MR * rs), rs, cs, bpanel) }
                 }
-                ASource::InPlace { .. } => micro_kernel::<FMA>(&pa[..kc * MR], bpanel),
-                ASource::Packed => micro_kernel::<FMA>(&pa[ip * kc * MR..][..kc * MR], bpanel),
+                (ASource::InPlace { .. }, None) => micro_kernel::<FMA>(&pa[..kc * MR], bpanel),
+                (ASource::Packed, None) => {
+                    micro_kernel::<FMA>(&pa[ip * kc * MR..][..kc * MR], bpanel)
+                }
+                (a, Some((at, j, ldb))) => {
+                    let (rows, cs) = match a {
+                        ASource::InPlace { at, rs, cs } => {
+                            // A partial tile repeats its last row into the
+                            // rows `store_tile` leaves out.
+                            let at = at.wrapping_add(ip * MR * rs);
+                            let row = |i: usize| at.wrapping_add(i.min(height - 1) * rs);
+                            (std::array::from_fn(row), cs)
+                        }
+                        ASource::Packed => {
+                            let panel = &pa[ip * kc * MR..][..kc * MR];
+                            (std::array::from_fn(|i| panel[i..].as_ptr()), MR)
+                        }
+                    };
+                    // SAFETY: as above for `a` (a packed panel holds `kc`
+                    // steps of `MR`); a whole panel of `b` (`NR` columns,
+                    // the block's depth) lies inside `b`. `FMA` is set only
+                    // under `macro_avx2`, which checked the CPU.
+                    unsafe {
+                        #[cfg(target_arch = "x86_64")]
+                        if FMA {
+                            tile_ab_avx2(rows, cs, at.add(j), ldb, kc)
+                        } else {
+                            micro_kernel_ab::<false>(rows, cs, at.add(j), ldb, kc)
+                        }
+                        #[cfg(not(target_arch = "x86_64"))]
+                        micro_kernel_ab::<false>(rows, cs, at.add(j), ldb, kc)
+                    }
+                }
             };
             store_tile(&acc, c, (i0, height), (j0, width), block.beta);
         }
@@ -700,6 +767,70 @@ unsafe fn micro_kernel_at<const FMA: bool>(
     acc
 }
 
+/// The tile with both operands read where they lie: element `(i, p)` of
+/// `a` at `rows[i] + p·cs`, element `(p, j)` of `b` at `b + p·ldb + j`.
+/// The same FMAs in the same order as on packed panels, so the same bits.
+///
+/// # Safety
+/// Every `rows[i] + p·cs` and `b + p·ldb + j` for `i < MR`, `j < NR`,
+/// `p < kc` must be inside one live allocation of `f32`.
+#[inline(always)]
+unsafe fn micro_kernel_ab<const FMA: bool>(
+    rows: [*const f32; MR],
+    cs: usize,
+    b: *const f32,
+    ldb: usize,
+    kc: usize,
+) -> [[f32; NR]; MR] {
+    let mut acc = [[0.0f32; NR]; MR];
+    for p in 0..kc {
+        let mut ap = [0.0f32; MR];
+        for (a, row) in ap.iter_mut().zip(&rows) {
+            *a = *row.add(p * cs);
+        }
+        let bp = std::slice::from_raw_parts(b.add(p * ldb), NR);
+        rank_one::<FMA>(&mut acc, &ap, bp);
+    }
+    acc
+}
+
+/// [`micro_kernel_ab`] in AVX2 intrinsics: written generically (and
+/// inlined into `macro_avx2` beside the other tile kernels, or not), LLVM
+/// left it scalar. The same fused multiply-adds per element in the same
+/// order, so the same bits.
+///
+/// # Safety
+/// As [`micro_kernel_ab`], on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_ab_avx2(
+    rows: [*const f32; MR],
+    cs: usize,
+    b: *const f32,
+    ldb: usize,
+    kc: usize,
+) -> [[f32; NR]; MR] {
+    use std::arch::x86_64::{
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        let bp = b.add(p * ldb);
+        let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let a = _mm256_broadcast_ss(&*row.add(p * cs));
+            acc[0] = _mm256_fmadd_ps(a, b0, acc[0]);
+            acc[1] = _mm256_fmadd_ps(a, b1, acc[1]);
+        }
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
+        _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+    }
+    out
+}
+
 /// One depth step of the tile: `acc += a ⊗ b`.
 #[inline(always)]
 fn rank_one<const FMA: bool>(acc: &mut [[f32; NR]; MR], ap: &[f32; MR], bp: &[f32]) {
@@ -730,9 +861,26 @@ fn in_place_a(job: &Product<'_>) -> Option<(usize, usize)> {
     (ok && !PACK_A.with(|f| f.get())).then_some((rs as usize, 1))
 }
 
+/// Rows of `a` up to which the AVX2 driver reads a row-major `b` where it
+/// lies: packing copies all of `b` once per depth block, which pays off
+/// only over several row tiles. One image through the tutorial CNN's
+/// second convolution is a 9 × 512 × 64 product: packing its kernel was a
+/// fifth of `predict_one`.
+const B_IN_PLACE_ROWS: usize = 2 * MR;
+
+/// The row stride at which the AVX2 driver reads `b` in place, or `None`
+/// to pack it (see [`B_IN_PLACE_ROWS`]).
+fn in_place_b(job: &Product<'_>) -> Option<usize> {
+    let [rs, cs] = [job.b.strides()[0], job.b.strides()[1]];
+    let ok = job.a.nrows() <= B_IN_PLACE_ROWS && cs == 1 && rs > 0;
+    (ok && !PACK_B.with(|f| f.get())).then_some(rs as usize)
+}
+
 thread_local! {
     /// Test hook: always pack `a` on the AVX2 path.
     static PACK_A: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Test hook: always pack `b` on the AVX2 path.
+    static PACK_B: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[cfg(test)]
@@ -818,6 +966,8 @@ mod tests {
             (1, 300, 200),
             (3, 40, 1024),
             (40, 20, 512),
+            (12, 77, 45),
+            (7, 2100, 2100),
         ] {
             let a = random(m, k, &mut rng);
             let at = a.t().as_standard_layout().into_owned();
@@ -846,6 +996,17 @@ mod tests {
                     );
                     PACK_A.with(|f| f.set(false));
                     assert_eq!(packed, want, "{m}x{k}x{n} a packed and in place");
+                    // `b` read in place (small `m`, row-major `b`) and packed.
+                    PACK_B.with(|f| f.set(true));
+                    let mut packed = c0.clone();
+                    driver(
+                        &job,
+                        &mut packed.view_mut(),
+                        &mut Vec::new(),
+                        &mut Vec::new(),
+                    );
+                    PACK_B.with(|f| f.set(false));
+                    assert_eq!(packed, want, "{m}x{k}x{n} b packed and in place");
                     let mut got = c0.clone();
                     serial(&job, got.view_mut());
                     assert_eq!(got, want, "{m}x{k}x{n} serial");
