@@ -24,6 +24,8 @@
 
 mod crop;
 
+pub(crate) use crop::computed_macs;
+
 use crate::ir::{self, Activation, Init, Shape};
 use crate::ops::window::WindowAxis;
 use crate::ops::{self, Backward, GradTarget, OpDef, StepDef};

@@ -43,6 +43,9 @@ pub struct Summary {
     pub frozen: u64,
     /// Multiply-adds per sample of the forward pass.
     pub macs: u64,
+    /// Of those, the ones the generated code computes: rows and columns of
+    /// feature maps that reach no output are skipped (see [`crate::lower`]).
+    pub computed_macs: u64,
 }
 
 /// Summarises a checked network.
@@ -80,6 +83,7 @@ pub fn summary(net: &Network) -> Summary {
     let macs = rows.iter().fold(0u64, |a, r| a.saturating_add(r.macs));
     Summary {
         macs,
+        computed_macs: crate::lower::computed_macs(net),
         name: net.name.clone(),
         input: (net.input.name.clone(), net.input.shape.clone()),
         rows,
@@ -168,7 +172,15 @@ impl fmt::Display for Summary {
         writeln!(f, "Total params: {}", thousands(self.total))?;
         writeln!(f, "Trainable params: {}", thousands(self.trainable))?;
         writeln!(f, "Frozen params: {}", thousands(self.frozen))?;
-        writeln!(f, "Multiply-adds per sample: {}", thousands(self.macs))?;
+        write!(f, "Multiply-adds per sample: {}", thousands(self.macs))?;
+        if self.computed_macs != self.macs {
+            write!(
+                f,
+                " ({} computed: the rest reach no output)",
+                thousands(self.computed_macs)
+            )?;
+        }
+        writeln!(f)?;
         write!(f, "{}", "_".repeat(width))
     }
 }

@@ -98,6 +98,29 @@ pub(crate) fn regions(net: &ir::Network, enabled: bool) -> Regions {
     regions
 }
 
+/// Multiply-adds per sample of the forward pass as the plan computes it
+/// (convolutions over their computed part).
+pub(crate) fn computed_macs(net: &ir::Network) -> u64 {
+    let r = regions(net, true);
+    net.layers
+        .iter()
+        .zip(&r.axes)
+        .map(|(l, axes)| match (&l.op, axes) {
+            (Op::Conv2d(c), Some([rows, cols])) => [
+                rows.output(),
+                cols.output(),
+                c.filters,
+                rows.kernel,
+                cols.kernel,
+                l.input[2],
+            ]
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d as u64)),
+            _ => l.op.def().macs(l),
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 /// What layer `l` reads to compute the prefix `want` of its output image,
 /// and its axes then; `None` if it can only be computed whole.
 #[allow(clippy::type_complexity)]
@@ -150,6 +173,9 @@ mod tests {
         let whole = regions(&net, false);
         assert_eq!(whole.out[0], [25, 25, 32]);
         assert_eq!(whole.reads[0], [[28, 28, 1]]);
+        // 18·18·32·16 + 3·3·64·512 + 64·10, of 25·25·32·16 + 5·5·64·512 + 640.
+        assert_eq!(computed_macs(&net), 165_888 + 294_912 + 640);
+        assert_eq!(crate::summary::summary(&net).macs, 320_000 + 819_200 + 640);
     }
 
     #[test]

@@ -96,11 +96,13 @@ trait Simd {
     /// `a·b + c`, rounded once.
     unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise maximum; `b` where `a` is NaN (relu of NaN is 0, as `f32::max`).
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
 }
 
 /// The [`Simd`] methods that are one intrinsic each, the same for both sets.
 macro_rules! arith {
-    ($v:ty, $zero:ident, $splat:ident, $fmadd:ident, $add:ident) => {
+    ($v:ty, $zero:ident, $splat:ident, $fmadd:ident, $add:ident, $max:ident) => {
         #[inline(always)]
         unsafe fn zero() -> $v {
             $zero()
@@ -116,6 +118,10 @@ macro_rules! arith {
         #[inline(always)]
         unsafe fn add(a: $v, b: $v) -> $v {
             $add(a, b)
+        }
+        #[inline(always)]
+        unsafe fn max(a: $v, b: $v) -> $v {
+            $max(a, b)
         }
     };
 }
@@ -153,7 +159,8 @@ impl Simd for Avx512 {
         _mm512_setzero_ps,
         _mm512_set1_ps,
         _mm512_fmadd_ps,
-        _mm512_add_ps
+        _mm512_add_ps,
+        _mm512_max_ps
     );
 }
 
@@ -207,11 +214,14 @@ impl Simd for Avx2 {
         _mm256_setzero_ps,
         _mm256_set1_ps,
         _mm256_fmadd_ps,
-        _mm256_add_ps
+        _mm256_add_ps,
+        _mm256_max_ps
     );
 }
 
-/// `y = conv(x, w) + b` for the images in `x` (no activation).
+/// `y = conv(x, w) + b` for the images in `x`, then `max(y, 0)` with
+/// `relu` (applied while the output is in registers; other activations
+/// are the caller's).
 ///
 /// # Safety
 /// The CPU must support `isa` ([`Isa::detect`]). The slices must have the
@@ -223,6 +233,7 @@ pub(super) unsafe fn forward_images(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
+    relu: bool,
     y: &mut [f32],
 ) {
     assert_eq!(w.len(), c.col_width() * c.out_c, "conv2d direct: kernel");
@@ -233,19 +244,33 @@ pub(super) unsafe fn forward_images(
         "conv2d direct: batch"
     );
     match isa {
-        Isa::Avx512 => forward_avx512(c, x, w, b, y),
-        Isa::Avx2 => forward_avx2(c, x, w, b, y),
+        Isa::Avx512 => forward_avx512(c, x, w, b, relu, y),
+        Isa::Avx2 => forward_avx2(c, x, w, b, relu, y),
     }
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_avx512(c: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    forward_body::<Avx512>(c, x, w, b, y)
+unsafe fn forward_avx512(
+    c: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    forward_body::<Avx512>(c, x, w, b, relu, y)
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn forward_avx2(c: &Conv2d, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    forward_body::<Avx2>(c, x, w, b, y)
+unsafe fn forward_avx2(
+    c: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    relu: bool,
+    y: &mut [f32],
+) {
+    forward_body::<Avx2>(c, x, w, b, relu, y)
 }
 
 #[inline(always)]
@@ -254,6 +279,7 @@ unsafe fn forward_body<S: Simd>(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
+    relu: bool,
     y: &mut [f32],
 ) {
     let (out_h, out_w) = (c.out_h(), c.out_w());
@@ -288,12 +314,12 @@ unsafe fn forward_body<S: Simd>(
                         ($($r:literal),*) => {
                             match (regs, p, inside) {
                                 $(
-                                    ($r, 4, true) => pixels::<S, $r, 4, false>(c, img, w, b, at, oh, ow, out),
-                                    ($r, 4, false) => pixels::<S, $r, 4, true>(c, img, w, b, at, oh, ow, out),
-                                    ($r, 2, true) => pixels::<S, $r, 2, false>(c, img, w, b, at, oh, ow, out),
-                                    ($r, 2, false) => pixels::<S, $r, 2, true>(c, img, w, b, at, oh, ow, out),
-                                    ($r, _, true) => pixels::<S, $r, 1, false>(c, img, w, b, at, oh, ow, out),
-                                    ($r, _, false) => pixels::<S, $r, 1, true>(c, img, w, b, at, oh, ow, out),
+                                    ($r, 4, true) => pixels::<S, $r, 4, false>(c, img, w, b, relu, at, oh, ow, out),
+                                    ($r, 4, false) => pixels::<S, $r, 4, true>(c, img, w, b, relu, at, oh, ow, out),
+                                    ($r, 2, true) => pixels::<S, $r, 2, false>(c, img, w, b, relu, at, oh, ow, out),
+                                    ($r, 2, false) => pixels::<S, $r, 2, true>(c, img, w, b, relu, at, oh, ow, out),
+                                    ($r, _, true) => pixels::<S, $r, 1, false>(c, img, w, b, relu, at, oh, ow, out),
+                                    ($r, _, false) => pixels::<S, $r, 1, true>(c, img, w, b, relu, at, oh, ow, out),
                                 )*
                                 _ => unreachable!("at most {GROUP_REGS} registers per group"),
                             }
@@ -331,6 +357,7 @@ unsafe fn pixels<S: Simd, const R: usize, const P: usize, const EDGE: bool>(
     img: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
+    relu: bool,
     at: Group<S>,
     oh: usize,
     ow: usize,
@@ -340,15 +367,22 @@ unsafe fn pixels<S: Simd, const R: usize, const P: usize, const EDGE: bool>(
     let lane_mask = |r: usize| if r + 1 == R { at.mask } else { full };
     let mut acc = [[S::zero(); R]; P];
     let (cin, cout) = (c.in_c, c.out_c);
-    for kh in 0..c.k_h {
-        // Row of the padded input, then of the input (may be out of range at an edge).
-        let ih = (oh * c.stride_h + kh).wrapping_sub(c.pad_top);
-        for kw in 0..c.k_w {
-            let iw: [usize; P] =
-                std::array::from_fn(|q| ((ow + q) * c.stride_w + kw).wrapping_sub(c.pad_left));
-            for ci in 0..cin {
-                let tap = (kh * c.k_w + kw) * cin + ci;
-                let wp = w.as_ptr().add(tap * cout + at.g0);
+    if !EDGE {
+        // Inside the image, a kernel row's taps (kw, ci) are one run of
+        // `KW·C_in` floats of the input and of the kernel: one loop with
+        // plain pointer steps, in the order of the loops below (the same
+        // bits). With one input channel, the nested loops were mostly loop
+        // control.
+        let run = c.k_w * cin;
+        for kh in 0..c.k_h {
+            let ih = oh * c.stride_h + kh - c.pad_top;
+            let x: [*const f32; P] = std::array::from_fn(|q| {
+                img.as_ptr()
+                    .add((ih * c.in_w + (ow + q) * c.stride_w - c.pad_left) * cin)
+            });
+            let wrow = w.as_ptr().add(kh * run * cout + at.g0);
+            for t in 0..run {
+                let wp = wrow.add(t * cout);
                 let mut wv = [S::zero(); R];
                 unroll!(r in [0, 1, 2, 3] {
                     if r < R {
@@ -357,12 +391,7 @@ unsafe fn pixels<S: Simd, const R: usize, const P: usize, const EDGE: bool>(
                 });
                 unroll!(q in [0, 1, 2, 3] {
                     if q < P {
-                        let v = if !EDGE || (ih < c.in_h && iw[q] < c.in_w) {
-                            *img.get_unchecked((ih * c.in_w + iw[q]) * cin + ci)
-                        } else {
-                            0.0
-                        };
-                        let xv = S::splat(v);
+                        let xv = S::splat(*x[q].add(t));
                         unroll!(r in [0, 1, 2, 3] {
                             if r < R {
                                 acc[q][r] = S::fmadd(xv, wv[r], acc[q][r]);
@@ -370,6 +399,40 @@ unsafe fn pixels<S: Simd, const R: usize, const P: usize, const EDGE: bool>(
                         });
                     }
                 });
+            }
+        }
+    } else {
+        for kh in 0..c.k_h {
+            // Row of the padded input, then of the input (may be out of range at an edge).
+            let ih = (oh * c.stride_h + kh).wrapping_sub(c.pad_top);
+            for kw in 0..c.k_w {
+                let iw: [usize; P] =
+                    std::array::from_fn(|q| ((ow + q) * c.stride_w + kw).wrapping_sub(c.pad_left));
+                for ci in 0..cin {
+                    let tap = (kh * c.k_w + kw) * cin + ci;
+                    let wp = w.as_ptr().add(tap * cout + at.g0);
+                    let mut wv = [S::zero(); R];
+                    unroll!(r in [0, 1, 2, 3] {
+                        if r < R {
+                            wv[r] = S::load(lane_mask(r), wp.add(S::LANES * r));
+                        }
+                    });
+                    unroll!(q in [0, 1, 2, 3] {
+                        if q < P {
+                            let v = if ih < c.in_h && iw[q] < c.in_w {
+                                *img.get_unchecked((ih * c.in_w + iw[q]) * cin + ci)
+                            } else {
+                                0.0
+                            };
+                            let xv = S::splat(v);
+                            unroll!(r in [0, 1, 2, 3] {
+                                if r < R {
+                                    acc[q][r] = S::fmadd(xv, wv[r], acc[q][r]);
+                                }
+                            });
+                        }
+                    });
+                }
             }
         }
     }
@@ -383,6 +446,7 @@ unsafe fn pixels<S: Simd, const R: usize, const P: usize, const EDGE: bool>(
                 Some(b) => S::add(a, S::load(m, b.as_ptr().add(at.g0 + S::LANES * r))),
                 None => a,
             };
+            let v = if relu { S::max(v, S::zero()) } else { v };
             S::store(m, o.add(S::LANES * r), v);
         }
     }

@@ -550,10 +550,15 @@ fn forward_direct(
         },
         |(x, y, mut p)| {
             for (i, (img, out)) in x.chunks_exact(iw).zip(y.chunks_exact_mut(ow)).enumerate() {
+                // Relu in the kernel's store when no pre-activation is kept
+                // (one pass less over the map).
+                let fused = act == Activation::Relu && p.is_none();
                 // SAFETY: `direct_isa` checked the CPU; `check` the shapes.
-                unsafe { direct::forward_images(isa, c, img, ws, bs, out) };
-                let p = p.as_deref_mut().map(|p| &mut p[i * ow..(i + 1) * ow]);
-                dense::bias_act_slice(c.out_c, None, act, out, p);
+                unsafe { direct::forward_images(isa, c, img, ws, bs, fused, out) };
+                if !fused {
+                    let p = p.as_deref_mut().map(|p| &mut p[i * ow..(i + 1) * ow]);
+                    dense::bias_act_slice(c.out_c, None, act, out, p);
+                }
             }
         },
     );
@@ -1108,6 +1113,8 @@ mod tests {
             let pads = [Padding::Valid, Padding::Same, Padding::Explicit(2)];
             let c = Conv2d::new([9, 11, 1 + i % 3], filters, [4, 3], [1, 2], pads[i % 3]).unwrap();
             cases.push((c, 3, ACTS[i % ACTS.len()]));
+            // Relu, which the direct kernel applies in its store.
+            cases.push((c, 2, Activation::Relu));
         }
         let mut direct_cases = 0;
         for (c, n, act) in cases {

@@ -636,7 +636,37 @@ fn macro_kernel<const FMA: bool>(
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     let kc = block.kc;
-    for jp in 0..block.nc.div_ceil(NR) {
+    // With `b` in place (few rows), whole 32-column panels go through
+    // 3-row tiles: 9 rows (an image through a 4x4 convolution's 3x3
+    // computed map) are three tiles, where 6-row tiles would compute 12.
+    let mut first_panel = 0;
+    #[cfg(target_arch = "x86_64")]
+    if let (true, BSource::InPlace { at, ldb }) = (FMA, block.b) {
+        let wide = block.nc / SMALL_NR;
+        let cs = match block.a {
+            ASource::InPlace { cs, .. } => cs,
+            ASource::Packed => MR,
+        };
+        let row = |r: usize| match block.a {
+            ASource::InPlace { at, rs, .. } => at.wrapping_add(r * rs),
+            ASource::Packed => pa[(r / MR) * kc * MR + r % MR..].as_ptr(),
+        };
+        for jw in 0..wide {
+            let j0 = block.jc + jw * SMALL_NR;
+            for i in (0..block.mc).step_by(SMALL_MR) {
+                let height = SMALL_MR.min(block.mc - i);
+                let rows = std::array::from_fn(|t| row(i + t.min(height - 1)));
+                // SAFETY: `FMA` is set only under `macro_avx2`, which checked
+                // the CPU; the rows are rows of the block (read in place or
+                // from their packed panel) and the panel is whole columns
+                // of `b` over the block's depth.
+                let acc = unsafe { tile_small_avx2(rows, cs, at.add(jw * SMALL_NR), ldb, kc) };
+                store_tile(&acc, c, (block.ic + i, height), (j0, SMALL_NR), block.beta);
+            }
+        }
+        first_panel = wide * SMALL_NR / NR;
+    }
+    for jp in first_panel..block.nc.div_ceil(NR) {
         let j0 = block.jc + jp * NR;
         let width = NR.min(block.jc + block.nc - j0);
         let (bpanel, b_at) = match block.b {
@@ -696,8 +726,8 @@ fn macro_kernel<const FMA: bool>(
 /// Contiguous rows (the usual case) are written as slices, which vectorises;
 /// this matters when `k` is small and the store is most of the work.
 #[inline(always)]
-fn store_tile(
-    acc: &[[f32; NR]; MR],
+fn store_tile<const R: usize, const C: usize>(
+    acc: &[[f32; C]; R],
     c: &mut ArrayViewMut2<'_, f32>,
     (i0, height): (usize, usize),
     (j0, width): (usize, usize),
@@ -827,6 +857,54 @@ unsafe fn tile_ab_avx2(
     for (o, a) in out.iter_mut().zip(&acc) {
         _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
         _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+    }
+    out
+}
+
+/// Rows of the tile [`tile_small_avx2`] computes.
+const SMALL_MR: usize = 3;
+/// Columns of that tile: four AVX vectors.
+const SMALL_NR: usize = 32;
+
+/// A `3 × 32` tile with both operands read where they lie (as
+/// [`micro_kernel_ab`]): for products of few rows, which `6 × 16` tiles
+/// would pad. The same fused multiply-adds per element in the same order,
+/// so the same bits.
+///
+/// # Safety
+/// Every `rows[i] + p·cs` and `b + p·ldb + j` for `i < 3`, `j < 32`,
+/// `p < kc` must be inside one live allocation of `f32`; the CPU must have
+/// AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_small_avx2(
+    rows: [*const f32; SMALL_MR],
+    cs: usize,
+    b: *const f32,
+    ldb: usize,
+    kc: usize,
+) -> [[f32; SMALL_NR]; SMALL_MR] {
+    use std::arch::x86_64::{
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let mut acc = [[_mm256_setzero_ps(); 4]; SMALL_MR];
+    for p in 0..kc {
+        let bp = b.add(p * ldb);
+        // 12 sums, 3 broadcasts and one vector of `b` at a time: the 16
+        // registers exactly (all four of `b` at once spilled the sums).
+        let a: [_; SMALL_MR] = std::array::from_fn(|i| _mm256_broadcast_ss(&*rows[i].add(p * cs)));
+        for j in 0..4 {
+            let bj = _mm256_loadu_ps(bp.add(8 * j));
+            for (acc, &ai) in acc.iter_mut().zip(&a) {
+                acc[j] = _mm256_fmadd_ps(ai, bj, acc[j]);
+            }
+        }
+    }
+    let mut out = [[0.0f32; SMALL_NR]; SMALL_MR];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (j, &v) in a.iter().enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), v);
+        }
     }
     out
 }
