@@ -107,6 +107,21 @@ nnc::network! {
         dense(2) softmax
     }
 
+    /// Dead cells (see `lower`): a pooling that drops a row and a column,
+    /// so the convolution before it reads 5 of the 6 rows and columns of a
+    /// dense layer's reshaped output (a crop step, with a gradient); and a
+    /// convolution whose padding is wider than its kernel (border outputs
+    /// over padding only).
+    network ConvCrop(x: [4]) -> [2] {
+        dense(36) tanh
+        reshape([6, 6, 1])
+        conv2d(2, 2) tanh
+        max_pool2d(2)
+        conv2d(2, 1, padding = 2) tanh
+        flatten
+        dense(2)
+    }
+
     /// A feature map read by a convolution, `add`, max pooling and global
     /// pooling: the convolution and pool kernels overwrite their input
     /// gradient, so lowering gives them scratch and adds it in.
@@ -365,5 +380,9 @@ fn convolution_and_pooling() {
     let mut net = ConvGraph::new(24);
     let x = random(&[2, 6, 6, 2], &mut rng, -1.0, 1.0);
     let y = random(&[2, 3], &mut rng, -1.0, 1.0);
+    check(&mut net, Loss::Mse, &x, &y);
+    let mut net = ConvCrop::new(25);
+    let x = random(&[3, 4], &mut rng, -1.0, 1.0);
+    let y = random(&[3, 2], &mut rng, -1.0, 1.0);
     check(&mut net, Loss::Mse, &x, &y);
 }
