@@ -12,7 +12,7 @@
 //! - dropout has its own output buffer in training only: at inference the next
 //!   layer reads dropout's input directly;
 //! - rows and columns of a feature map that no later layer reads are not
-//!   computed, nor what only they read ([`crop`]: the tutorial CNN computes
+//!   computed, nor what only they read (`lower/crop.rs`: the tutorial CNN computes
 //!   0.47 M of its 1.14 M multiply-adds per image); buffers and kernel
 //!   geometries take the computed shapes, which [`Plan::shapes`] lists;
 //! - the plan is a graph: a step reads a list of input values. Steps are in
@@ -203,7 +203,7 @@ pub struct Plan<'a> {
     /// value, by `(step, input index)`.
     pub dup_grads: Vec<((usize, usize), BufId)>,
     /// Per layer: the shape its output is computed at (the spec's, or the
-    /// top-left corner of an image that reaches the output; see [`crop`]).
+    /// top-left corner of an image that reaches the output; see `lower/crop.rs`).
     pub shapes: Vec<Shape>,
 }
 
