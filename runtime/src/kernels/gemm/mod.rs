@@ -840,25 +840,7 @@ unsafe fn tile_ab_avx2(
     ldb: usize,
     kc: usize,
 ) -> [[f32; NR]; MR] {
-    use std::arch::x86_64::{
-        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    };
-    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-    for p in 0..kc {
-        let bp = b.add(p * ldb);
-        let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
-        for (acc, row) in acc.iter_mut().zip(&rows) {
-            let a = _mm256_broadcast_ss(&*row.add(p * cs));
-            acc[0] = _mm256_fmadd_ps(a, b0, acc[0]);
-            acc[1] = _mm256_fmadd_ps(a, b1, acc[1]);
-        }
-    }
-    let mut out = [[0.0f32; NR]; MR];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
-        _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
-    }
-    out
+    tile_in_place::<MR, 2, NR>(rows, cs, b, ldb, kc)
 }
 
 /// Rows of the tile [`tile_small_avx2`] computes.
@@ -867,14 +849,11 @@ const SMALL_MR: usize = 3;
 const SMALL_NR: usize = 32;
 
 /// A `3 × 32` tile with both operands read where they lie (as
-/// [`micro_kernel_ab`]): for products of few rows, which `6 × 16` tiles
-/// would pad. The same fused multiply-adds per element in the same order,
-/// so the same bits.
+/// [`tile_ab_avx2`]): for products of few rows, which `6 × 16` tiles
+/// would pad.
 ///
 /// # Safety
-/// Every `rows[i] + p·cs` and `b + p·ldb + j` for `i < 3`, `j < 32`,
-/// `p < kc` must be inside one live allocation of `f32`; the CPU must have
-/// AVX2 and FMA.
+/// As [`micro_kernel_ab`] for `i < 3`, `j < 32`, on a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_small_avx2(
@@ -884,23 +863,60 @@ unsafe fn tile_small_avx2(
     ldb: usize,
     kc: usize,
 ) -> [[f32; SMALL_NR]; SMALL_MR] {
+    tile_in_place::<SMALL_MR, 4, SMALL_NR>(rows, cs, b, ldb, kc)
+}
+
+/// The body of both in-place AVX2 tiles: `R` rows × `V` vectors (`C =
+/// 8·V` columns), each sum one FMA per depth step. The loads are ordered
+/// to fit the 16 registers: the vectors of `b` first when there are two
+/// (12 sums, 2 of `b`, one broadcast), the broadcasts first when there
+/// are four (12 sums, 3 broadcasts, one vector of `b`).
+///
+/// # Safety
+/// As [`micro_kernel_ab`]; called only from `#[target_feature(enable =
+/// "avx2,fma")]` functions.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tile_in_place<const R: usize, const V: usize, const C: usize>(
+    rows: [*const f32; R],
+    cs: usize,
+    b: *const f32,
+    ldb: usize,
+    kc: usize,
+) -> [[f32; C]; R] {
     use std::arch::x86_64::{
-        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps,
     };
-    let mut acc = [[_mm256_setzero_ps(); 4]; SMALL_MR];
+    const { assert!(C == 8 * V) };
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
     for p in 0..kc {
         let bp = b.add(p * ldb);
-        // 12 sums, 3 broadcasts and one vector of `b` at a time: the 16
-        // registers exactly (all four of `b` at once spilled the sums).
-        let a: [_; SMALL_MR] = std::array::from_fn(|i| _mm256_broadcast_ss(&*rows[i].add(p * cs)));
-        for j in 0..4 {
-            let bj = _mm256_loadu_ps(bp.add(8 * j));
-            for (acc, &ai) in acc.iter_mut().zip(&a) {
-                acc[j] = _mm256_fmadd_ps(ai, bj, acc[j]);
+        if V <= 2 {
+            let mut bv = [_mm256_setzero_ps(); V];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(bp.add(8 * j));
+            }
+            for (acc, row) in acc.iter_mut().zip(&rows) {
+                let a = _mm256_broadcast_ss(&*row.add(p * cs));
+                for (s, &bj) in acc.iter_mut().zip(&bv) {
+                    *s = _mm256_fmadd_ps(a, bj, *s);
+                }
+            }
+        } else {
+            let mut a: [__m256; R] = [_mm256_setzero_ps(); R];
+            for (v, row) in a.iter_mut().zip(&rows) {
+                *v = _mm256_broadcast_ss(&*row.add(p * cs));
+            }
+            for j in 0..V {
+                let bj = _mm256_loadu_ps(bp.add(8 * j));
+                for (acc, &ai) in acc.iter_mut().zip(&a) {
+                    acc[j] = _mm256_fmadd_ps(ai, bj, acc[j]);
+                }
             }
         }
     }
-    let mut out = [[0.0f32; SMALL_NR]; SMALL_MR];
+    let mut out = [[0.0f32; C]; R];
     for (o, a) in out.iter_mut().zip(&acc) {
         for (j, &v) in a.iter().enumerate() {
             _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), v);
