@@ -651,17 +651,23 @@ fn macro_kernel<const FMA: bool>(
             ASource::InPlace { at, rs, .. } => at.wrapping_add(r * rs),
             ASource::Packed => pa[(r / MR) * kc * MR + r % MR..].as_ptr(),
         };
+        // A partial last tile repeats its last row into the rows
+        // `store_tile` leaves out.
+        let tiles = block.mc.div_ceil(SMALL_MR);
+        let rows: [[*const f32; SMALL_MR]; SMALL_TILES] = std::array::from_fn(|t| {
+            let last = block.mc.saturating_sub(1);
+            std::array::from_fn(|i| row((t * SMALL_MR + i).min(last)))
+        });
         for jw in 0..wide {
             let j0 = block.jc + jw * SMALL_NR;
-            for i in (0..block.mc).step_by(SMALL_MR) {
-                let height = SMALL_MR.min(block.mc - i);
-                let rows = std::array::from_fn(|t| row(i + t.min(height - 1)));
-                // SAFETY: `FMA` is set only under `macro_avx2`, which checked
-                // the CPU; the rows are rows of the block (read in place or
-                // from their packed panel) and the panel is whole columns
-                // of `b` over the block's depth.
-                let acc = unsafe { tile_small_avx2(rows, cs, at.add(jw * SMALL_NR), ldb, kc) };
-                store_tile(&acc, c, (block.ic + i, height), (j0, SMALL_NR), block.beta);
+            // SAFETY: `FMA` is set only under `macro_avx2`, which checked
+            // the CPU; the rows are rows of the block (read in place or
+            // from their packed panel), at most `B_IN_PLACE_ROWS` of them,
+            // and the panel is whole columns of `b` over the block's depth.
+            let acc = unsafe { panel_small_avx2(&rows, tiles, cs, at.add(jw * SMALL_NR), ldb, kc) };
+            for (t, acc) in acc.iter().enumerate().take(tiles) {
+                let (i, height) = (t * SMALL_MR, SMALL_MR.min(block.mc - t * SMALL_MR));
+                store_tile(acc, c, (block.ic + i, height), (j0, SMALL_NR), block.beta);
             }
         }
         first_panel = wide * SMALL_NR / NR;
@@ -843,34 +849,59 @@ unsafe fn tile_ab_avx2(
     tile_in_place::<MR, 2, NR>(rows, cs, b, ldb, kc)
 }
 
-/// Rows of the tile [`tile_small_avx2`] computes.
+/// Rows of the tiles [`panel_small_avx2`] computes.
 const SMALL_MR: usize = 3;
-/// Columns of that tile: four AVX vectors.
+/// Columns of those tiles: four AVX vectors.
 const SMALL_NR: usize = 32;
+/// Tiles of a block with `b` in place (at most `B_IN_PLACE_ROWS` rows).
+const SMALL_TILES: usize = B_IN_PLACE_ROWS.div_ceil(SMALL_MR);
+/// Depth steps each tile runs before the next takes its turn: 64 rows of
+/// a 32-column panel of `b` (8 KiB) stay in L1 for all the tiles.
+const SMALL_KC: usize = 64;
 
-/// A `3 × 32` tile with both operands read where they lie (as
-/// [`tile_ab_avx2`]): for products of few rows, which `6 × 16` tiles
-/// would pad.
+/// One 32-column panel of `b` read in place against every row of a small
+/// block (as [`tile_ab_avx2`]), in `3 × 32` tiles: 9 rows are three tiles
+/// where `6 × 16` tiles would compute 12. The depth runs in chunks of
+/// [`SMALL_KC`], each tile's sums parked in memory between chunks, so that
+/// the chunk of `b` is read from L2 once rather than once per tile. Each
+/// sum still takes its fused multiply-adds in depth order: the same bits.
 ///
 /// # Safety
-/// As [`micro_kernel_ab`] for `i < 3`, `j < 32`, on a CPU with AVX2 and FMA.
+/// As [`micro_kernel_ab`] for every tile of `rows[..tiles]`, `j < 32`, on
+/// a CPU with AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_small_avx2(
-    rows: [*const f32; SMALL_MR],
+unsafe fn panel_small_avx2(
+    rows: &[[*const f32; SMALL_MR]; SMALL_TILES],
+    tiles: usize,
     cs: usize,
     b: *const f32,
     ldb: usize,
     kc: usize,
-) -> [[f32; SMALL_NR]; SMALL_MR] {
-    tile_in_place::<SMALL_MR, 4, SMALL_NR>(rows, cs, b, ldb, kc)
+) -> [[[f32; SMALL_NR]; SMALL_MR]; SMALL_TILES] {
+    use std::arch::x86_64::{_mm256_setzero_ps, _mm256_storeu_ps};
+    let mut acc = [[[_mm256_setzero_ps(); 4]; SMALL_MR]; SMALL_TILES];
+    for p0 in (0..kc).step_by(SMALL_KC) {
+        let p1 = (p0 + SMALL_KC).min(kc);
+        for (acc, rows) in acc.iter_mut().zip(rows).take(tiles) {
+            let mut sums = *acc;
+            tile_steps::<SMALL_MR, 4>(&mut sums, *rows, cs, b, ldb, p0..p1);
+            *acc = sums;
+        }
+    }
+    let mut out = [[[0.0f32; SMALL_NR]; SMALL_MR]; SMALL_TILES];
+    for (o, a) in out.iter_mut().zip(&acc).take(tiles) {
+        for (o, a) in o.iter_mut().zip(a) {
+            for (j, &v) in a.iter().enumerate() {
+                _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), v);
+            }
+        }
+    }
+    out
 }
 
 /// The body of both in-place AVX2 tiles: `R` rows × `V` vectors (`C =
-/// 8·V` columns), each sum one FMA per depth step. The loads are ordered
-/// to fit the 16 registers: the vectors of `b` first when there are two
-/// (12 sums, 2 of `b`, one broadcast), the broadcasts first when there
-/// are four (12 sums, 3 broadcasts, one vector of `b`).
+/// 8·V` columns) over the whole depth.
 ///
 /// # Safety
 /// As [`micro_kernel_ab`]; called only from `#[target_feature(enable =
@@ -884,13 +915,41 @@ unsafe fn tile_in_place<const R: usize, const V: usize, const C: usize>(
     ldb: usize,
     kc: usize,
 ) -> [[f32; C]; R] {
-    use std::arch::x86_64::{
-        __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
-    };
+    use std::arch::x86_64::{_mm256_setzero_ps, _mm256_storeu_ps};
     const { assert!(C == 8 * V) };
     let mut acc = [[_mm256_setzero_ps(); V]; R];
-    for p in 0..kc {
+    tile_steps::<R, V>(&mut acc, rows, cs, b, ldb, 0..kc);
+    let mut out = [[0.0f32; C]; R];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        for (j, &v) in a.iter().enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), v);
+        }
+    }
+    out
+}
+
+/// Depth steps `steps` of an `R × 8V` tile, one FMA per sum and step.
+/// The loads are ordered to fit the 16 registers: the vectors of `b` first
+/// when there are two (12 sums, 2 of `b`, one broadcast), the broadcasts
+/// first when there are four (12 sums, 3 broadcasts, one vector of `b`;
+/// holding all four of `b` spilled the sums).
+///
+/// # Safety
+/// As [`tile_in_place`].
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tile_steps<const R: usize, const V: usize>(
+    acc: &mut [[std::arch::x86_64::__m256; V]; R],
+    rows: [*const f32; R],
+    cs: usize,
+    b: *const f32,
+    ldb: usize,
+    steps: std::ops::Range<usize>,
+) {
+    use std::arch::x86_64::{
+        __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
+    };
+    for p in steps {
         let bp = b.add(p * ldb);
         if V <= 2 {
             let mut bv = [_mm256_setzero_ps(); V];
@@ -916,13 +975,6 @@ unsafe fn tile_in_place<const R: usize, const V: usize, const C: usize>(
             }
         }
     }
-    let mut out = [[0.0f32; C]; R];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (j, &v) in a.iter().enumerate() {
-            _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), v);
-        }
-    }
-    out
 }
 
 /// One depth step of the tile: `acc += a ⊗ b`.
