@@ -1131,28 +1131,20 @@ mod tests {
                     };
                     let mut want = c0.clone();
                     driver(&job, &mut want.view_mut(), &mut Vec::new(), &mut Vec::new());
-                    // `a` read in place (the default) and packed.
-                    PACK_A.with(|f| f.set(true));
-                    let mut packed = c0.clone();
-                    driver(
-                        &job,
-                        &mut packed.view_mut(),
-                        &mut Vec::new(),
-                        &mut Vec::new(),
-                    );
-                    PACK_A.with(|f| f.set(false));
-                    assert_eq!(packed, want, "{m}x{k}x{n} a packed and in place");
-                    // `b` read in place (small `m`, row-major `b`) and packed.
-                    PACK_B.with(|f| f.set(true));
-                    let mut packed = c0.clone();
-                    driver(
-                        &job,
-                        &mut packed.view_mut(),
-                        &mut Vec::new(),
-                        &mut Vec::new(),
-                    );
-                    PACK_B.with(|f| f.set(false));
-                    assert_eq!(packed, want, "{m}x{k}x{n} b packed and in place");
+                    // `a` read in place (the default) and packed; `b` read in
+                    // place (small `m`, row-major `b`) and packed.
+                    for (hook, what) in [(&PACK_A, "a"), (&PACK_B, "b")] {
+                        hook.with(|f| f.set(true));
+                        let mut packed = c0.clone();
+                        driver(
+                            &job,
+                            &mut packed.view_mut(),
+                            &mut Vec::new(),
+                            &mut Vec::new(),
+                        );
+                        hook.with(|f| f.set(false));
+                        assert_eq!(packed, want, "{m}x{k}x{n} {what} packed and in place");
+                    }
                     let mut got = c0.clone();
                     serial(&job, got.view_mut());
                     assert_eq!(got, want, "{m}x{k}x{n} serial");
