@@ -378,3 +378,88 @@ fn inference_reads_any_layout_and_training_still_copies() {
     assert_eq!(grads(&mut a), grads(&mut b));
     assert!(grads(&mut a).iter().any(|g| *g != 0.0));
 }
+
+mod layers {
+    nnc::include_network!("tests/specs/layers.nn");
+}
+mod strong {
+    nnc::include_network!("examples/specs/mnist_cnn.nn");
+}
+
+/// Output and parameter gradients of one training pass, through the
+/// generated `train_pass` (which reads a contiguous batch where it lies)
+/// or through `forward`, the same stand-in loss, and `backward` (which
+/// copy it); `at` says where the stand-in gradient is taken.
+fn one_pass(
+    m: &mut dyn Model,
+    x: nnc::ndarray::ArrayViewD<'_, f32>,
+    at: nnc::GradAt,
+    fused: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    m.reseed(11);
+    // A fixed function of the output stands in for a loss gradient.
+    let stand_in = |o: f32| 0.5 * o - 0.1;
+    let mut out = Vec::new();
+    let len = x.shape()[0] * m.output_shape().iter().product::<usize>();
+    let mut grad = vec![0.0f32; len];
+    if fused {
+        m.train_pass(x, &mut grad, &mut |y, g| {
+            out.extend(y.iter().copied());
+            g.iter_mut()
+                .zip(y.iter())
+                .for_each(|(g, &o)| *g = stand_in(o));
+            Ok(at)
+        })
+        .unwrap();
+    } else {
+        let y = m.forward(x, true).unwrap().to_owned();
+        out.extend(y.iter().copied());
+        let g = y.mapv(stand_in);
+        m.backward(g.view(), at).unwrap();
+    }
+    let mut grads = Vec::new();
+    m.visit_params(&mut |p| grads.extend_from_slice(p.grad));
+    (out, grads)
+}
+
+/// `train_pass` is `forward`, the loss and `backward` in one call: the same
+/// outputs and gradients to the bit, for a batch read in place or copied
+/// (column-major, strided rows), with dropout, convolutions, joins and a
+/// fused final activation.
+#[test]
+fn train_pass_is_forward_then_backward() {
+    use nnc::ndarray::{ArrayD, Axis, IxDyn, Slice};
+    use nnc::GradAt::{Logits, Output};
+    type Make = fn() -> Box<dyn Model>;
+    let nets: [(&str, Make, nnc::GradAt); 6] = [
+        ("Classes", || Box::new(Classes::new(2)), Logits),
+        ("Joined", || Box::new(Joined::new(3)), Output),
+        ("Layers", || Box::new(layers::Layers::new(4)), Output),
+        ("Cnn", || Box::new(cnn::Cnn::new(5)), Output),
+        ("StrongCnn", || Box::new(strong::StrongCnn::new(6)), Logits),
+        ("MnistBest", || Box::new(mnist::MnistBest::new(7)), Logits),
+    ];
+    for (name, make, at) in nets {
+        let mut shape = vec![6];
+        shape.extend_from_slice(make().input_shape());
+        let mut rng = nnc::Rng::seed_from(1);
+        let x = ArrayD::from_shape_fn(IxDyn(&shape), |_| rng.uniform(-1.0, 1.0));
+        let reversed = x.t().as_standard_layout().into_owned();
+        let layouts = [
+            ("contiguous", x.view()),
+            ("column-major", reversed.t()),
+            (
+                "strided rows",
+                x.slice_axis(Axis(0), Slice::new(0, None, 2)),
+            ),
+        ];
+        for (layout, v) in layouts {
+            let (mut a, mut b) = (make(), make());
+            let want = one_pass(&mut *a, v.clone(), at, false);
+            let got = one_pass(&mut *b, v, at, true);
+            assert_eq!(got.0, want.0, "{name}, {layout}: outputs");
+            assert_eq!(got.1, want.1, "{name}, {layout}: gradients");
+            assert!(got.1.iter().any(|g| *g != 0.0), "{name}: no gradient");
+        }
+    }
+}

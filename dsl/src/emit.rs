@@ -156,7 +156,7 @@ pub fn emit_network(plan: &Plan<'_>) -> TokenStream {
     let params_struct = params_struct(plan, &params_ty);
     let ws_struct = workspace_struct(plan, &ws_ty);
     let inherent = inherent_impl(plan, &one, &name, &params_ty, &ws_ty);
-    let model = model_impl(plan, &name, &ws_ty);
+    let model = model_impl(plan, &name, &params_ty, &ws_ty);
 
     quote! {
         pub use #module::#name;
@@ -329,8 +329,12 @@ fn workspace_struct(plan: &Plan<'_>, ty: &syn::Ident) -> TokenStream {
     }
 }
 
-/// `ws.<buf>.slice(s![..n, ..])`
+/// `ws.<buf>.slice(s![..n, ..])`; the network's input is `x_in`, which
+/// the forward and backward bodies bind (see `model_impl`).
 pub(crate) fn view(plan: &Plan<'_>, buf: BufId) -> TokenStream {
+    if buf == lower::INPUT_BUFFER {
+        return quote!(x_in);
+    }
     let ident = format_ident!("{}", plan.buffers[buf].ident);
     quote!(ws.#ident.slice(s![..n, ..]))
 }
@@ -356,19 +360,10 @@ pub(crate) fn grad_view_mut(plan: &Plan<'_>, buf: BufId) -> TokenStream {
 /// A value as a batch view in the forward pass (which buffer depends on the mode
 /// only downstream of a dropout).
 pub(crate) fn value_view(plan: &Plan<'_>, v: Value) -> TokenStream {
-    // The input is `x_in` (see `model_impl`): the caller's batch itself in
-    // an inference pass, when it can be read in place.
-    let fwd_view = |buf: BufId| {
-        if buf == lower::INPUT_BUFFER {
-            quote!(x_in)
-        } else {
-            view(plan, buf)
-        }
-    };
     if v.train == v.infer {
-        fwd_view(v.train)
+        view(plan, v.train)
     } else {
-        let (t, i) = (fwd_view(v.train), fwd_view(v.infer));
+        let (t, i) = (view(plan, v.train), view(plan, v.infer));
         quote!(if training { #t } else { #i })
     }
 }
@@ -867,34 +862,27 @@ fn train_config(t: &ir::Train) -> TokenStream {
     }
 }
 
-fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenStream {
+fn model_impl(
+    plan: &Plan<'_>,
+    name: &syn::Ident,
+    params_ty: &syn::Ident,
+    ws_ty: &syn::Ident,
+) -> TokenStream {
     let net = plan.net;
     let name_str = &net.name;
     let out_act = activation(plan.output_activation);
     let fwd = forward_steps(plan);
     let bwd = backward_steps(plan);
-    // Training copies the batch (backward reads it after this call returns);
-    // inference reads a contiguous batch where it lies (W4 at batch 1024
+    // `forward` in training copies the batch (`backward` reads it after
+    // this call returns); inference, and `train_pass` (forward and backward
+    // in one call), read a contiguous batch where it lies (W4 at batch 1024
     // spent a tenth of its time on the copy), unless the output is the
     // input itself and must live in the workspace.
     let input_out = [plan.output.train, plan.output.infer].contains(&lower::INPUT_BUFFER);
-    let bind_input = if input_out {
-        quote! {
-            ::nnc::support::copy_batch(&x, &Self::INPUT_SHAPE, ws.x.slice_mut(s![..n, ..]))?;
-            #[allow(unused_variables)]
-            let x_in = ws.x.slice(s![..n, ..]);
-        }
+    let may_borrow = if input_out {
+        quote!(false)
     } else {
-        quote! {
-            let borrowed = if training { None } else { ::nnc::support::batch_in_place(&x) };
-            if borrowed.is_none() {
-                ::nnc::support::copy_batch(&x, &Self::INPUT_SHAPE, ws.x.slice_mut(s![..n, ..]))?;
-            }
-            let x_in = match borrowed {
-                Some(v) => v,
-                None => ws.x.slice(s![..n, ..]),
-            };
-        }
+        quote!(in_place)
     };
     let out_view = {
         let v = plan.output;
@@ -915,11 +903,7 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
         quote!(::nnc::support::check_batch(&grad, &Self::OUTPUT_SHAPE)?;)
     };
     let uses_rng = plan.steps.iter().any(|s| s.op.def().uses_rng());
-    let rng_binding = if uses_rng {
-        quote!(let rng = &mut self.rng;)
-    } else {
-        quote!()
-    };
+    let rng_param = if uses_rng { quote!(rng) } else { quote!(_rng) };
 
     let penalty_terms: Vec<_> = plan
         .steps
@@ -984,6 +968,76 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
     };
 
     quote! {
+        // The forward and backward bodies, shared by `forward`, `backward`
+        // and `train_pass`.
+        impl #name {
+            /// Checks the batch, sizes the workspace for it and records the
+            /// pass; returns the batch's rows.
+            fn start_pass(&mut self, x: &::nnc::ndarray::ArrayViewD<'_, f32>, training: bool) -> ::nnc::Result<usize> {
+                let n = ::nnc::support::check_batch(x, &Self::INPUT_SHAPE)?;
+                if n > self.ws.rows {
+                    self.ws = #ws_ty::with_rows(n);
+                }
+                self.batch = n;
+                self.trained = training;
+                Ok(n)
+            }
+
+            /// The forward pass of `x` (rows checked by `start_pass`) into the
+            /// workspace. With `in_place`, a contiguous `x` is read where it
+            /// lies and returned, for `backward_pass`; otherwise it is copied
+            /// into the workspace.
+            #[allow(unused_variables)]
+            fn forward_pass<'x>(
+                p: &#params_ty,
+                ws: &mut #ws_ty,
+                #rng_param: &mut ::nnc::rng::Rng,
+                x: &::nnc::ndarray::ArrayViewD<'x, f32>,
+                training: bool,
+                in_place: bool,
+            ) -> ::nnc::Result<::core::option::Option<::nnc::ndarray::ArrayView2<'x, f32>>> {
+                #prelude
+                let n = x.shape()[0];
+                let borrowed = if #may_borrow { ::nnc::support::batch_in_place(x) } else { None };
+                if borrowed.is_none() {
+                    ::nnc::support::copy_batch(x, &Self::INPUT_SHAPE, ws.x.slice_mut(s![..n, ..]))?;
+                }
+                #[allow(unused_variables)]
+                let x_in = match &borrowed {
+                    Some(v) => v.view(),
+                    None => ws.x.slice(s![..n, ..]),
+                };
+                #(#fwd)*
+                Ok(borrowed)
+            }
+
+            /// The backward pass from `grad` (the loss gradient at `at`) over
+            /// the last training forward pass of `n` rows, whose input is
+            /// `borrowed` when it was read in place.
+            #[allow(clippy::too_many_arguments, unused_variables)]
+            fn backward_pass(
+                p: &#params_ty,
+                g: &mut #params_ty,
+                ws: &mut #ws_ty,
+                borrowed: ::core::option::Option<::nnc::ndarray::ArrayView2<'_, f32>>,
+                grad: ::nnc::ndarray::ArrayViewD<'_, f32>,
+                at: ::nnc::GradAt,
+                n: usize,
+            ) -> ::nnc::Result<()> {
+                #prelude
+                let skip = at == ::nnc::GradAt::Logits;
+                #unused_skip
+                #d_out
+                #[allow(unused_variables)]
+                let x_in = match borrowed {
+                    Some(v) => v,
+                    None => ws.x.slice(s![..n, ..]),
+                };
+                #(#bwd)*
+                Ok(())
+            }
+        }
+
         impl ::nnc::Model for #name {
             fn name(&self) -> &'static str {
                 #name_str
@@ -1006,31 +1060,36 @@ fn model_impl(plan: &Plan<'_>, name: &syn::Ident, ws_ty: &syn::Ident) -> TokenSt
                 -> ::nnc::Result<::nnc::ndarray::ArrayViewD<'_, f32>>
             {
                 #prelude
-                let n = ::nnc::support::check_batch(&x, &Self::INPUT_SHAPE)?;
-                if n > self.ws.rows {
-                    self.ws = #ws_ty::with_rows(n);
-                }
-                self.batch = n;
-                self.trained = training;
-                let (p, ws) = (&self.params, &mut self.ws);
-                #rng_binding
-                #bind_input
-                #(#fwd)*
+                let n = self.start_pass(&x, training)?;
+                let ws = &mut self.ws;
+                Self::forward_pass(&self.params, ws, &mut self.rng, &x, training, !training)?;
                 ::nnc::support::unflatten(#out_view, &Self::OUTPUT_SHAPE)
             }
 
-            fn backward(&mut self, grad: ::nnc::ndarray::ArrayViewD<'_, f32>, at: ::nnc::GradAt) -> ::nnc::Result<()> {
+            fn train_pass(
+                &mut self,
+                x: ::nnc::ndarray::ArrayViewD<'_, f32>,
+                grad: &mut [f32],
+                loss: &mut ::nnc::PassLoss<'_>,
+            ) -> ::nnc::Result<()> {
                 #prelude
+                let n = self.start_pass(&x, true)?;
+                let (p, ws) = (&self.params, &mut self.ws);
+                let training = true;
+                let borrowed = Self::forward_pass(p, ws, &mut self.rng, &x, training, true)?;
+                let at = {
+                    let ws = &*ws;
+                    loss(::nnc::support::unflatten(#out_view, &Self::OUTPUT_SHAPE)?, grad)?
+                };
+                let grad = ::nnc::support::batch_view(grad, n, &Self::OUTPUT_SHAPE)?;
+                Self::backward_pass(p, &mut self.grads, ws, borrowed, grad, at, n)
+            }
+
+            fn backward(&mut self, grad: ::nnc::ndarray::ArrayViewD<'_, f32>, at: ::nnc::GradAt) -> ::nnc::Result<()> {
                 if !self.trained {
                     return Err(::nnc::Error::Config("backward needs a training forward pass first".into()));
                 }
-                let n = self.batch;
-                let skip = at == ::nnc::GradAt::Logits;
-                #unused_skip
-                let (p, g, ws) = (&self.params, &mut self.grads, &mut self.ws);
-                #d_out
-                #(#bwd)*
-                Ok(())
+                Self::backward_pass(&self.params, &mut self.grads, &mut self.ws, None, grad, at, self.batch)
             }
 
             fn penalty(&self) -> f32 {

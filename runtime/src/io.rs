@@ -505,11 +505,16 @@ mod tests {
         assert_ne!(values(&mut a), values(&mut b));
         load_weights(&path, &mut b).unwrap();
         assert_eq!(values(&mut a), values(&mut b));
-        // No temporary file is left behind.
+        // No temporary file of this save is left behind (other tests write
+        // their own into the same directory at the same time).
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".rt.safetensors.tmp")
+            })
             .collect();
         assert!(leftovers.is_empty());
     }

@@ -46,7 +46,7 @@ pub use grad::{gradients, Gradients};
 pub use history::History;
 pub use loss::{Loss, LossExt};
 pub use metrics::{Metric, MetricExt};
-pub use model::{GradAt, LayerInfo, Model, Param};
+pub use model::{GradAt, LayerInfo, Model, Param, PassLoss};
 /// The array crate the runtime is built on, re-exported so that users and
 /// generated code agree on one version.
 pub use ndarray;

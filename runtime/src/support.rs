@@ -139,6 +139,13 @@ pub fn batch_in_place<'a>(src: &ArrayViewD<'a, f32>) -> Option<ArrayView2<'a, f3
     ArrayView2::from_shape((rows, width), data).ok()
 }
 
+/// Views the flat row-major `data` as a batch `[n, ..shape]`.
+pub fn batch_view<'a>(data: &'a [f32], n: usize, shape: &[usize]) -> Result<ArrayViewD<'a, f32>> {
+    let (dims, k) = batch_dims(n, shape);
+    ArrayViewD::from_shape(IxDyn(&dims[..k]), data)
+        .map_err(|_| shape_error(Some(n), shape, &[data.len()]))
+}
+
 /// Views the `[n, width]` matrix `v` as `[n, ..shape]`.
 pub fn unflatten<'a>(v: ArrayView2<'a, f32>, shape: &[usize]) -> Result<ArrayViewD<'a, f32>> {
     let (dims, k) = batch_dims(v.nrows(), shape);

@@ -857,8 +857,10 @@ pub(crate) fn forward_backward(
 ) -> Result<f32> {
     let act = model.output_activation();
     let n = x.shape().first().copied().unwrap_or(0);
-    let (loss, at, dims) = {
-        let out = model.forward(x, true)?;
+    // The parameters do not change during the pass.
+    let penalty = model.penalty();
+    let mut batch_loss = f32::NAN;
+    model.train_pass(x, grad, &mut |out, grad| {
         let mut g = ArrayViewMutD::from_shape(out.raw_dim(), grad)
             .map_err(|_| Error::shape("loss gradient", out.shape(), &[n]))?;
         let (loss, at) = cfg
@@ -869,30 +871,21 @@ pub(crate) fn forward_backward(
             acc.0 += s;
             acc.1 += c;
         }
-        // The output's shape, kept for the gradient view (inline for rank <= 4: no allocation).
-        let dims = out.raw_dim();
-        (loss, at, dims)
-    };
-    let loss = loss + model.penalty();
-    if !loss.is_finite() {
-        return Err(Error::NonFinite {
-            what: "loss",
-            value: loss,
-            epoch,
-            batch,
-        });
-    }
-    sums[0].0 += loss as f64 * n as f64;
-    sums[0].1 += n;
-    let g = ArrayViewD::from_shape(dims.clone(), &*grad).map_err(|_| {
-        Error::shape(
-            "loss gradient",
-            dims.as_array_view().as_slice().unwrap_or(&[]),
-            &[grad.len()],
-        )
+        let loss = loss + penalty;
+        if !loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: "loss",
+                value: loss,
+                epoch,
+                batch,
+            });
+        }
+        sums[0].0 += loss as f64 * n as f64;
+        sums[0].1 += n;
+        batch_loss = loss;
+        Ok(at)
     })?;
-    model.backward(g, at)?;
-    Ok(loss)
+    Ok(batch_loss)
 }
 
 /// The second half of a step: the optimizer update from the gradients the

@@ -541,11 +541,27 @@ fn pack_a(
             panel.fill(0.0);
         }
         if sub.strides()[0] == 1 && sub.strides()[1] != 1 {
-            // Transposed a (`x.t()`): columns are contiguous, one per depth step.
-            for (col, dst) in sub.columns().into_iter().zip(panel.chunks_exact_mut(MR)) {
-                dst.iter_mut()
-                    .zip(col.iter())
-                    .for_each(|(d, &v)| *d = alpha * v);
+            // Transposed a (`x.t()`): each depth step is `height` adjacent
+            // floats. Copied through pointers: ndarray's column iterator
+            // made this 5-6% of a W1 step at batch 64 (`xᵀ·dz1`).
+            let (base, cs) = (sub.as_ptr(), sub.strides()[1]);
+            for (p, dst) in panel.chunks_exact_mut(MR).take(kc).enumerate() {
+                // SAFETY: elements (0..height, p) of `sub` lie at
+                // `base + p·cs + i`, inside the view.
+                let src =
+                    unsafe { std::slice::from_raw_parts(base.offset(p as isize * cs), height) };
+                match <&[f32; MR]>::try_from(src) {
+                    Ok(whole) => {
+                        for (d, &v) in dst.iter_mut().zip(whole) {
+                            *d = alpha * v;
+                        }
+                    }
+                    Err(_) => {
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d = alpha * v;
+                        }
+                    }
+                }
             }
         } else if let (MR, Some(rows)) = (height, contiguous_rows(&sub)) {
             // A full panel of contiguous rows: gather one depth step (MR
