@@ -152,8 +152,21 @@ impl Dense {
         }
         if let Some(mut db) = grads.db {
             db.fill(0.0);
-            for row in dz.axis_iter(Axis(0)) {
-                db += &row;
+            // Row by row in either branch, so the same sums; slices
+            // vectorise where ndarray's row iterator cost ~1% of a W1 step.
+            match (db.as_slice_mut(), dz.as_slice()) {
+                (Some(d), Some(z)) if !d.is_empty() => {
+                    for row in z.chunks_exact(d.len()) {
+                        for (s, &v) in d.iter_mut().zip(row) {
+                            *s += v;
+                        }
+                    }
+                }
+                _ => {
+                    for row in dz.axis_iter(Axis(0)) {
+                        db += &row;
+                    }
+                }
             }
         }
         if let Some(dx) = grads.dx {
