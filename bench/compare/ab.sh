@@ -4,7 +4,7 @@
 # binary in turn on one workload group, so that the host's drift hits all of
 # them alike. Prints the minimum and median time per iteration per binary.
 #
-#   bench/compare/ab.sh 6 W1 /tmp/runner-before /tmp/runner-after
+#   bench/compare/ab.sh 6 W1 ../runner-before ../runner-after
 #   THR=2 CPUS=0,1 bench/compare/ab.sh 6 W1 before after   # two threads
 #
 # Build a runner with `bench/compare/run.sh` (or cargo build --release
