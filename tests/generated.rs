@@ -463,3 +463,51 @@ fn train_pass_is_forward_then_backward() {
         }
     }
 }
+
+/// `train_pass` refuses what it cannot use, as an error: a batch of the
+/// wrong shape (before the loss is called), a gradient slice of the wrong
+/// length (after it), and an error from the loss itself (no backward).
+#[test]
+fn train_pass_errors_instead_of_panicking() {
+    use nnc::ndarray::{Array2, ArrayD, IxDyn};
+    let mut net = Classes::new(2);
+    let x = Array2::<f32>::zeros((4, 3));
+    let mut calls = 0;
+    let mut grad = vec![0.0f32; 4 * 4];
+    let bad_x = ArrayD::<f32>::zeros(IxDyn(&[4, 2]));
+    let err = net
+        .train_pass(bad_x.view(), &mut grad, &mut |_, _| {
+            calls += 1;
+            Ok(nnc::GradAt::Output)
+        })
+        .unwrap_err();
+    assert!(matches!(err, nnc::Error::Shape { .. }), "{err}");
+    assert_eq!(calls, 0, "the loss ran on a batch of the wrong shape");
+    for len in [0, 4 * 4 - 1, 4 * 4 + 1] {
+        let mut short = vec![0.0f32; len];
+        let err = net
+            .train_pass(x.view().into_dyn(), &mut short, &mut |_, _| {
+                Ok(nnc::GradAt::Output)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, nnc::Error::Shape { .. }),
+            "length {len}: {err}"
+        );
+    }
+    let before = {
+        let mut all = Vec::new();
+        net.visit_params(&mut |p| all.extend_from_slice(p.grad));
+        all
+    };
+    let err = net
+        .train_pass(x.view().into_dyn(), &mut grad, &mut |_, g| {
+            g.fill(1.0);
+            Err(nnc::Error::Config("stop".into()))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("stop"));
+    let mut after = Vec::new();
+    net.visit_params(&mut |p| after.extend_from_slice(p.grad));
+    assert_eq!(before, after, "backward ran after the loss failed");
+}

@@ -129,13 +129,17 @@ pub trait Model {
             (loss(out, grad)?, dims)
         };
         let found = [grad.len()];
-        let g = ArrayViewD::from_shape(dims.clone(), &*grad).map_err(|_| {
+        let wrong = || {
             crate::Error::shape(
                 "loss gradient",
                 dims.as_array_view().as_slice().unwrap_or(&[]),
                 &found,
             )
-        })?;
+        };
+        if dims.size_checked() != Some(grad.len()) {
+            return Err(wrong());
+        }
+        let g = ArrayViewD::from_shape(dims.clone(), &*grad).map_err(|_| wrong())?;
         self.backward(g, at)
     }
 

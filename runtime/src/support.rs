@@ -139,11 +139,16 @@ pub fn batch_in_place<'a>(src: &ArrayViewD<'a, f32>) -> Option<ArrayView2<'a, f3
     ArrayView2::from_shape((rows, width), data).ok()
 }
 
-/// Views the flat row-major `data` as a batch `[n, ..shape]`.
+/// Views the flat row-major `data` as a batch `[n, ..shape]`; its length
+/// must be exactly that of the batch.
 pub fn batch_view<'a>(data: &'a [f32], n: usize, shape: &[usize]) -> Result<ArrayViewD<'a, f32>> {
     let (dims, k) = batch_dims(n, shape);
-    ArrayViewD::from_shape(IxDyn(&dims[..k]), data)
-        .map_err(|_| shape_error(Some(n), shape, &[data.len()]))
+    let dims = IxDyn(&dims[..k]);
+    let wrong = || shape_error(Some(n), shape, &[data.len()]);
+    if dims.size_checked() != Some(data.len()) {
+        return Err(wrong());
+    }
+    ArrayViewD::from_shape(dims, data).map_err(|_| wrong())
 }
 
 /// Views the `[n, width]` matrix `v` as `[n, ..shape]`.

@@ -512,3 +512,33 @@ fn a_tensor_with_the_right_name_and_the_wrong_dtype_is_named() {
         assert!(msg.contains(&format!("`{name}` has dtype F64")), "{msg}");
     }
 }
+
+/// The default `Model::train_pass` (what a network assembled at run time
+/// uses) turns a wrong batch or a gradient slice of the wrong length into
+/// an error, as the generated override does (`tests/generated.rs`).
+#[test]
+fn train_pass_default_refuses_wrong_lengths() {
+    let mut m = net(3, 2, 1);
+    let x = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[4, 3]));
+    let mut ok = vec![0.0f32; 8];
+    m.train_pass(x.view(), &mut ok, &mut |_, _| {
+        Ok(nnc_runtime::GradAt::Output)
+    })
+    .unwrap();
+    for len in [0, 7, 9] {
+        let mut g = vec![0.0f32; len];
+        let err = m
+            .train_pass(x.view(), &mut g, &mut |_, _| {
+                Ok(nnc_runtime::GradAt::Output)
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Shape { .. }), "length {len}: {err}");
+    }
+    let bad = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[4, 2]));
+    let err = m
+        .train_pass(bad.view(), &mut ok, &mut |_, _| {
+            Ok(nnc_runtime::GradAt::Output)
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+}
