@@ -13,7 +13,7 @@
 //! per-sample shapes without the batch axis.
 
 use crate::{Activation, Result};
-use ndarray::{ArrayViewD, Dimension};
+use ndarray::ArrayViewD;
 
 /// What the gradient handed to [`Model::backward`] is taken with respect to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,23 +123,12 @@ pub trait Model {
         grad: &mut [f32],
         loss: &mut PassLoss<'_>,
     ) -> Result<()> {
-        let (at, dims) = {
+        let (at, n) = {
             let out = self.forward(x, true)?;
-            let dims = out.raw_dim();
-            (loss(out, grad)?, dims)
+            let n = out.shape().first().copied().unwrap_or(0);
+            (loss(out, grad)?, n)
         };
-        let found = [grad.len()];
-        let wrong = || {
-            crate::Error::shape(
-                "loss gradient",
-                dims.as_array_view().as_slice().unwrap_or(&[]),
-                &found,
-            )
-        };
-        if dims.size_checked() != Some(grad.len()) {
-            return Err(wrong());
-        }
-        let g = ArrayViewD::from_shape(dims.clone(), &*grad).map_err(|_| wrong())?;
+        let g = crate::support::batch_view(grad, n, self.output_shape())?;
         self.backward(g, at)
     }
 

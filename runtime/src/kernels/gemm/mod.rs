@@ -509,23 +509,25 @@ fn pack_b(b: &ArrayView2<'_, f32>, pc: usize, kc: usize, jc: usize, nc: usize, o
             }
         } else {
             let (base, [rs, cs]) = (sub.as_ptr(), [sub.strides()[0], sub.strides()[1]]);
-            for (p, dst) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
+            for (p, dst) in panel
+                .as_chunks_mut::<NR>()
+                .0
+                .iter_mut()
+                .take(kc)
+                .enumerate()
+            {
                 let row = base.wrapping_offset(p as isize * rs);
-                match <&mut [f32; NR]>::try_from(dst) {
+                if width == NR && cs == 1 {
                     // A whole contiguous row is a fixed-size copy: with a
                     // variable width it was a `memcpy` call per 64 bytes,
                     // 3-4% of a W1 step at batch 64.
                     // SAFETY: elements (p, 0..NR) of `sub` lie at `row + j`.
-                    Ok(whole) if width == NR && cs == 1 => {
-                        *whole = unsafe { *(row as *const [f32; NR]) }
+                    *dst = unsafe { *(row as *const [f32; NR]) };
+                } else {
+                    for (j, d) in dst.iter_mut().take(width).enumerate() {
+                        // SAFETY: element (p, j) of `sub`, j < width.
+                        *d = unsafe { *row.offset(j as isize * cs) };
                     }
-                    Ok(dst) => {
-                        for (j, d) in dst.iter_mut().take(width).enumerate() {
-                            // SAFETY: element (p, j) of `sub`, j < width.
-                            *d = unsafe { *row.offset(j as isize * cs) };
-                        }
-                    }
-                    Err(_) => {}
                 }
             }
         }
