@@ -33,7 +33,9 @@ for batch in 16 128 512; do
   $B --batch "$batch" --epochs 1 | tee -a "$out"
 done
 echo "load after: $(uptime)"
-# Medians per (ranks, batch): step time, communication time; then the ratios.
+# Medians per (ranks, batch): step time, communication time; then the ratios:
+# of the medians, of the fastest runs, and the median of the ratios of each
+# 2-rank run to the 1-process run just before it (the least drift between them).
 awk '
   { key = $2 " " $4; step[key] = step[key] " " $8; ar[key] = ar[key] " " $10 }
   function least(list,   a, n, i, m) {
@@ -57,6 +59,10 @@ awk '
           median(step[one]) / median(step[two])
         printf "; fastest runs: %.3f and %.3f ms/step, %.2fx", least(step[one]), least(step[two]),
           least(step[one]) / least(step[two])
+        # Each 2-rank run against the 1-process run just before it.
+        n1 = split(step[one], s1, " "); n2 = split(step[two], s2, " "); pairs = ""
+        for (i = 1; i <= n1 && i <= n2; i++) pairs = pairs " " sprintf("%.2f", s1[i] / s2[i])
+        printf "; paired runs: median %.2fx (%s )", median(pairs), pairs
       }
       printf "\n"
     }

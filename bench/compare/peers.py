@@ -8,12 +8,15 @@ the convolution tutorial's CNN (Conv2D 32 4x4 relu, MaxPool 3, Conv2D 64
 4x4 relu, MaxPool 3, Flatten, Dense 64 relu, Dense 10; Adam; sparse
 cross-entropy from logits) at batch 64 and 256; W7 is that CNN on one image.
 
-    python peers.py {torch|jax|numpy} THREADS [--reps N] [--secs S] [--only W1,W4]
+    python peers.py {torch|jax|numpy} THREADS [--reps N] [--secs S] [--only W1,W4] [--serve]
 
 Thread counts must be fixed before the libraries load, so run.sh starts one
 process per (system, threads) under `taskset` with OMP/OpenBLAS/XLA settings
 in the environment as well. Prints one JSON object per line, the same
-format as the nnc runner.
+format as the nnc runner. With `--serve`, as the nnc runner's: each
+workload announces itself (`{"ready": "jax-scan 0.x|W1_b64", "samples": N}`)
+and times one repetition per `go` line on stdin until another line, for
+`paired.py`.
 """
 import argparse
 import json
@@ -27,6 +30,7 @@ p.add_argument("threads", type=int)
 p.add_argument("--reps", type=int, default=7)
 p.add_argument("--secs", type=float, default=0.3)
 p.add_argument("--only", default="")
+p.add_argument("--serve", action="store_true")
 args = p.parse_args()
 ONLY = [w for w in args.only.split(",") if w]
 
@@ -37,14 +41,11 @@ def want(w):
 
 def measure(f):
     """Warm-up and calibration, then `reps` repetitions of ~`secs` each;
-    seconds per iteration for each repetition."""
-    t0 = time.perf_counter()
-    iters = 0
-    while time.perf_counter() - t0 < max(args.secs, 0.1) or iters < 3:
-        f()
-        iters += 1
-    per = (time.perf_counter() - t0) / iters
-    n = max(1, int(args.secs / per))
+    seconds per iteration for each repetition. With `--serve`, a function
+    of the name and samples that `emit` calls to serve `go` lines."""
+    if args.serve:
+        return lambda name, samples: serve(f, name, samples)
+    n = calibrate(f)
     out = []
     for _ in range(args.reps):
         t = time.perf_counter()
@@ -54,7 +55,35 @@ def measure(f):
     return out
 
 
+def serve(f, name, samples):
+    print(json.dumps({"ready": name, "samples": samples}), flush=True)
+    out, n = [], 0
+    for line in sys.stdin:
+        if line.strip() != "go":
+            break
+        n = n or calibrate(f)
+        t = time.perf_counter()
+        for _ in range(n):
+            f()
+        out.append((time.perf_counter() - t) / n)
+        print(json.dumps({"t": out[-1]}), flush=True)
+    return out
+
+
+def calibrate(f):
+    """Warm-up; how many calls of `f` take about `secs`."""
+    t0 = time.perf_counter()
+    iters = 0
+    while time.perf_counter() - t0 < max(args.secs, 0.1) or iters < 3:
+        f()
+        iters += 1
+    per = (time.perf_counter() - t0) / iters
+    return max(1, int(args.secs / per))
+
+
 def emit(system, workload, samples, unit, per_iter):
+    if callable(per_iter):
+        per_iter = per_iter(f"{system}|{workload}", samples)
     print(json.dumps({"system": system, "workload": workload, "unit": unit,
                       "samples": samples, "per_iter": per_iter}), flush=True)
 

@@ -2,7 +2,12 @@
 //! line: `{"system", "workload", "unit", "per_iter": [seconds per iteration,
 //! one per repetition], "samples": samples per iteration}`.
 //!
-//! `nnc-compare-runner [--reps N] [--secs S] [--only W1,W4,...]`
+//! `nnc-compare-runner [--reps N] [--secs S] [--only W1,W4,...] [--serve]`
+//!
+//! With `--serve`, each workload announces itself (`{"ready": "nnc|W1_b64",
+//! "samples": 64}`) and then times one repetition per `go` line on stdin
+//! (`{"t": seconds per iteration}`) until any other line: `paired.py`
+//! alternates it with a peer's process round by round.
 
 use nnc::ndarray::{Array2, ArrayD, IxDyn};
 use nnc::train::{TrainConfig, Trainer};
@@ -52,20 +57,37 @@ struct Opts {
     reps: usize,
     secs: f64,
     only: Vec<String>,
+    serve: bool,
 }
 
-/// Times `f`: warm-up, then `reps` repetitions of enough iterations to take
-/// about `secs` each; returns seconds per iteration for each repetition.
-fn measure(o: &Opts, mut f: impl FnMut()) -> Vec<f64> {
-    // Warm-up and calibration.
-    let t = Instant::now();
-    let mut iters = 0u64;
-    while t.elapsed().as_secs_f64() < o.secs.max(0.1) {
-        f();
-        iters += 1;
+/// Times `f` (workload `name`, `samples` per call): warm-up, then `reps`
+/// repetitions of enough iterations to take about `secs` each; returns
+/// seconds per iteration for each repetition. With `--serve`, one
+/// repetition per `go` line on stdin instead (after warming up on the
+/// first), until another line or the end of input.
+fn measure(o: &Opts, name: &str, samples: f64, mut f: impl FnMut()) -> Vec<f64> {
+    if o.serve {
+        println!("{{\"ready\": \"nnc|{name}\", \"samples\": {samples}}}");
+        let mut out = Vec::new();
+        let mut n = 0;
+        for line in std::io::stdin().lines() {
+            if !line.is_ok_and(|l| l.trim() == "go") {
+                break;
+            }
+            if n == 0 {
+                n = calibrate(o, &mut f);
+            }
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            let per = t.elapsed().as_secs_f64() / n as f64;
+            println!("{{\"t\": {per:e}}}");
+            out.push(per);
+        }
+        return out;
     }
-    let per = t.elapsed().as_secs_f64() / iters as f64;
-    let n = ((o.secs / per) as u64).max(1);
+    let n = calibrate(o, &mut f);
     (0..o.reps)
         .map(|_| {
             let t = Instant::now();
@@ -75,6 +97,18 @@ fn measure(o: &Opts, mut f: impl FnMut()) -> Vec<f64> {
             t.elapsed().as_secs_f64() / n as f64
         })
         .collect()
+}
+
+/// Warm-up; returns how many calls of `f` take about `secs`.
+fn calibrate(o: &Opts, f: &mut impl FnMut()) -> u64 {
+    let t = Instant::now();
+    let mut iters = 0u64;
+    while t.elapsed().as_secs_f64() < o.secs.max(0.1) {
+        f();
+        iters += 1;
+    }
+    let per = t.elapsed().as_secs_f64() / iters as f64;
+    ((o.secs / per) as u64).max(1)
 }
 
 fn emit(workload: &str, samples: f64, unit: &str, per_iter: &[f64]) {
@@ -113,7 +147,7 @@ fn train(
 ) {
     let (x, y) = batch(n, width, classes);
     let mut t = Trainer::new(&cfg(opt));
-    let r = measure(o, || {
+    let r = measure(o, name, n as f64, || {
         black_box(t.train_batch(model, black_box(x.view()), y.view()).unwrap());
     });
     emit(name, n as f64, "step", &r);
@@ -132,16 +166,13 @@ fn gemm_rate_as(o: &Opts, m: usize, k: usize, n: usize, at: bool) {
     let b = Array2::from_shape_fn((k, n), |_| r.uniform(-1.0, 1.0));
     let mut c = Array2::<f32>::zeros((m, n));
     let av = if at { a_t.t() } else { a.view() };
-    let res = measure(o, || {
+    let name = format!("W5_gemm_{m}x{k}x{n}{}", if at { "aT" } else { "" });
+    // "samples" carries the FLOPs of one product here.
+    let flops = (2 * m * k * n) as f64;
+    let res = measure(o, &name, flops, || {
         nnc::kernels::gemm(1.0, black_box(av), b.view(), 0.0, c.view_mut())
     });
-    // "samples" carries the FLOPs of one product here.
-    emit(
-        &format!("W5_gemm_{m}x{k}x{n}{}", if at { "aT" } else { "" }),
-        (2 * m * k * n) as f64,
-        "flop",
-        &res,
-    );
+    emit(&name, flops, "flop", &res);
 }
 
 fn main() {
@@ -149,6 +180,7 @@ fn main() {
         reps: 7,
         secs: 0.3,
         only: Vec::new(),
+        serve: false,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -157,6 +189,11 @@ fn main() {
             "--reps" => o.reps = args[i + 1].parse().unwrap(),
             "--secs" => o.secs = args[i + 1].parse().unwrap(),
             "--only" => o.only = args[i + 1].split(',').map(str::to_string).collect(),
+            "--serve" => {
+                o.serve = true;
+                i += 1;
+                continue;
+            }
             a => panic!("unknown argument {a}"),
         }
         i += 2;
@@ -196,7 +233,7 @@ fn main() {
     if want("W3") {
         let net = W3::new(0);
         let x = [0.3f32, -0.7];
-        let r = measure(&o, || {
+        let r = measure(&o, "W3_predict1", 1.0, || {
             black_box(net.predict_one(black_box(&x)));
         });
         emit("W3_predict1", 1.0, "call", &r);
@@ -214,18 +251,18 @@ fn main() {
         let mut net = W1::new(0);
         let mut r = Rng::seed_from(3);
         let one: [f32; 784] = std::array::from_fn(|_| r.uniform(0.0, 1.0));
-        let res = measure(&o, || {
+        let res = measure(&o, "W4_b1", 1.0, || {
             black_box(net.predict_one(black_box(&one)));
         });
         emit("W4_b1", 1.0, "call", &res);
         let x1 = Array2::from_shape_vec((1, 784), one.to_vec()).unwrap();
-        let res = measure(&o, || {
+        let res = measure(&o, "W4_b1_predict", 1.0, || {
             black_box(net.predict(black_box(x1.view())).unwrap()[[0, 0]]);
         });
         emit("W4_b1_predict", 1.0, "call", &res);
         let (xb, _) = batch(1024, 784, 10);
         let xb: Array2<f32> = xb.into_dimensionality().unwrap();
-        let res = measure(&o, || {
+        let res = measure(&o, "W4_b1024", 1024.0, || {
             black_box(net.predict(black_box(xb.view())).unwrap()[[0, 0]]);
         });
         emit("W4_b1024", 1024.0, "call", &res);
@@ -240,7 +277,7 @@ fn main() {
                 ..cfg(Optimizer::adam(1e-3))
             });
             let mut net = W6::new(0);
-            let res = measure(&o, || {
+            let res = measure(&o, &format!("W6_b{n}"), n as f64, || {
                 black_box(
                     t.train_batch(&mut net, black_box(x.view()), y.view())
                         .unwrap(),
@@ -254,7 +291,7 @@ fn main() {
         let mut r = Rng::seed_from(7);
         let one: [[[f32; 1]; 28]; 28] =
             std::array::from_fn(|_| std::array::from_fn(|_| [r.normal()]));
-        let res = measure(&o, || {
+        let res = measure(&o, "W7_predict1", 1.0, || {
             black_box(net.predict_one(black_box(&one)));
         });
         emit("W7_predict1", 1.0, "call", &res);

@@ -1,0 +1,99 @@
+"""Paired rounds: nnc against one peer on one workload, the two processes
+kept alive and timed in turn, one repetition each per round (the order
+alternating round by round), so that a slow second of a shared machine
+falls on both systems of a round. Prints each round's ratio and the
+median with its quartiles: on a host whose speed drifts by tens of percent
+within a minute, the ratio of two medians taken minutes apart (run.sh)
+moves by as much as the differences being measured.
+
+    python3 paired.py W1_b64 [--peer jax-scan] [--threads 1] [--rounds 30] [--secs 0.3]
+
+`--peer` is a system family of peers.py (`jax-scan`, `jax`, `torch`); the
+runner is $CARGO_TARGET_DIR/compare/release/nnc-compare-runner (run.sh
+builds it), or `--runner PATH`; Python is $VENV (as run.sh) or `--python`.
+Ratios are throughput ratios (above 1: nnc is faster).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+p = argparse.ArgumentParser()
+p.add_argument("workload")
+p.add_argument("--peer", default="jax-scan")
+p.add_argument("--threads", type=int, default=1)
+p.add_argument("--rounds", type=int, default=30)
+p.add_argument("--secs", type=float, default=0.3)
+p.add_argument("--runner", default=os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", os.path.join(here, "target")),
+    "compare", "release", "nnc-compare-runner"))
+p.add_argument("--python", default=os.path.join(
+    os.environ.get("VENV", os.path.expanduser("~/.cache/nnc-bench/venv")), "bin", "python"))
+args = p.parse_args()
+
+t = args.threads
+env = dict(os.environ, NNC_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t),
+           OPENBLAS_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
+# As run.sh: with one thread, keep XLA's Eigen matmuls on the calling thread.
+if t == 1:
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+else:
+    env.pop("XLA_FLAGS", None)
+cpus = ["taskset", "-c", f"0-{t - 1}"]
+group = args.workload.split("_")[0]
+peer_system = args.peer.split("-")[0]
+common = ["--only", group, "--serve", "--secs", str(args.secs)]
+
+
+def start(cmd, family):
+    proc = subprocess.Popen(cpus + cmd + common, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
+    # Skip every other workload the process announces until ours.
+    for line in proc.stdout:
+        msg = json.loads(line)
+        if "ready" not in msg:
+            continue
+        system, workload = msg["ready"].split("|")
+        if workload == args.workload and system.split()[0] == family:
+            return proc, msg["samples"]
+        proc.stdin.write("next\n")
+    sys.exit(f"{' '.join(cmd)} never offered {family} {args.workload}")
+
+
+def once(proc):
+    proc.stdin.write("go\n")
+    for line in proc.stdout:
+        msg = json.loads(line)
+        if "t" in msg:
+            return msg["t"]
+    sys.exit("a process ended in the middle of a round")
+
+
+nnc, nnc_samples = start([args.runner], "nnc")
+peer, peer_samples = start([args.python, os.path.join(here, "peers.py"), peer_system, str(t)],
+                           args.peer)
+ratios, times = [], {"nnc": [], args.peer: []}
+for r in range(args.rounds):
+    order = [(nnc, "nnc", nnc_samples), (peer, args.peer, peer_samples)]
+    per_sample = {}
+    for proc, name, samples in order if r % 2 == 0 else order[::-1]:
+        per_sample[name] = once(proc) / samples
+        times[name].append(per_sample[name])
+    ratios.append(per_sample[args.peer] / per_sample["nnc"])
+    print(f"round {r + 1:3d}: nnc {per_sample['nnc'] * 1e6:8.3f} us/sample, "
+          f"{args.peer} {per_sample[args.peer] * 1e6:8.3f} us/sample, ratio {ratios[-1]:.3f}",
+          flush=True)
+for proc in (nnc, peer):
+    proc.stdin.close()
+    proc.terminate()
+    proc.wait()
+
+q = statistics.quantiles(ratios, n=4)
+print(f"{args.workload}, {t} thread(s), {args.rounds} rounds of {args.secs} s: nnc x {args.peer} "
+      f"median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}, "
+      f"{sum(x >= 1.2 for x in ratios)}/{len(ratios)} rounds >= 1.2); "
+      f"median us/sample nnc {statistics.median(times['nnc']) * 1e6:.3f}, "
+      f"{args.peer} {statistics.median(times[args.peer]) * 1e6:.3f}")
