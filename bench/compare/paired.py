@@ -8,8 +8,9 @@ moves by as much as the differences being measured.
 
     python3 paired.py W1_b64 [--peer jax-scan] [--threads 1] [--rounds 30] [--secs 0.3]
 
-`--peer` is a system family of peers.py (`jax-scan`, `jax`, `torch`); the
-runner is $CARGO_TARGET_DIR/compare/release/nnc-compare-runner (run.sh
+`--peer` is a system family of peers.py (`jax-scan`, `jax`, `torch`,
+`numpy` for W5), or `nnc-other` with `--other PATH`, a runner built from
+another tree (an A/B of two builds of nnc); the runner is $CARGO_TARGET_DIR/compare/release/nnc-compare-runner (run.sh
 builds it), or `--runner PATH`; Python is $VENV (as run.sh) or `--python`.
 Ratios are throughput ratios (above 1: nnc is faster).
 """
@@ -30,6 +31,7 @@ p.add_argument("--secs", type=float, default=0.3)
 p.add_argument("--runner", default=os.path.join(
     os.environ.get("CARGO_TARGET_DIR", os.path.join(here, "target")),
     "compare", "release", "nnc-compare-runner"))
+p.add_argument("--other", help="the runner of another build, for --peer nnc-other")
 p.add_argument("--python", default=os.path.join(
     os.environ.get("VENV", os.path.expanduser("~/.cache/nnc-bench/venv")), "bin", "python"))
 args = p.parse_args()
@@ -48,9 +50,10 @@ peer_system = args.peer.split("-")[0]
 common = ["--only", group, "--serve", "--secs", str(args.secs)]
 
 
-def start(cmd, family):
+def start(cmd, family, extra_env=None):
     proc = subprocess.Popen(cpus + cmd + common, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
+                            stdout=subprocess.PIPE, text=True, env=dict(env, **(extra_env or {})),
+                            bufsize=1)
     # Skip every other workload the process announces until ours.
     for line in proc.stdout:
         msg = json.loads(line)
@@ -73,8 +76,13 @@ def once(proc):
 
 
 nnc, nnc_samples = start([args.runner], "nnc")
-peer, peer_samples = start([args.python, os.path.join(here, "peers.py"), peer_system, str(t)],
-                           args.peer)
+if args.peer == "nnc-other":
+    if not args.other:
+        sys.exit("--peer nnc-other needs --other PATH (a runner of another build)")
+    peer, peer_samples = start([args.other], args.peer, {"NNC_SYSTEM": "nnc-other"})
+else:
+    peer, peer_samples = start([args.python, os.path.join(here, "peers.py"), peer_system, str(t)],
+                               args.peer)
 ratios, times = [], {"nnc": [], args.peer: []}
 for r in range(args.rounds):
     order = [(nnc, "nnc", nnc_samples), (peer, args.peer, peer_samples)]
@@ -95,5 +103,5 @@ q = statistics.quantiles(ratios, n=4)
 print(f"{args.workload}, {t} thread(s), {args.rounds} rounds of {args.secs} s: nnc x {args.peer} "
       f"median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}, "
       f"{sum(x >= 1.2 for x in ratios)}/{len(ratios)} rounds >= 1.2); "
-      f"median us/sample nnc {statistics.median(times['nnc']) * 1e6:.3f}, "
-      f"{args.peer} {statistics.median(times[args.peer]) * 1e6:.3f}")
+      f"median us/sample nnc {statistics.median(times['nnc']) * 1e6:.4g}, "
+      f"{args.peer} {statistics.median(times[args.peer]) * 1e6:.4g}")

@@ -67,7 +67,8 @@ struct Opts {
 /// first), until another line or the end of input.
 fn measure(o: &Opts, name: &str, samples: f64, mut f: impl FnMut()) -> Vec<f64> {
     if o.serve {
-        println!("{{\"ready\": \"nnc|{name}\", \"samples\": {samples}}}");
+        let system = std::env::var("NNC_SYSTEM").unwrap_or_else(|_| "nnc".into());
+        println!("{{\"ready\": \"{system}|{name}\", \"samples\": {samples}}}");
         let mut out = Vec::new();
         let mut n = 0;
         for line in std::io::stdin().lines() {
