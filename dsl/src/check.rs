@@ -555,6 +555,9 @@ impl Checker {
             // The values the layer reads: named arguments of a merge, `name >>`,
             // or the previous layer's output.
             let refs = graph.refs(stmt, layer);
+            if let (false, Some(prev)) = (refs.is_empty(), stmt.checked_sub(1)) {
+                self.dropped_output(&n.layers[prev], layer);
+            }
             let inputs: Vec<Val> = if refs.is_empty() {
                 // Reading the previous layer's output reads its `let` too.
                 if let Some(b) = stmt
@@ -927,6 +930,43 @@ impl Checker {
             )
             .with_help(
                 "read it in a later layer (`name >> ...`, `add(name, ...)`), or remove the `let`",
+            ),
+        );
+    }
+
+    /// Warns about a layer whose output nothing can read (W0003): it has no
+    /// `let`, and `next`, the statement after it, names its own inputs. The
+    /// layer (and whatever only it reads) would be computed and never
+    /// trained: in a residual block, `add(h, h)` for `add(branch, h)`.
+    fn dropped_output(&mut self, layer: &ast::Layer, next: &ast::Layer) {
+        if layer.binding.is_some() {
+            return;
+        }
+        let (reads, at) = match &next.source {
+            Some(src) => (
+                format!("`{0} >> ...` reads only `{0}`", src.name),
+                src.span.to(next.call.span),
+            ),
+            None => (
+                format!("`{}` reads only the values it names", next.call.name.name),
+                next.call.span,
+            ),
+        };
+        let mut source = layer.call.to_string();
+        if let Some(a) = &layer.activation {
+            source.push(' ');
+            source.push_str(&a.to_string());
+        }
+        self.push(
+            Diagnostic::warning(
+                codes::DROPPED_OUTPUT,
+                format!("the output of `{source}` is never used"),
+                layer.call.span,
+                "its output goes nowhere",
+            )
+            .with_label(at, format!("{reads}, not the line above"))
+            .with_help(
+                "name it (`let name = ...`) and read it (`add(name, ...)`), or remove the layer",
             ),
         );
     }

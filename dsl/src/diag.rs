@@ -215,6 +215,9 @@ pub mod codes {
     /// A network name that is not UpperCamelCase, the style of Rust type
     /// names (a warning).
     pub const NETWORK_NAME_CASE: &str = "W0002";
+    /// A layer without a `let` whose output the next layer does not read,
+    /// since it names its inputs (a warning).
+    pub const DROPPED_OUTPUT: &str = "W0003";
     /// Every code, in order (for documentation checks).
     pub const ALL: &[&str] = &[
         READ,
@@ -274,6 +277,7 @@ pub mod codes {
         INFERRED_DIM,
         UNUSED_VALUE,
         NETWORK_NAME_CASE,
+        DROPPED_OUTPUT,
     ];
 }
 
