@@ -437,6 +437,53 @@ fn e0203_missing_argument() {
 }
 
 #[test]
+fn e0203_a_merge_of_fewer_than_two_values_is_one_error() {
+    // Whatever the declared output, and whether layers follow: the merge's
+    // output is unknown, so nothing after it is blamed (an `add(a)` read as
+    // `a` once made E0301 follow when `[16]` was meant by `concat(a, x)`).
+    for kind in ["add", "concat"] {
+        for values in ["", "a", "x"] {
+            for (out, tail) in [
+                ("[16]", ""),
+                ("[8]", ""),
+                ("[3]", "\n    dense(3)"),
+                ("[5]", "\n    dense(2)"),
+            ] {
+                let src = format!(
+                    "network A(x: [8]) -> {out} {{\n    let a = dense(8)\n    {kind}({values}){tail}\n}}\n"
+                );
+                let diags: Vec<Diagnostic> = compile(&src)
+                    .expect_err(&src)
+                    .into_iter()
+                    // `add(x)` leaves `a` unread: W0001, beside the point here.
+                    .filter(|d| d.severity == Severity::Error)
+                    .collect();
+                let got: Vec<&str> = diags.iter().map(|d| d.code).collect();
+                let want: &[&str] = if out == "[5]" {
+                    // A real second mistake after the merge is still
+                    // reported (sorted by position: the declaration first).
+                    &[codes::OUTPUT_MISMATCH, codes::MISSING_ARGUMENT]
+                } else {
+                    &[codes::MISSING_ARGUMENT]
+                };
+                assert_eq!(got, want, "{src}");
+                check(
+                    &src,
+                    &diags[got.len() - 1],
+                    codes::MISSING_ARGUMENT,
+                    &format!(
+                        "`{kind}` joins at least two values, found {}",
+                        usize::from(!values.is_empty())
+                    ),
+                    3,
+                    5,
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn e0204_too_many_arguments() {
     let src = "network A(x: [4]) -> [4] {\n    flatten(2)\n}\n";
     one(

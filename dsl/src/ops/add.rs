@@ -19,7 +19,9 @@ pub struct Add;
 /// Checks `add(a, b, ...)`: every value has the shape of the first.
 pub(crate) fn check(cx: &mut Checker, layer: &ast::Layer, inputs: &[Option<&[usize]>]) -> Checked {
     let (args, name) = merge_args(cx, layer);
-    let mut ok = args.len() == inputs.len();
+    // Fewer than two values is reported by `merge_args`: the output is
+    // unknown then, so the output declaration is not blamed too.
+    let mut ok = args.len() >= 2 && args.len() == inputs.len();
     if let Some(first) = inputs[0] {
         for (shape, arg) in inputs.iter().zip(&args).skip(1) {
             match shape {

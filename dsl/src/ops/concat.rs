@@ -20,7 +20,9 @@ pub struct Concat;
 /// output's last axis is the sum.
 pub(crate) fn check(cx: &mut Checker, layer: &ast::Layer, inputs: &[Option<&[usize]>]) -> Checked {
     let (args, name) = merge_args(cx, layer);
-    let mut ok = args.len() == inputs.len();
+    // Fewer than two values is reported by `merge_args`: the output is
+    // unknown then, so the output declaration is not blamed too.
+    let mut ok = args.len() >= 2 && args.len() == inputs.len();
     let mut output = None;
     if let Some(first) = inputs[0] {
         let mut last = first[first.len() - 1];
