@@ -344,12 +344,41 @@ pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         return None;
     }
     let lower = name.to_ascii_lowercase();
+    let plain = plain_words(name);
     candidates
         .iter()
-        .map(|&c| (levenshtein(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|&(d, c)| d <= (c.len() / 3).max(1))
+        .filter_map(|&c| {
+            // As written, or with both spelt the same way (`average_pool2d`,
+            // `AvgPool2D`, `conv_2d` for `avg_pool2d`, `conv2d`).
+            let near = levenshtein(&lower, &c.to_ascii_lowercase());
+            let p = plain_words(c);
+            let plain_near = levenshtein(&plain, &p);
+            let ok = near <= (c.len() / 3).max(1) || plain_near <= (p.len() / 4).max(1);
+            ok.then_some((near.min(plain_near), c))
+        })
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
+}
+
+/// `name` with case, `_` and `-` ignored and the long forms of words that
+/// layer names shorten (`average`, `pooling`, `maximum`, `convolution`,
+/// `normalization`) replaced by nnc's short ones.
+fn plain_words(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    for (long, short) in [
+        ("convolution", "conv"),
+        ("average", "avg"),
+        ("pooling", "pool"),
+        ("maximum", "max"),
+        ("normalization", "norm"),
+    ] {
+        s = s.replace(long, short);
+    }
+    s
 }
 
 /// Edit distance where swapping two adjacent letters counts as one edit
@@ -530,6 +559,30 @@ mod tests {
         assert_eq!(did_you_mean("conv2d", &["dense", "relu"]), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(did_you_mean("desne", &["dense", "dropout"]), Some("dense"));
+        // Spelt another way: case, `_`, and long forms of shortened words.
+        let layers = [
+            "dense",
+            "conv2d",
+            "max_pool2d",
+            "avg_pool2d",
+            "global_avg_pool2d",
+        ];
+        for (name, want) in [
+            ("average_pool2d", "avg_pool2d"),
+            ("AvgPool2D", "avg_pool2d"),
+            ("average_pooling_2d", "avg_pool2d"),
+            ("global_average_pool2d", "global_avg_pool2d"),
+            ("GlobalAvgPool2D", "global_avg_pool2d"),
+            ("maximum_pool2d", "max_pool2d"),
+            ("max_pool_2d", "max_pool2d"),
+            ("conv_2d", "conv2d"),
+            ("Convolution2D", "conv2d"),
+        ] {
+            assert_eq!(did_you_mean(name, &layers), Some(want), "{name}");
+        }
+        // Not every name is close to something.
+        assert_eq!(did_you_mean("lstm", &layers), None);
+        assert_eq!(did_you_mean("pool", &layers), None);
     }
 
     #[test]
