@@ -705,6 +705,7 @@ impl Checker {
         let last_span = cur.act_span;
         let result = cur.src;
         let cur = cur.shape;
+        self.dropout_at_output(&layers, result);
 
         if let (Some(want), Some(got)) = (&declared, &cur) {
             if want != got {
@@ -969,6 +970,36 @@ impl Checker {
                 "name it (`let name = ...`) and read it (`add(name, ...)`), or remove the layer",
             ),
         );
+    }
+
+    /// Warns about a `dropout` of the network's outputs themselves (W0004):
+    /// only `flatten`, `reshape` or more dropout lie between it and the
+    /// output. In training the loss then compares zeroed and rescaled
+    /// outputs (after a `softmax`, no longer a distribution) with the
+    /// targets. Dropout before a final activation or merge is left alone:
+    /// the values are transformed after it, as on purpose.
+    fn dropout_at_output(&mut self, layers: &[ir::Layer], result: Option<ir::Source>) {
+        let mut at = result;
+        while let Some(ir::Source::Layer(i)) = at {
+            let l = &layers[i];
+            match &l.op {
+                Op::Dropout(_) => self.push(
+                    Diagnostic::warning(
+                        codes::DROPOUT_AT_OUTPUT,
+                        format!(
+                            "`{}` drops the network's outputs: in training the loss compares zeroed and rescaled outputs with the targets",
+                            l.source
+                        ),
+                        l.span,
+                        "only reshaping after it",
+                    )
+                    .with_help("put `dropout` before the last `dense` (as Keras models do), or remove it"),
+                ),
+                Op::Flatten | Op::Reshape => {}
+                _ => return,
+            }
+            at = l.inputs.first().copied();
+        }
     }
 
     /// Warns about a network name rustc would call non-camel-case (W0002)

@@ -218,6 +218,9 @@ pub mod codes {
     /// A layer without a `let` whose output the next layer does not read,
     /// since it names its inputs (a warning).
     pub const DROPPED_OUTPUT: &str = "W0003";
+    /// A `dropout` of the network's outputs: only reshaping after it (a
+    /// warning).
+    pub const DROPOUT_AT_OUTPUT: &str = "W0004";
     /// Every code, in order (for documentation checks).
     pub const ALL: &[&str] = &[
         READ,
@@ -278,6 +281,7 @@ pub mod codes {
         UNUSED_VALUE,
         NETWORK_NAME_CASE,
         DROPPED_OUTPUT,
+        DROPOUT_AT_OUTPUT,
     ];
 }
 

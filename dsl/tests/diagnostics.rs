@@ -776,8 +776,15 @@ fn e0504_probability_loss_after_linear_output() {
 #[test]
 fn e0504_binary_after_relu_looks_through_dropout() {
     let src = "network A(x: [4]) -> [1] {\n    dense(1) relu\n    dropout(0.1)\n}\ntrain A { loss binary_crossentropy }\n";
-    one(
+    let diags = compile(src).expect_err("the spec should not compile");
+    // The dropout at the output is a warning of its own (W0004).
+    let [w, e] = diags.as_slice() else {
+        panic!("{diags:#?}")
+    };
+    assert_eq!(w.code, codes::DROPOUT_AT_OUTPUT);
+    check(
         src,
+        e,
         codes::NOT_PROBABILITIES,
         "`binary_crossentropy` expects probabilities in (0, 1) (a `sigmoid` output), but the output is `relu`",
         5,
@@ -1357,6 +1364,10 @@ enum Stmt {
     Dense,
     Add(usize, usize),
     From(usize),
+    /// `dropout(0.5)` or `flatten` on the previous output (an activation
+    /// name on the line after a `dense` would be that dense's activation).
+    Dropout,
+    Flatten,
 }
 
 mod liveness {
@@ -1367,6 +1378,8 @@ mod liveness {
         (
             prop_oneof![
                 Just(Stmt::Dense),
+                Just(Stmt::Dropout),
+                Just(Stmt::Flatten),
                 (0..64usize, 0..64usize).prop_map(|(a, b)| Stmt::Add(a, b)),
                 (0..64usize).prop_map(Stmt::From),
             ],
@@ -1379,9 +1392,10 @@ mod liveness {
 
         /// Every computation that reaches neither the output nor another
         /// layer is reported once: W0001 on its `let`, or W0003 on the layer
-        /// when it has none; nothing else is reported, and every such spec
-        /// compiles. The expected set comes from the statements' reads
-        /// alone, not from the checker.
+        /// when it has none; a dropout followed by nothing but dropout and
+        /// `flatten` gets W0004; nothing else is reported, and
+        /// every such spec compiles. The expected sets come from the
+        /// statements' reads alone, not from the checker.
         #[test]
         fn every_dead_end_is_warned_once(body in proptest::collection::vec(stmt(), 1..10)) {
             // Values named so far: statement index (None: the input `x`) and name.
@@ -1392,6 +1406,8 @@ mod liveness {
                 let pick = |k: usize| named[k % named.len()].clone();
                 let (text, read) = match s {
                     Stmt::Dense => ("dense(8)".to_string(), vec![i.checked_sub(1)]),
+                    Stmt::Dropout => ("dropout(0.5)".to_string(), vec![i.checked_sub(1)]),
+                    Stmt::Flatten => ("flatten".to_string(), vec![i.checked_sub(1)]),
                     Stmt::Add(a, b) => {
                         let (a, b) = (pick(*a), pick(*b));
                         (format!("add({}, {})", a.1, b.1), vec![a.0, b.0])
@@ -1428,6 +1444,22 @@ mod liveness {
                     (code, s + 2)
                 })
                 .collect();
+            // W0004: a dropout from which only dropout and `flatten` lead
+            // to the output (each reads the statement before it).
+            let mut bare = vec![false; n];
+            let mut s = n - 1;
+            loop {
+                bare[s] = true;
+                match (&body[s].0, s.checked_sub(1)) {
+                    (Stmt::Dropout | Stmt::Flatten, Some(prev)) => s = prev,
+                    _ => break,
+                }
+            }
+            want.extend(
+                (0..n)
+                    .filter(|&s| matches!(body[s].0, Stmt::Dropout) && bare[s])
+                    .map(|s| (codes::DROPOUT_AT_OUTPUT, s + 2)),
+            );
             let program = compile(&src).unwrap_or_else(|e| panic!("{src}{e:#?}"));
             let mut got: Vec<(&str, usize)> = program
                 .warnings
