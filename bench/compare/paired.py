@@ -67,8 +67,8 @@ def start(cmd, family, workload, extra_env=None):
         msg = json.loads(line)
         if "ready" not in msg:
             continue
-        system = msg["ready"].split("|")[0]
-        if msg["ready"].split("|")[1] == workload and system.split()[0] == family:
+        system, offered = msg["ready"].split("|")
+        if offered == workload and system.split()[0] == family:
             return proc, msg["samples"]
         proc.stdin.write("next\n")
     sys.exit(f"{' '.join(cmd)} never offered {family} {workload}")

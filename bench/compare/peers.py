@@ -46,13 +46,15 @@ def measure(f):
     if args.serve:
         return lambda name, samples: serve(f, name, samples)
     n = calibrate(f)
-    out = []
-    for _ in range(args.reps):
-        t = time.perf_counter()
-        for _ in range(n):
-            f()
-        out.append((time.perf_counter() - t) / n)
-    return out
+    return [repetition(f, n) for _ in range(args.reps)]
+
+
+def repetition(f, n):
+    """Seconds per call of `f` over `n` calls."""
+    t = time.perf_counter()
+    for _ in range(n):
+        f()
+    return (time.perf_counter() - t) / n
 
 
 def serve(f, name, samples):
@@ -62,10 +64,7 @@ def serve(f, name, samples):
         if line.strip() != "go":
             break
         n = n or calibrate(f)
-        t = time.perf_counter()
-        for _ in range(n):
-            f()
-        out.append((time.perf_counter() - t) / n)
+        out.append(repetition(f, n))
         print(json.dumps({"t": out[-1]}), flush=True)
     return out
 

@@ -216,6 +216,17 @@ enum Ref<'a> {
     NotAName(&'a Value),
 }
 
+/// A layer as written, whitespace-normalised: the call and its fused
+/// activation (`dense(64) relu`), for summaries and messages.
+fn source_text(layer: &ast::Layer) -> String {
+    let mut source = layer.call.to_string();
+    if let Some(a) = &layer.activation {
+        source.push(' ');
+        source.push_str(&a.to_string());
+    }
+    source
+}
+
 /// What each statement of a network body reads, for resolving names and
 /// finding cycles before the statements are checked in order.
 struct Graph<'a> {
@@ -656,11 +667,7 @@ impl Checker {
             if let (Some(op), Some(srcs), Some(shapes), Some(output), Some(name)) =
                 (op, srcs, shapes, out.clone(), name)
             {
-                let mut source = layer.call.to_string();
-                if let Some(a) = &layer.activation {
-                    source.push(' ');
-                    source.push_str(&a.to_string());
-                }
+                let source = source_text(layer);
                 src = Some(ir::Source::Layer(layers.len()));
                 layers.push(ir::Layer {
                     name,
@@ -953,15 +960,10 @@ impl Checker {
                 next.call.span,
             ),
         };
-        let mut source = layer.call.to_string();
-        if let Some(a) = &layer.activation {
-            source.push(' ');
-            source.push_str(&a.to_string());
-        }
         self.push(
             Diagnostic::warning(
                 codes::DROPPED_OUTPUT,
-                format!("the output of `{source}` is never used"),
+                format!("the output of `{}` is never used", source_text(layer)),
                 layer.call.span,
                 "its output goes nowhere",
             )

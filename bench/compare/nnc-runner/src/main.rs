@@ -67,8 +67,10 @@ struct Opts {
 /// first), until another line or the end of input.
 fn measure(o: &Opts, name: &str, samples: f64, mut f: impl FnMut()) -> Vec<f64> {
     if o.serve {
-        let system = std::env::var("NNC_SYSTEM").unwrap_or_else(|_| "nnc".into());
-        println!("{{\"ready\": \"{system}|{name}\", \"samples\": {samples}}}");
+        println!(
+            "{{\"ready\": \"{}|{name}\", \"samples\": {samples}}}",
+            system()
+        );
         let mut out = Vec::new();
         let mut n = 0;
         for line in std::io::stdin().lines() {
@@ -78,26 +80,29 @@ fn measure(o: &Opts, name: &str, samples: f64, mut f: impl FnMut()) -> Vec<f64> 
             if n == 0 {
                 n = calibrate(o, &mut f);
             }
-            let t = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            let per = t.elapsed().as_secs_f64() / n as f64;
+            let per = repetition(n, &mut f);
             println!("{{\"t\": {per:e}}}");
             out.push(per);
         }
         return out;
     }
     let n = calibrate(o, &mut f);
-    (0..o.reps)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            t.elapsed().as_secs_f64() / n as f64
-        })
-        .collect()
+    (0..o.reps).map(|_| repetition(n, &mut f)).collect()
+}
+
+/// Seconds per call of `f` over `n` calls.
+fn repetition(n: u64, f: &mut impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() / n as f64
+}
+
+/// The system name the rows carry (`NNC_SYSTEM`, e.g. `nnc-other` for
+/// another build).
+fn system() -> String {
+    std::env::var("NNC_SYSTEM").unwrap_or_else(|_| "nnc".into())
 }
 
 /// Warm-up; returns how many calls of `f` take about `secs`.
@@ -113,7 +118,7 @@ fn calibrate(o: &Opts, f: &mut impl FnMut()) -> u64 {
 }
 
 fn emit(workload: &str, samples: f64, unit: &str, per_iter: &[f64]) {
-    let system = std::env::var("NNC_SYSTEM").unwrap_or_else(|_| "nnc".into());
+    let system = system();
     let list: Vec<String> = per_iter.iter().map(|v| format!("{v:e}")).collect();
     println!(
         "{{\"system\": \"{system}\", \"workload\": \"{workload}\", \"unit\": \"{unit}\", \"samples\": {samples}, \"per_iter\": [{}]}}",
